@@ -1,0 +1,153 @@
+// Parameter structs of every kernel, shared by kernels_cpu and kernels_gpu. Raw pointers, sizes
+// and strides only: kernels never see runtime tensors or configs. Strides count elements.
+// Activation pointers are `void*` with a dtype: the CPU kernels take float32, the GPU kernels
+// float16 (and float32 where a test needs it).
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/dtype.h"
+
+namespace alisa {
+
+// out[i, :] = table[token_ids[i], :] (+ position_table[position_ids[i], :] when given).
+struct EmbeddingParams {
+  const int32_t* token_ids = nullptr;     // [n_tokens]
+  const void* table = nullptr;            // [vocab_size, dim]
+  const int32_t* position_ids = nullptr;  // [n_tokens], optional (learned positions)
+  const void* position_table = nullptr;   // [n_positions, dim], optional
+  void* out = nullptr;                    // [n_tokens, dim]
+  int64_t n_tokens = 0;
+  int64_t vocab_size = 0;
+  int64_t n_positions = 0;
+  int64_t dim = 0;
+  DType dtype = DType::kF32;  // of table, position_table and out
+};
+
+// LayerNorm (weight and bias) or RMSNorm (weight only) over the last dimension.
+// When `residual` is given the normalised input is x + residual, and `residual_out` (if given)
+// receives that sum: the pre-norm transformer's "add, then normalise" in one pass.
+struct NormParams {
+  const void* x = nullptr;         // [n_rows, dim]
+  const void* residual = nullptr;  // [n_rows, dim], optional
+  void* residual_out = nullptr;    // [n_rows, dim], optional; may alias x
+  const void* weight = nullptr;    // [dim]
+  const void* bias = nullptr;      // [dim], LayerNorm only, optional
+  void* out = nullptr;             // [n_rows, dim]; may alias x
+  int64_t n_rows = 0;
+  int64_t dim = 0;
+  float eps = 1e-5f;
+  DType dtype = DType::kF32;
+};
+
+// y = x W^T + bias, with W in Hugging Face layout [n, k] (out_features, in_features).
+struct LinearParams {
+  const void* x = nullptr;       // [m, k], rows x_row_stride apart
+  const void* weight = nullptr;  // [n, k]
+  const void* bias = nullptr;    // [n], optional
+  void* y = nullptr;             // [m, n], contiguous
+  int64_t m = 0;
+  int64_t n = 0;
+  int64_t k = 0;
+  int64_t x_row_stride = 0;  // 0 means k
+  DType dtype = DType::kF32;         // of x, bias and y
+  DType weight_dtype = DType::kF32;  // of weight
+};
+
+enum class Activation : uint8_t { kRelu, kGelu, kGeluTanh, kSilu };
+
+// out = act(x), or out = act(x) * up when `up` is given (SwiGLU / GeGLU), elementwise.
+struct ActivationParams {
+  const void* x = nullptr;   // [n]
+  const void* up = nullptr;  // [n], optional
+  void* out = nullptr;       // [n]; may alias x
+  int64_t n = 0;
+  Activation activation = Activation::kRelu;
+  DType dtype = DType::kF32;
+};
+
+// out = a + b, elementwise.
+struct AddParams {
+  const void* a = nullptr;  // [n]
+  const void* b = nullptr;  // [n]
+  void* out = nullptr;      // [n]; may alias a or b
+  int64_t n = 0;
+  DType dtype = DType::kF32;
+};
+
+// Rotary position embedding in place, Hugging Face's rotate_half convention: for each head,
+// pairs (x[i], x[i + rotary_dim/2]) for i < rotary_dim/2 are rotated by position * inv_freq[i].
+// Dimensions from rotary_dim to head_dim are left as they are.
+struct RotaryParams {
+  void* x = nullptr;                      // [n_tokens, n_heads, head_dim], tokens token_stride apart
+  const int32_t* position_ids = nullptr;  // [n_tokens]
+  const float* inv_freq = nullptr;        // [rotary_dim / 2]
+  int64_t n_tokens = 0;
+  int64_t n_heads = 0;
+  int64_t head_dim = 0;
+  int64_t rotary_dim = 0;
+  int64_t token_stride = 0;  // 0 means n_heads * head_dim
+  DType dtype = DType::kF32;
+};
+
+// Causal multi-head attention with grouped-query heads and a key padding mask, over a KV cache.
+// Query i of a sequence sits at cache index q_start + i and attends the keys at cache indices
+// [0, q_start + i] whose mask is 1. out = softmax(scale * q K^T) V per head; query head h uses
+// KV head h / (n_heads / n_kv_heads). A query with no visible key gets zeros.
+struct AttentionParams {
+  const void* q = nullptr;           // [batch, n_q, n_heads, head_dim]
+  const void* k = nullptr;           // [batch, n_kv_tokens, n_kv_heads, head_dim]
+  const void* v = nullptr;           // [batch, n_kv_tokens, n_kv_heads, head_dim]
+  const uint8_t* key_mask = nullptr; // [batch, n_kv_tokens], 1 = real token
+  void* out = nullptr;               // [batch, n_q, n_heads, head_dim]
+  int64_t batch = 0;
+  int64_t n_q = 0;
+  int64_t n_kv_tokens = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t q_start = 0;
+  // Strides in elements; the innermost (head_dim) stride is 1 and heads are head_dim apart.
+  int64_t q_batch_stride = 0, q_token_stride = 0;
+  int64_t kv_batch_stride = 0, kv_token_stride = 0;
+  int64_t out_batch_stride = 0, out_token_stride = 0;
+  int64_t mask_batch_stride = 0;
+  float scale = 1.0f;
+  DType dtype = DType::kF32;     // of q and out
+  DType kv_dtype = DType::kF32;  // of k and v
+};
+
+// Picks one token per row of logits. temperature == 0: greedy (the lowest index among equal
+// maxima). Otherwise logits / temperature, then top-k (0: off), then top-p (1: off; the smallest
+// set of most likely tokens whose probability reaches top_p, always at least one; ties at the
+// cut are kept), then a draw: u = counter_uniform(rng_keys[row], step), and the token is the first
+// kept index, in increasing token order, at which the cumulative kept probability exceeds
+// u * (total kept probability). The same seed gives the same tokens whatever the batch
+// composition or device.
+struct SamplingParams {
+  const float* logits = nullptr;      // [batch, vocab], rows logits_row_stride apart
+  const uint64_t* rng_keys = nullptr; // [batch], needed when temperature > 0
+  int32_t* out_tokens = nullptr;      // [batch]
+  int64_t batch = 0;
+  int64_t vocab = 0;
+  int64_t logits_row_stride = 0;  // 0 means vocab
+  uint64_t step = 0;
+  float temperature = 0.0f;
+  int32_t top_k = 0;
+  float top_p = 1.0f;
+};
+
+// A uniform number in [0, 1) from a 64-bit key and a counter (SplitMix64 finaliser over both):
+// stateless, so CPU and GPU samplers draw the same numbers.
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline float counter_uniform(uint64_t key, uint64_t counter) {
+  uint64_t z = key + 0x9e3779b97f4a7c15ull * (counter + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z = z ^ (z >> 31);
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // 24 random bits
+}
+
+}  // namespace alisa

@@ -1,0 +1,60 @@
+// Helpers shared by the test binaries: fixture lookup, scratch folders, random data, comparisons.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace alisa::test {
+
+// ../shared/fixtures/<name>; fails the test (throws) with a clear message when it is missing.
+std::filesystem::path fixture_path(const std::string& name);
+
+// A fresh, empty folder under the system temp dir, removed when the object goes away.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_text(const std::filesystem::path& path, const std::string& text);
+std::string read_text(const std::filesystem::path& path);
+
+// Uniform values in [lo, hi), from a seeded generator: never all zeros.
+std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
+
+// Quiet NaNs: poison an output before a kernel runs, so an unwritten element fails the check.
+std::vector<float> nan_filled(size_t n);
+
+struct Comparison {
+  double max_abs_error = 0;
+  double max_ref_abs = 0;
+  size_t n_nan = 0;       // NaN or inf in `actual`
+  size_t worst_index = 0;
+  bool all_zero = true;   // `actual` held only zeros
+  size_t n_bad = 0;       // elements outside the tolerance given to compare()
+  // Every element within tolerance, no NaN, and not all zeros (unless the reference is).
+  bool ok() const;
+  std::string describe() const;
+};
+
+// Compares elementwise; counts elements outside atol + rtol * |ref|.
+Comparison compare(const float* actual, const double* reference, size_t n, double rtol,
+                   double atol);
+Comparison compare(const float* actual, const float* reference, size_t n, double rtol,
+                   double atol);
+
+// Runs the alisa binary with the given arguments; returns its exit code and captures
+// stdout+stderr into `output`.
+int run_alisa(const std::string& args, std::string* output);
+
+}  // namespace alisa::test

@@ -11,14 +11,14 @@
 
 namespace alisa::reference {
 
-void embedding(const EmbeddingParams& p, double* out);                           // [n_tokens, dim]
-void layer_norm(const NormParams& p, double* out, double* residual_out);         // [n_rows, dim]
-void rms_norm(const NormParams& p, double* out, double* residual_out);           // [n_rows, dim]
-void linear(const LinearParams& p, double* y);                                   // [m, n]
-void activation(const ActivationParams& p, double* out);                         // [n]
-void add(const AddParams& p, double* out);                                       // [n]
+void embedding(const EmbeddingParams& p, double* out);                    // [n_tokens, dim]
+void layer_norm(const NormParams& p, double* out, double* residual_out);  // [n_rows, dim]
+void rms_norm(const NormParams& p, double* out, double* residual_out);    // [n_rows, dim]
+void linear(const LinearParams& p, double* y);                            // [m, n]
+void activation(const ActivationParams& p, double* out);                  // [n]
+void add(const AddParams& p, double* out);                                // [n]
 void rotary(const RotaryParams& p, double* out);  // [n_tokens, n_heads, head_dim], rotated copy
-void attention(const AttentionParams& p, double* out);  // [batch, n_q, n_heads, head_dim]
-void sample(const SamplingParams& p, int32_t* out_tokens);                       // [batch]
+void attention(const AttentionParams& p, double* out);      // [batch, n_q, n_heads, head_dim]
+void sample(const SamplingParams& p, int32_t* out_tokens);  // [batch]
 
 }  // namespace alisa::reference

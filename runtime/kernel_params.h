@@ -30,10 +30,10 @@ struct EmbeddingParams {
 struct NormParams {
   const void* x = nullptr;         // [n_rows, dim]
   const void* residual = nullptr;  // [n_rows, dim], optional
-  void* residual_out = nullptr;    // [n_rows, dim], optional; may alias x
+  void* residual_out = nullptr;    // [n_rows, dim], optional; may alias x or residual
   const void* weight = nullptr;    // [dim]
   const void* bias = nullptr;      // [dim], LayerNorm only, optional
-  void* out = nullptr;             // [n_rows, dim]; may alias x
+  void* out = nullptr;             // [n_rows, dim]; may alias x or residual
   int64_t n_rows = 0;
   int64_t dim = 0;
   float eps = 1e-5f;
@@ -49,7 +49,7 @@ struct LinearParams {
   int64_t m = 0;
   int64_t n = 0;
   int64_t k = 0;
-  int64_t x_row_stride = 0;  // 0 means k
+  int64_t x_row_stride = 0;          // 0 means k
   DType dtype = DType::kF32;         // of x, bias and y
   DType weight_dtype = DType::kF32;  // of weight
 };
@@ -79,7 +79,7 @@ struct AddParams {
 // pairs (x[i], x[i + rotary_dim/2]) for i < rotary_dim/2 are rotated by position * inv_freq[i].
 // Dimensions from rotary_dim to head_dim are left as they are.
 struct RotaryParams {
-  void* x = nullptr;                      // [n_tokens, n_heads, head_dim], tokens token_stride apart
+  void* x = nullptr;  // [n_tokens, n_heads, head_dim], tokens token_stride apart
   const int32_t* position_ids = nullptr;  // [n_tokens]
   const float* inv_freq = nullptr;        // [rotary_dim / 2]
   int64_t n_tokens = 0;
@@ -95,11 +95,11 @@ struct RotaryParams {
 // [0, q_start + i] whose mask is 1. out = softmax(scale * q K^T) V per head; query head h uses
 // KV head h / (n_heads / n_kv_heads). A query with no visible key gets zeros.
 struct AttentionParams {
-  const void* q = nullptr;           // [batch, n_q, n_heads, head_dim]
-  const void* k = nullptr;           // [batch, n_kv_tokens, n_kv_heads, head_dim]
-  const void* v = nullptr;           // [batch, n_kv_tokens, n_kv_heads, head_dim]
-  const uint8_t* key_mask = nullptr; // [batch, n_kv_tokens], 1 = real token
-  void* out = nullptr;               // [batch, n_q, n_heads, head_dim]
+  const void* q = nullptr;            // [batch, n_q, n_heads, head_dim]
+  const void* k = nullptr;            // [batch, n_kv_tokens, n_kv_heads, head_dim]
+  const void* v = nullptr;            // [batch, n_kv_tokens, n_kv_heads, head_dim]
+  const uint8_t* key_mask = nullptr;  // [batch, n_kv_tokens], 1 = real token
+  void* out = nullptr;                // [batch, n_q, n_heads, head_dim]
   int64_t batch = 0;
   int64_t n_q = 0;
   int64_t n_kv_tokens = 0;
@@ -125,9 +125,9 @@ struct AttentionParams {
 // u * (total kept probability). The same seed gives the same tokens whatever the batch
 // composition or device.
 struct SamplingParams {
-  const float* logits = nullptr;      // [batch, vocab], rows logits_row_stride apart
-  const uint64_t* rng_keys = nullptr; // [batch], needed when temperature > 0
-  int32_t* out_tokens = nullptr;      // [batch]
+  const float* logits = nullptr;       // [batch, vocab], rows logits_row_stride apart
+  const uint64_t* rng_keys = nullptr;  // [batch], needed when temperature > 0
+  int32_t* out_tokens = nullptr;       // [batch]
   int64_t batch = 0;
   int64_t vocab = 0;
   int64_t logits_row_stride = 0;  // 0 means vocab
@@ -142,7 +142,8 @@ struct SamplingParams {
 #if defined(__CUDACC__)
 __host__ __device__
 #endif
-inline float counter_uniform(uint64_t key, uint64_t counter) {
+    inline float
+    counter_uniform(uint64_t key, uint64_t counter) {
   uint64_t z = key + 0x9e3779b97f4a7c15ull * (counter + 1);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;

@@ -1,0 +1,10 @@
+// Elementwise addition on the CPU, float32.
+#pragma once
+
+#include "runtime/kernel_params.h"
+
+namespace alisa {
+
+void add_cpu(const AddParams& p);
+
+}  // namespace alisa

@@ -40,15 +40,15 @@ std::string str(Args&&... args) {
 
 }  // namespace alisa
 
-#define ALISA_ASSERT(cond, ...)                                                               \
-  do {                                                                                        \
-    if (!(cond))                                                                              \
+#define ALISA_ASSERT(cond, ...)                                                                  \
+  do {                                                                                           \
+    if (!(cond))                                                                                 \
       throw ::alisa::InternalError(::alisa::str(__FILE__, ":", __LINE__, ": assertion `", #cond, \
-                                                "` failed: ", ##__VA_ARGS__));                \
+                                                "` failed: ", ##__VA_ARGS__));                   \
   } while (0)
 
 // Throws alisa::Error (user-fixable) when cond is false.
-#define ALISA_CHECK(cond, ...)                                          \
-  do {                                                                  \
-    if (!(cond)) throw ::alisa::Error(::alisa::str(__VA_ARGS__));       \
+#define ALISA_CHECK(cond, ...)                                    \
+  do {                                                            \
+    if (!(cond)) throw ::alisa::Error(::alisa::str(__VA_ARGS__)); \
   } while (0)

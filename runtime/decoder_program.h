@@ -1,0 +1,75 @@
+// The decoder, written once against Ops for every supported family: OPT (LayerNorm, learned
+// positions, ReLU MLP, optional post-LN and embedding projections) and LLaMA (RMSNorm, rotary
+// embeddings, SwiGLU, grouped-query attention). The spec's flags select the variant; the program
+// never knows which device runs it, never allocates and never moves data between tiers: the
+// caller (the engine now, the scheduler later) hands it weights, cache views and scratch.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/model_spec.h"
+#include "runtime/ops.h"
+#include "runtime/tensor.h"
+#include "runtime/weights.h"
+
+namespace alisa {
+
+// The tokens of one forward call of one batch: n_new tokens per sequence, stored into the cache
+// at indices [past, past + n_new).
+struct StepBatch {
+  int64_t batch = 0;
+  int64_t n_new = 0;
+  int64_t past = 0;
+  Tensor token_ids;     // [batch * n_new] i32
+  Tensor position_ids;  // [batch * n_new] i32: index into the position encoding (HF position
+                        // + spec.position_offset)
+  Tensor key_mask;      // [batch, >= past + n_new] u8: 1 where the cache holds a real token
+};
+
+// The cache of one layer for the batch: [batch, capacity, n_kv_heads, head_dim] each.
+struct KvLayerView {
+  Tensor k;
+  Tensor v;
+};
+
+// Intermediate tensors of one forward call, sized for up to max_tokens tokens.
+struct DecoderScratch {
+  Tensor normed;     // [max_tokens, hidden]
+  Tensor q;          // [max_tokens, q_dim]
+  Tensor k;          // [max_tokens, kv_dim]
+  Tensor v;          // [max_tokens, kv_dim]
+  Tensor attention;  // [max_tokens, q_dim]
+  Tensor mlp_a;      // [max_tokens, ffn]
+  Tensor mlp_b;      // [max_tokens, ffn] (gated MLPs)
+  Tensor out;        // [max_tokens, hidden]
+  Tensor embed;      // [max_tokens, embed_dim] (when embed_dim != hidden)
+  Tensor inv_freq;   // [head_dim / 2] f32 (rotary models)
+  int64_t max_tokens = 0;
+};
+
+class DecoderProgram {
+ public:
+  explicit DecoderProgram(const ModelSpec& spec) : spec_(spec) {}
+
+  // Every tensor the scratch holds, allocated on `device` in `dtype` (the Buffers go to `owner`).
+  DecoderScratch allocate_scratch(Device& device, DType dtype, int64_t max_tokens,
+                                  std::vector<Buffer>& owner) const;
+
+  // hidden [batch * n_new, hidden] = embeddings of the step's tokens.
+  void embed(const GlobalWeights& w, const StepBatch& step, const DecoderScratch& scratch,
+             const Tensor& hidden, Ops& ops) const;
+  // One decoder layer, updating hidden in place and storing the new K/V into the cache.
+  void layer(const LayerWeights& w, const KvLayerView& cache, const StepBatch& step,
+             const DecoderScratch& scratch, const Tensor& hidden, Ops& ops) const;
+  // logits [rows, vocab] (f32) for hidden rows [rows, hidden] (contiguous; overwritten).
+  void head(const GlobalWeights& w, const Tensor& rows, const DecoderScratch& scratch,
+            const Tensor& logits, Ops& ops) const;
+
+ private:
+  void norm(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
+            const Tensor& weight, const Tensor& bias, const Tensor& out, Ops& ops) const;
+
+  const ModelSpec& spec_;
+};
+
+}  // namespace alisa

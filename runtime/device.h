@@ -1,0 +1,90 @@
+// Devices own memory; a Buffer is one allocation, returned to its device when it goes away.
+// Every device has a byte cap (the policy's memory limits) and tracks use and peak, so a policy
+// that does not fit fails with the numbers instead of an out-of-memory crash.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace alisa {
+
+enum class DeviceKind : uint8_t { kCpu, kGpu };
+
+class Device;
+
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Device* device, void* data, size_t n_bytes)
+      : device_(device), data_(data), n_bytes_(n_bytes) {}
+  ~Buffer();
+  Buffer(Buffer&& other) noexcept;
+  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  void* data() const { return data_; }
+  size_t n_bytes() const { return n_bytes_; }
+  Device* device() const { return device_; }
+  bool empty() const { return data_ == nullptr; }
+
+ private:
+  void release() noexcept;
+  Device* device_ = nullptr;
+  void* data_ = nullptr;
+  size_t n_bytes_ = 0;
+};
+
+class Device {
+ public:
+  // limit_bytes == 0 means no cap.
+  Device(std::string name, size_t limit_bytes)
+      : name_(std::move(name)), limit_bytes_(limit_bytes) {}
+  virtual ~Device() = default;
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  virtual DeviceKind kind() const = 0;
+  // Waits for all work queued on the device (a no-op where work is synchronous).
+  virtual void synchronize() {}
+
+  // Allocates n_bytes (64-byte aligned at least). Throws alisa::Error naming `purpose` and the
+  // numbers when the cap would be exceeded or the allocation fails.
+  Buffer allocate(size_t n_bytes, std::string_view purpose);
+
+  const std::string& name() const { return name_; }
+  size_t limit_bytes() const { return limit_bytes_; }
+  size_t used_bytes() const { return used_bytes_; }
+  size_t peak_bytes() const { return peak_bytes_; }
+
+ protected:
+  virtual void* raw_allocate(size_t n_bytes) = 0;  // nullptr on failure
+  virtual void raw_free(void* data, size_t n_bytes) noexcept = 0;
+
+ private:
+  friend class Buffer;
+  void free(void* data, size_t n_bytes) noexcept;
+
+  std::string name_;
+  size_t limit_bytes_;
+  size_t used_bytes_ = 0;
+  size_t peak_bytes_ = 0;
+};
+
+// Ordinary (pageable) host memory: the CPU compute device.
+class CpuDevice final : public Device {
+ public:
+  explicit CpuDevice(size_t limit_bytes = 0) : Device("cpu", limit_bytes) {}
+  DeviceKind kind() const override { return DeviceKind::kCpu; }
+
+ protected:
+  void* raw_allocate(size_t n_bytes) override;
+  void raw_free(void* data, size_t n_bytes) noexcept override;
+};
+
+// "1.50 GiB", "512.0 MiB": for messages.
+std::string format_bytes(size_t n_bytes);
+
+}  // namespace alisa

@@ -1,0 +1,177 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "runtime/cpu_ops.h"
+
+namespace alisa {
+namespace {
+
+constexpr std::string_view kDummyPrefix = "dummy:";
+
+bool is_dummy(const std::string& model) {
+  return model.rfind(kDummyPrefix, 0) == 0;
+}
+
+ModelSpec open_spec(const std::string& model) {
+  ALISA_CHECK(!model.empty(), "no model given (--model DIR or --model dummy:NAME)");
+  if (is_dummy(model)) return named_model_spec(model.substr(kDummyPrefix.size()));
+  ALISA_CHECK(std::filesystem::is_directory(model), "model folder '", model, "' does not exist");
+  return load_model_spec(model);
+}
+
+// A sampling stream per (seed, prompt): the same prompt samples the same way in any batch.
+uint64_t sampling_key(uint64_t seed, uint64_t prompt_index) {
+  uint64_t z = seed * 0x9e3779b97f4a7c15ull + prompt_index + 1;
+  z = (z ^ (z >> 33)) * 0xff51afd7ed558ccdull;
+  z = (z ^ (z >> 33)) * 0xc4ceb9fe1a85ec53ull;
+  return z ^ (z >> 33);
+}
+
+}  // namespace
+
+Engine::Engine(const EngineOptions& options) : spec_(open_spec(options.model)) {
+  device_ = std::make_unique<CpuDevice>(options.cpu_memory_limit);
+  ops_ = std::make_unique<CpuOps>(options.n_threads);
+  std::unique_ptr<WeightSource> source = is_dummy(options.model)
+                                             ? make_dummy_weights(options.dummy_seed)
+                                             : open_checkpoint_weights(options.model);
+  weights_ =
+      std::make_unique<ModelWeights>(ModelWeights::load(spec_, *source, *device_, DType::kF32));
+  if (!is_dummy(options.model)) {
+    const std::filesystem::path tokenizer_path =
+        std::filesystem::path(options.model) / "tokenizer.json";
+    if (std::filesystem::exists(tokenizer_path)) tokenizer_ = Tokenizer::load(tokenizer_path);
+  }
+}
+
+Engine::~Engine() = default;
+
+BatchRunner Engine::make_runner(const BatchShape& shape) {
+  return BatchRunner(spec_, *weights_, *ops_, *device_, shape);
+}
+
+void Engine::validate_prompt(const std::vector<int32_t>& ids, int64_t max_new_tokens,
+                             const std::string& name) const {
+  ALISA_CHECK(!ids.empty(), name, " is empty");
+  for (int32_t id : ids) {
+    ALISA_CHECK(id >= 0 && id < spec_.vocab_size, name, " has token id ", id,
+                " outside the model's vocabulary of ", spec_.vocab_size);
+  }
+  const int64_t needed = static_cast<int64_t>(ids.size()) + max_new_tokens;
+  ALISA_CHECK(needed <= spec_.max_positions, name, " has ", ids.size(), " tokens; with ",
+              max_new_tokens, " new tokens it needs ", needed, " positions but the model has ",
+              spec_.max_positions);
+}
+
+void left_pad(const std::vector<const std::vector<int32_t>*>& prompts, int32_t pad_id,
+              std::vector<int32_t>& ids, std::vector<uint8_t>& mask, int64_t& seq_len) {
+  seq_len = 0;
+  for (const auto* p : prompts)
+    seq_len = std::max<int64_t>(seq_len, static_cast<int64_t>(p->size()));
+  const size_t n = prompts.size() * static_cast<size_t>(seq_len);
+  ids.assign(n, pad_id);
+  mask.assign(n, 0);
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    const std::vector<int32_t>& prompt = *prompts[b];
+    const size_t start =
+        b * static_cast<size_t>(seq_len) + (static_cast<size_t>(seq_len) - prompt.size());
+    std::copy(prompt.begin(), prompt.end(), ids.begin() + static_cast<ptrdiff_t>(start));
+    std::fill_n(mask.begin() + static_cast<ptrdiff_t>(start), prompt.size(), uint8_t{1});
+  }
+}
+
+std::vector<float> Engine::forward(const std::vector<int32_t>& input_ids,
+                                   const std::vector<uint8_t>& attention_mask, int64_t batch,
+                                   int64_t seq_len) {
+  ALISA_CHECK(batch > 0 && seq_len > 0, "forward input is empty");
+  ALISA_CHECK(static_cast<int64_t>(input_ids.size()) == batch * seq_len &&
+                  static_cast<int64_t>(attention_mask.size()) == batch * seq_len,
+              "input_ids and attention_mask must both be [", batch, ", ", seq_len, "]");
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t n_real = 0;
+    for (int64_t i = 0; i < seq_len; ++i) n_real += attention_mask[b * seq_len + i] != 0;
+    ALISA_CHECK(n_real <= spec_.max_positions, "sequence ", b, " has ", n_real,
+                " tokens but the model has ", spec_.max_positions, " positions");
+  }
+  for (int32_t id : input_ids) {
+    ALISA_CHECK(id >= 0 && id < spec_.vocab_size, "input_ids has token id ", id,
+                " outside the model's vocabulary of ", spec_.vocab_size);
+  }
+  BatchRunner runner = make_runner(
+      {.batch = batch, .capacity = seq_len, .max_step_tokens = seq_len, .all_logits = true});
+  runner.step(input_ids, attention_mask, seq_len, LogitRows::kAll);
+  return runner.logits_to_host();
+}
+
+std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& prompts,
+                                                   const GenerationOptions& options,
+                                                   const ProgressFn& progress) {
+  ALISA_CHECK(options.max_new_tokens >= 1, "max_new_tokens must be at least 1");
+  ALISA_CHECK(options.batch_size >= 1, "batch_size must be at least 1");
+  for (const Prompt& prompt : prompts) {
+    validate_prompt(prompt.token_ids, options.max_new_tokens, str("prompt ", prompt.index));
+  }
+  // Batches of similar lengths waste less on padding; results come back in the given order.
+  std::vector<size_t> order(prompts.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return prompts[a].token_ids.size() > prompts[b].token_ids.size();
+  });
+
+  std::vector<std::vector<int32_t>> results(prompts.size());
+  const int64_t total = static_cast<int64_t>(prompts.size()) * options.max_new_tokens;
+  int64_t done = 0;
+  const int32_t pad_id = spec_.pad_token_id >= 0 ? spec_.pad_token_id : 0;
+  const auto is_eos = [&](int32_t token) {
+    return std::find(spec_.eos_token_ids.begin(), spec_.eos_token_ids.end(), token) !=
+           spec_.eos_token_ids.end();
+  };
+
+  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(options.batch_size)) {
+    const size_t last = std::min(order.size(), first + static_cast<size_t>(options.batch_size));
+    std::vector<const std::vector<int32_t>*> batch_prompts;
+    std::vector<uint64_t> keys;
+    for (size_t i = first; i < last; ++i) {
+      batch_prompts.push_back(&prompts[order[i]].token_ids);
+      keys.push_back(sampling_key(options.seed, prompts[order[i]].index));
+    }
+    const int64_t b = static_cast<int64_t>(batch_prompts.size());
+    std::vector<int32_t> ids;
+    std::vector<uint8_t> mask;
+    int64_t seq_len = 0;
+    left_pad(batch_prompts, pad_id, ids, mask, seq_len);
+    BatchRunner runner = make_runner({.batch = b,
+                                      .capacity = seq_len + options.max_new_tokens,
+                                      .max_step_tokens = seq_len,
+                                      .all_logits = false});
+    runner.step(ids, mask, seq_len, LogitRows::kLast);
+    std::vector<bool> finished(static_cast<size_t>(b), false);
+    const std::vector<uint8_t> ones(static_cast<size_t>(b), 1);
+    for (int64_t t = 0; t < options.max_new_tokens; ++t) {
+      std::vector<int32_t> tokens = runner.sample(options.sampling, keys, static_cast<uint64_t>(t));
+      bool all_finished = true;
+      for (int64_t s = 0; s < b; ++s) {
+        if (finished[static_cast<size_t>(s)]) {
+          tokens[static_cast<size_t>(s)] = pad_id;  // as Hugging Face: pad after EOS
+          continue;
+        }
+        results[order[first + static_cast<size_t>(s)]].push_back(tokens[static_cast<size_t>(s)]);
+        if (options.stop_at_eos && is_eos(tokens[static_cast<size_t>(s)])) {
+          finished[static_cast<size_t>(s)] = true;
+        }
+        all_finished = all_finished && finished[static_cast<size_t>(s)];
+      }
+      done += b;
+      if (progress) progress(done, total);
+      if (all_finished || t + 1 == options.max_new_tokens) break;
+      runner.step(tokens, ones, 1, LogitRows::kLast);
+    }
+    done = static_cast<int64_t>(last) * options.max_new_tokens;
+    if (progress) progress(done, total);
+  }
+  return results;
+}
+
+}  // namespace alisa

@@ -1,0 +1,72 @@
+// Ops: the one dispatch point between the layer programs and the kernels. A program calls ops on
+// tensors; the implementation for its device (CpuOps now, GpuOps later) checks shapes, builds the
+// kernel's params struct and launches it. Programs never know where they run.
+// Optional tensors (biases, residuals, position tables) are passed as empty Tensors.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/kernel_params.h"
+#include "runtime/tensor.h"
+
+namespace alisa {
+
+struct SamplingSettings {
+  float temperature = 0.0f;  // 0: greedy
+  int32_t top_k = 0;         // 0: off
+  float top_p = 1.0f;        // 1: off
+};
+
+class Ops {
+ public:
+  virtual ~Ops() = default;
+
+  // out[i] = table[token_ids[i]] (+ position_table[position_ids[i]]).
+  virtual void embedding(const Tensor& token_ids, const Tensor& table, const Tensor& position_ids,
+                         const Tensor& position_table, const Tensor& out) = 0;
+  // out = norm(x + residual) * weight (+ bias); residual_out (if given) receives x + residual.
+  virtual void layer_norm(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
+                          const Tensor& weight, const Tensor& bias, float eps,
+                          const Tensor& out) = 0;
+  virtual void rms_norm(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
+                        const Tensor& weight, float eps, const Tensor& out) = 0;
+  // y = x W^T + bias; x [m, k] (rows may be strided), W [n, k], y [m, n].
+  virtual void linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                      const Tensor& y) = 0;
+  // out = act(x) (* up).
+  virtual void activation(const Tensor& x, const Tensor& up, Activation activation,
+                          const Tensor& out) = 0;
+  virtual void add(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // x [n_tokens, n_heads, head_dim] rotated in place at position_ids [n_tokens].
+  virtual void rotary(const Tensor& x, const Tensor& position_ids, const Tensor& inv_freq) = 0;
+  // q [batch, n_q, n_heads, head_dim]; k, v [batch, n_kv_tokens, n_kv_heads, head_dim] (cache
+  // views); key_mask [batch, n_kv_tokens]; out like q. Causal from cache index q_start.
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask,
+                         int64_t q_start, float scale, const Tensor& out) = 0;
+  // dst = src, same shape and dtype, any strides (within one device).
+  virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  // One token per row of logits [batch, vocab] into tokens [batch] (int32).
+  virtual void sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
+                      const SamplingSettings& settings, const Tensor& tokens) = 0;
+};
+
+// Params builders shared by every Ops implementation: they check shapes and dtypes (a mismatch is
+// a bug in a program, so ALISA_ASSERT) and fill the kernel's params struct.
+EmbeddingParams embedding_params(const Tensor& token_ids, const Tensor& table,
+                                 const Tensor& position_ids, const Tensor& position_table,
+                                 const Tensor& out);
+NormParams norm_params(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
+                       const Tensor& weight, const Tensor& bias, float eps, const Tensor& out);
+LinearParams linear_params(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           const Tensor& y);
+ActivationParams activation_params(const Tensor& x, const Tensor& up, Activation activation,
+                                   const Tensor& out);
+AddParams add_params(const Tensor& a, const Tensor& b, const Tensor& out);
+RotaryParams rotary_params(const Tensor& x, const Tensor& position_ids, const Tensor& inv_freq);
+AttentionParams attention_params(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& key_mask, int64_t q_start, float scale,
+                                 const Tensor& out);
+SamplingParams sampling_params(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
+                               const SamplingSettings& settings, const Tensor& tokens);
+
+}  // namespace alisa

@@ -1,0 +1,196 @@
+// Tensor -> kernel params: the shape and dtype checks every backend shares.
+#include "runtime/ops.h"
+
+namespace alisa {
+namespace {
+
+void check_rows(const Tensor& t, int64_t rows, int64_t cols, DType dtype, const char* what) {
+  ALISA_ASSERT(!t.empty() && t.numel() == rows * cols && t.is_contiguous() && t.dtype() == dtype,
+               what, " ", t.shape_string(), " ", dtype_name(t.dtype()), ", expected ", rows, "x",
+               cols, " ", dtype_name(dtype));
+}
+
+const void* optional_data(const Tensor& t) {
+  return t.empty() ? nullptr : t.data();
+}
+
+}  // namespace
+
+EmbeddingParams embedding_params(const Tensor& token_ids, const Tensor& table,
+                                 const Tensor& position_ids, const Tensor& position_table,
+                                 const Tensor& out) {
+  const int64_t n_tokens = token_ids.numel();
+  const int64_t dim = table.size(1);
+  ALISA_ASSERT(token_ids.dtype() == DType::kI32 && token_ids.is_contiguous(), "token ids");
+  check_rows(out, n_tokens, dim, table.dtype(), "embedding out");
+  EmbeddingParams p{.token_ids = token_ids.data_as<int32_t>(),
+                    .table = table.data(),
+                    .out = out.data(),
+                    .n_tokens = n_tokens,
+                    .vocab_size = table.size(0),
+                    .dim = dim,
+                    .dtype = table.dtype()};
+  if (!position_table.empty()) {
+    ALISA_ASSERT(position_ids.numel() == n_tokens && position_ids.dtype() == DType::kI32 &&
+                     position_table.size(1) == dim && position_table.dtype() == table.dtype(),
+                 "position embedding");
+    p.position_ids = position_ids.data_as<int32_t>();
+    p.position_table = position_table.data();
+    p.n_positions = position_table.size(0);
+  }
+  return p;
+}
+
+NormParams norm_params(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
+                       const Tensor& weight, const Tensor& bias, float eps, const Tensor& out) {
+  const int64_t dim = weight.numel();
+  const int64_t n_rows = x.numel() / dim;
+  check_rows(x, n_rows, dim, x.dtype(), "norm x");
+  check_rows(out, n_rows, dim, x.dtype(), "norm out");
+  if (!residual.empty()) check_rows(residual, n_rows, dim, x.dtype(), "norm residual");
+  if (!residual_out.empty()) check_rows(residual_out, n_rows, dim, x.dtype(), "norm residual_out");
+  if (!bias.empty()) ALISA_ASSERT(bias.numel() == dim, "norm bias");
+  return NormParams{.x = x.data(),
+                    .residual = optional_data(residual),
+                    .residual_out = residual_out.empty() ? nullptr : residual_out.data(),
+                    .weight = weight.data(),
+                    .bias = optional_data(bias),
+                    .out = out.data(),
+                    .n_rows = n_rows,
+                    .dim = dim,
+                    .eps = eps,
+                    .dtype = x.dtype()};
+}
+
+LinearParams linear_params(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           const Tensor& y) {
+  ALISA_ASSERT(x.rank() == 2 && x.stride(1) == 1,
+               "linear x must be [m, k] with unit column stride, got ", x.shape_string());
+  ALISA_ASSERT(weight.rank() == 2 && weight.is_contiguous(), "linear weight ",
+               weight.shape_string());
+  const int64_t m = x.size(0), k = x.size(1), n = weight.size(0);
+  ALISA_ASSERT(weight.size(1) == k, "linear: x ", x.shape_string(), " weight ",
+               weight.shape_string());
+  check_rows(y, m, n, x.dtype(), "linear y");
+  if (!bias.empty()) ALISA_ASSERT(bias.numel() == n && bias.dtype() == x.dtype(), "linear bias");
+  return LinearParams{.x = x.data(),
+                      .weight = weight.data(),
+                      .bias = optional_data(bias),
+                      .y = y.data(),
+                      .m = m,
+                      .n = n,
+                      .k = k,
+                      .x_row_stride = x.stride(0),
+                      .dtype = x.dtype(),
+                      .weight_dtype = weight.dtype()};
+}
+
+ActivationParams activation_params(const Tensor& x, const Tensor& up, Activation activation,
+                                   const Tensor& out) {
+  const int64_t n = x.numel();
+  check_rows(x, n, 1, x.dtype(), "activation x");
+  check_rows(out, n, 1, x.dtype(), "activation out");
+  if (!up.empty()) check_rows(up, n, 1, x.dtype(), "activation up");
+  return ActivationParams{.x = x.data(),
+                          .up = optional_data(up),
+                          .out = out.data(),
+                          .n = n,
+                          .activation = activation,
+                          .dtype = x.dtype()};
+}
+
+AddParams add_params(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const int64_t n = a.numel();
+  check_rows(a, n, 1, a.dtype(), "add a");
+  check_rows(b, n, 1, a.dtype(), "add b");
+  check_rows(out, n, 1, a.dtype(), "add out");
+  return AddParams{.a = a.data(), .b = b.data(), .out = out.data(), .n = n, .dtype = a.dtype()};
+}
+
+RotaryParams rotary_params(const Tensor& x, const Tensor& position_ids, const Tensor& inv_freq) {
+  ALISA_ASSERT(x.rank() == 3 && x.stride(2) == 1 && x.stride(1) == x.size(2),
+               "rotary x must be [n_tokens, n_heads, head_dim] with packed heads, got ",
+               x.shape_string());
+  ALISA_ASSERT(position_ids.numel() == x.size(0) && position_ids.dtype() == DType::kI32,
+               "rotary positions");
+  ALISA_ASSERT(inv_freq.dtype() == DType::kF32 && 2 * inv_freq.numel() <= x.size(2),
+               "rotary inv_freq");
+  return RotaryParams{.x = x.data(),
+                      .position_ids = position_ids.data_as<int32_t>(),
+                      .inv_freq = inv_freq.data_as<float>(),
+                      .n_tokens = x.size(0),
+                      .n_heads = x.size(1),
+                      .head_dim = x.size(2),
+                      .rotary_dim = 2 * inv_freq.numel(),
+                      .token_stride = x.stride(0),
+                      .dtype = x.dtype()};
+}
+
+AttentionParams attention_params(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& key_mask, int64_t q_start, float scale,
+                                 const Tensor& out) {
+  ALISA_ASSERT(q.rank() == 4 && k.rank() == 4 && v.rank() == 4 && out.rank() == 4,
+               "attention tensors are [batch, tokens, heads, head_dim]");
+  const int64_t batch = q.size(0), n_q = q.size(1), n_heads = q.size(2), head_dim = q.size(3);
+  const int64_t n_kv = k.size(1), n_kv_heads = k.size(2);
+  ALISA_ASSERT(k.size(0) == batch && k.size(3) == head_dim && n_heads % n_kv_heads == 0,
+               "attention k ", k.shape_string(), " for q ", q.shape_string());
+  ALISA_ASSERT(v.size(0) == batch && v.size(1) == n_kv && v.size(2) == n_kv_heads &&
+                   v.size(3) == head_dim && v.stride(0) == k.stride(0) &&
+                   v.stride(1) == k.stride(1),
+               "attention v ", v.shape_string(), " must match k ", k.shape_string());
+  ALISA_ASSERT(out.size(0) == batch && out.size(1) == n_q && out.size(2) == n_heads &&
+                   out.size(3) == head_dim,
+               "attention out ", out.shape_string());
+  for (const Tensor* t : {&q, &k, &v, &out}) {
+    ALISA_ASSERT(t->stride(3) == 1 && t->stride(2) == head_dim, "attention heads must be packed");
+  }
+  ALISA_ASSERT(key_mask.rank() == 2 && key_mask.size(0) == batch && key_mask.size(1) >= n_kv &&
+                   key_mask.dtype() == DType::kU8 && key_mask.stride(1) == 1,
+               "attention key_mask ", key_mask.shape_string());
+  ALISA_ASSERT(q_start >= 0 && q_start + n_q <= n_kv, "attention q_start ", q_start, " + ", n_q,
+               " > ", n_kv, " keys");
+  return AttentionParams{.q = q.data(),
+                         .k = k.data(),
+                         .v = v.data(),
+                         .key_mask = key_mask.data_as<uint8_t>(),
+                         .out = out.data(),
+                         .batch = batch,
+                         .n_q = n_q,
+                         .n_kv_tokens = n_kv,
+                         .n_heads = n_heads,
+                         .n_kv_heads = n_kv_heads,
+                         .head_dim = head_dim,
+                         .q_start = q_start,
+                         .q_batch_stride = q.stride(0),
+                         .q_token_stride = q.stride(1),
+                         .kv_batch_stride = k.stride(0),
+                         .kv_token_stride = k.stride(1),
+                         .out_batch_stride = out.stride(0),
+                         .out_token_stride = out.stride(1),
+                         .mask_batch_stride = key_mask.stride(0),
+                         .scale = scale,
+                         .dtype = q.dtype(),
+                         .kv_dtype = k.dtype()};
+}
+
+SamplingParams sampling_params(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
+                               const SamplingSettings& settings, const Tensor& tokens) {
+  ALISA_ASSERT(logits.rank() == 2 && logits.dtype() == DType::kF32 && logits.stride(1) == 1,
+               "logits ", logits.shape_string());
+  const int64_t batch = logits.size(0);
+  ALISA_ASSERT(tokens.numel() == batch && tokens.dtype() == DType::kI32, "sampled tokens");
+  ALISA_ASSERT(settings.temperature == 0.0f || rng_keys.numel() == batch, "rng keys");
+  return SamplingParams{.logits = logits.data_as<float>(),
+                        .rng_keys = rng_keys.empty() ? nullptr : rng_keys.data_as<uint64_t>(),
+                        .out_tokens = tokens.data_as<int32_t>(),
+                        .batch = batch,
+                        .vocab = logits.size(1),
+                        .logits_row_stride = logits.stride(0),
+                        .step = step,
+                        .temperature = settings.temperature,
+                        .top_k = settings.top_k,
+                        .top_p = settings.top_p};
+}
+
+}  // namespace alisa

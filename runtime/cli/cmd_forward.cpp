@@ -1,0 +1,42 @@
+#include <spdlog/spdlog.h>
+
+#include "runtime/cli/commands.h"
+#include "runtime/engine.h"
+#include "runtime/job_io.h"
+#include "runtime/safetensors.h"
+
+namespace alisa::cli {
+
+void add_forward_command(CLI::App& app) {
+  struct Flags {
+    std::string model, input, output, dtype = "f32";
+    int threads = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* cmd = app.add_subcommand(
+      "forward", "Logits of a left-padded batch at every position, as a safetensors file");
+  cmd->add_option("--model", flags->model, "Checkpoint folder or dummy:NAME")->required();
+  cmd->add_option("--input", flags->input,
+                  "JSON with input_ids and attention_mask (lists of lists, left-padded)")
+      ->required();
+  cmd->add_option("--output", flags->output, "safetensors file to write (tensor 'logits')")
+      ->required();
+  cmd->add_option("--dtype", flags->dtype, "Compute dtype (the CPU engine computes in f32)")
+      ->check(CLI::IsMember({"f32"}));
+  cmd->add_option("--threads", flags->threads, "CPU threads (default: all cores)");
+  cmd->callback([flags] {
+    const ForwardInput input = read_forward_input(flags->input);
+    Engine engine({.model = flags->model, .n_threads = flags->threads});
+    const std::vector<float> logits =
+        engine.forward(input.input_ids, input.attention_mask, input.batch, input.seq_len);
+    write_safetensors(flags->output,
+                      {{.name = "logits",
+                        .dtype = DType::kF32,
+                        .shape = {input.batch, input.seq_len, engine.spec().vocab_size},
+                        .data = logits.data()}});
+    spdlog::info("wrote logits [{}, {}, {}] to {}", input.batch, input.seq_len,
+                 engine.spec().vocab_size, flags->output);
+  });
+}
+
+}  // namespace alisa::cli

@@ -1,0 +1,13 @@
+// The alisa subcommands. Each registers its flags on the app; errors surface as alisa::Error
+// and are reported once, in main.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace alisa::cli {
+
+void add_generate_command(CLI::App& app);
+void add_forward_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+
+}  // namespace alisa::cli

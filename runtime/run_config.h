@@ -1,0 +1,37 @@
+// The run YAML (`--config RUN.yaml`): the settings of a generate job. Unknown keys are errors.
+// Relative paths in the file are resolved against the file's folder; flags override the file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace alisa {
+
+struct RunConfig {
+  std::optional<std::string> model;      // checkpoint folder or dummy:NAME
+  std::optional<std::string> prompts;    // JSONL
+  std::optional<std::string> output;     // JSONL; stdout when absent
+  std::optional<std::string> tokenizer;  // tokenizer.json for dummy models
+  std::optional<int64_t> max_new_tokens;
+  std::optional<float> temperature;
+  std::optional<float> top_p;
+  std::optional<int32_t> top_k;
+  std::optional<uint64_t> seed;
+  std::optional<int64_t> batch_size;
+  std::optional<bool> stop_at_eos;
+  std::optional<int32_t> threads;
+  std::optional<uint64_t> cpu_memory_limit;  // bytes
+  std::optional<uint64_t> dummy_seed;
+
+  // Fields set in `overrides` replace this config's.
+  void merge(const RunConfig& overrides);
+};
+
+RunConfig load_run_config(const std::filesystem::path& path);
+
+// The keys a run YAML accepts, for messages and docs.
+const char* run_config_keys();
+
+}  // namespace alisa

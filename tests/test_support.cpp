@@ -1,5 +1,7 @@
 #include "tests/test_support.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -7,8 +9,6 @@
 #include <limits>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace alisa::test {
 
@@ -22,8 +22,7 @@ std::filesystem::path fixture_path(const std::string& name) {
 }
 
 ScratchDir::ScratchDir() {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "alisa-test-XXXXXX").string();
+  std::string pattern = (std::filesystem::temp_directory_path() / "alisa-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = pattern;
 }

@@ -38,10 +38,10 @@ std::vector<float> nan_filled(size_t n);
 struct Comparison {
   double max_abs_error = 0;
   double max_ref_abs = 0;
-  size_t n_nan = 0;       // NaN or inf in `actual`
+  size_t n_nan = 0;  // NaN or inf in `actual`
   size_t worst_index = 0;
-  bool all_zero = true;   // `actual` held only zeros
-  size_t n_bad = 0;       // elements outside the tolerance given to compare()
+  bool all_zero = true;  // `actual` held only zeros
+  size_t n_bad = 0;      // elements outside the tolerance given to compare()
   // Every element within tolerance, no NaN, and not all zeros (unless the reference is).
   bool ok() const;
   std::string describe() const;
@@ -50,8 +50,7 @@ struct Comparison {
 // Compares elementwise; counts elements outside atol + rtol * |ref|.
 Comparison compare(const float* actual, const double* reference, size_t n, double rtol,
                    double atol);
-Comparison compare(const float* actual, const float* reference, size_t n, double rtol,
-                   double atol);
+Comparison compare(const float* actual, const float* reference, size_t n, double rtol, double atol);
 
 // Runs the alisa binary with the given arguments; returns its exit code and captures
 // stdout+stderr into `output`.

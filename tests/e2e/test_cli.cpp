@@ -1,0 +1,231 @@
+// The alisa binary as a user drives it: the fixture checks through the CLI, and bad input that
+// must end in one clear line and exit status 1.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "runtime/safetensors.h"
+#include "tests/e2e/fixture_reference.h"
+#include "tests/test_support.h"
+
+namespace alisa::test {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// Exit status 1 and exactly one line that starts with "alisa: error:" and contains `culprit`.
+void require_user_error(const std::string& args, const std::string& culprit) {
+  std::string output;
+  const int status = run_alisa(args, &output);
+  INFO("alisa " << args << "\n" << output);
+  REQUIRE(status == 1);
+  REQUIRE(output.rfind("alisa: error: ", 0) == 0);
+  REQUIRE(std::count(output.begin(), output.end(), '\n') == 1);
+  REQUIRE_THAT(output, Catch::Contains(culprit));
+}
+
+std::string quoted(const fs::path& path) {
+  return "'" + path.string() + "'";
+}
+
+// A copy of a fixture model folder whose files the test may then damage.
+fs::path copy_model(const ScratchDir& scratch, const std::string& name) {
+  const fs::path dir = scratch / name;
+  fs::create_directories(dir);
+  for (const char* file : {"config.json", "model.safetensors"}) {
+    fs::copy_file(fixture_path(name) / file, dir / file);
+  }
+  return dir;
+}
+
+void write_prompts(const fs::path& path, const std::vector<std::vector<int32_t>>& prompts) {
+  std::string text;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    text += Json{{"id", i}, {"prompt_ids", prompts[i]}}.dump() + "\n";
+  }
+  write_text(path, text);
+}
+
+}  // namespace
+
+TEST_CASE("alisa forward writes Hugging Face's logits", "[e2e][cli]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const FixtureReference ref = load_fixture_reference(name);
+  ScratchDir scratch;
+  const Json reference = Json::parse(read_text(ref.model_dir / "reference.json"));
+  write_text(scratch / "in.json", Json{{"input_ids", reference["input_ids"]},
+                                       {"attention_mask", reference["attention_mask"]}}
+                                      .dump());
+  std::string output;
+  REQUIRE(run_alisa("forward --model " + quoted(ref.model_dir) + " --input " +
+                        quoted(scratch / "in.json") + " --output " + quoted(scratch / "out.st"),
+                    &output) == 0);
+  const SafetensorsCheckpoint out = SafetensorsCheckpoint::open(scratch / "out.st");
+  const SafetensorsEntry& logits = out.at("logits");
+  REQUIRE(logits.dtype == DType::kF32);
+  REQUIRE(logits.shape == std::vector<int64_t>{ref.batch, ref.seq_len, ref.vocab});
+  std::vector<float> values(static_cast<size_t>(logits.n_elements()));
+  out.read_f32(logits, values.data());
+  for (int64_t row = 0; row < ref.batch * ref.seq_len; ++row) {
+    if (ref.attention_mask[row] == 0) continue;
+    REQUIRE(row_relative_error(&values[row * ref.vocab], &ref.prefill_logits[row * ref.vocab],
+                               ref.vocab) <= 1e-4);
+  }
+}
+
+TEST_CASE("alisa generate reproduces the greedy reference from a run YAML", "[e2e][cli]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const FixtureReference ref = load_fixture_reference(name);
+  ScratchDir scratch;
+  write_prompts(scratch / "prompts.jsonl", ref.prompts);
+  write_text(scratch / "run.yaml", "model: " + ref.model_dir.string() +
+                                       "\nprompts: prompts.jsonl\nmax_new_tokens: 3\n"
+                                       "batch_size: 2\nstop_at_eos: false\n");
+  std::string output;
+  // Flags override the YAML: max_new_tokens comes from the command line.
+  REQUIRE(run_alisa("generate --config " + quoted(scratch / "run.yaml") + " --max-new-tokens " +
+                        std::to_string(ref.gen_len) + " --output " + quoted(scratch / "out.jsonl"),
+                    &output) == 0);
+  std::ifstream in(scratch / "out.jsonl");
+  std::string line;
+  size_t n = 0;
+  for (; std::getline(in, line); ++n) {
+    const Json record = Json::parse(line);
+    REQUIRE(record["id"].get<size_t>() == n);
+    CHECK(record["token_ids"].get<std::vector<int32_t>>() == ref.generated[n]);
+  }
+  CHECK(n == ref.prompts.size());
+}
+
+TEST_CASE("alisa tokenize reproduces Hugging Face's tokenizer", "[e2e][cli]") {
+  ScratchDir scratch;
+  const fs::path dir = fixture_path("tokenizer-bytelevel");
+  const Json cases = Json::parse(read_text(dir / "cases.json"));
+  std::string input;
+  for (const Json& c : cases) input += Json{{"text", c["text"]}}.dump() + "\n";
+  write_text(scratch / "in.jsonl", input);
+  std::string output;
+  REQUIRE(run_alisa("tokenize --tokenizer " + quoted(dir / "tokenizer.json") + " --input " +
+                        quoted(scratch / "in.jsonl") + " --output " + quoted(scratch / "out.jsonl"),
+                    &output) == 0);
+  std::ifstream in(scratch / "out.jsonl");
+  std::string line;
+  size_t n = 0;
+  for (; std::getline(in, line); ++n) {
+    const Json record = Json::parse(line);
+    INFO("case " << n);
+    CHECK(record["ids"] == cases[n]["ids"]);
+    CHECK(record["decoded"] == cases[n]["decoded"]);
+  }
+  CHECK(n == cases.size());
+}
+
+TEST_CASE("damaged weights are named in a one-line error", "[e2e][cli][errors]") {
+  ScratchDir scratch;
+  write_prompts(scratch / "p.jsonl", {{5, 6, 7}});
+  const std::string prompts = " --prompts " + quoted(scratch / "p.jsonl");
+
+  SECTION("truncated safetensors") {
+    const fs::path model = copy_model(scratch, "opt-tiny");
+    fs::resize_file(model / "model.safetensors", fs::file_size(model / "model.safetensors") / 2);
+    require_user_error("generate --model " + quoted(model) + prompts, "model.safetensors");
+  }
+  SECTION("corrupt header") {
+    const fs::path model = copy_model(scratch, "opt-tiny");
+    std::fstream file(model / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(8);
+    file.write("#garbage", 8);
+    file.close();
+    require_user_error("generate --model " + quoted(model) + prompts, "model.safetensors");
+  }
+  SECTION("weights that do not match config.json") {
+    const fs::path model = copy_model(scratch, "llama-tiny");
+    Json config = Json::parse(read_text(model / "config.json"));
+    config["intermediate_size"] = 96;
+    write_text(model / "config.json", config.dump());
+    require_user_error("generate --model " + quoted(model) + prompts, "mlp.gate_proj.weight");
+  }
+  SECTION("a missing tensor") {
+    const fs::path model = copy_model(scratch, "llama-tiny");
+    Json config = Json::parse(read_text(model / "config.json"));
+    config["num_hidden_layers"] = 3;
+    write_text(model / "config.json", config.dump());
+    require_user_error("generate --model " + quoted(model) + prompts, "model.layers.2.");
+  }
+  SECTION("a missing model folder") {
+    require_user_error("generate --model " + quoted(scratch / "nowhere") + prompts, "nowhere");
+  }
+}
+
+TEST_CASE("bad configs and prompts are named in a one-line error", "[e2e][cli][errors]") {
+  ScratchDir scratch;
+  const fs::path model = copy_model(scratch, "opt-tiny");
+  write_prompts(scratch / "p.jsonl", {{5, 6, 7}});
+  const std::string run =
+      "generate --model " + quoted(model) + " --prompts " + quoted(scratch / "p.jsonl");
+
+  SECTION("config.json that is not JSON") {
+    write_text(model / "config.json", "{\"model_type\": \"opt\",");
+    require_user_error(run, "config.json");
+  }
+  SECTION("config.json of an unsupported family") {
+    Json config = Json::parse(read_text(model / "config.json"));
+    config["model_type"] = "gpt2";
+    write_text(model / "config.json", config.dump());
+    require_user_error(run, "gpt2");
+  }
+  SECTION("config.json missing a key") {
+    Json config = Json::parse(read_text(model / "config.json"));
+    config.erase("hidden_size");
+    write_text(model / "config.json", config.dump());
+    require_user_error(run, "hidden_size");
+  }
+  SECTION("an unknown YAML key") {
+    write_text(scratch / "run.yaml", "max_new_tokens: 4\nmax_new_tokenz: 5\n");
+    require_user_error(run + " --config " + quoted(scratch / "run.yaml"), "max_new_tokenz");
+  }
+  SECTION("malformed YAML") {
+    write_text(scratch / "run.yaml", "max_new_tokens: [4\n");
+    require_user_error(run + " --config " + quoted(scratch / "run.yaml"), "run.yaml");
+  }
+  SECTION("a YAML value of the wrong type") {
+    write_text(scratch / "run.yaml", "temperature: warm\n");
+    require_user_error(run + " --config " + quoted(scratch / "run.yaml"), "temperature");
+  }
+  SECTION("a prompt longer than the model's positions") {
+    write_prompts(scratch / "long.jsonl", {std::vector<int32_t>(120, 7)});
+    require_user_error("generate --model " + quoted(model) + " --prompts " +
+                           quoted(scratch / "long.jsonl") + " --max-new-tokens 16",
+                       "positions");
+  }
+  SECTION("a token id outside the vocabulary") {
+    write_prompts(scratch / "bad.jsonl", {{5, 600}});
+    require_user_error(
+        "generate --model " + quoted(model) + " --prompts " + quoted(scratch / "bad.jsonl"), "600");
+  }
+  SECTION("a prompts line that is not JSON") {
+    write_text(scratch / "bad.jsonl", "{\"id\": 1, \"prompt_ids\": [1, 2]}\n{oops\n");
+    require_user_error(
+        "generate --model " + quoted(model) + " --prompts " + quoted(scratch / "bad.jsonl"),
+        "bad.jsonl:2");
+  }
+  SECTION("a text prompt without a tokenizer") {
+    write_text(scratch / "text.jsonl", "{\"id\": 1, \"prompt\": \"hello\"}\n");
+    require_user_error(
+        "generate --model " + quoted(model) + " --prompts " + quoted(scratch / "text.jsonl"),
+        "tokenizer");
+  }
+  SECTION("an impossible sampling setting") {
+    require_user_error(run + " --top-p 1.5", "top_p");
+  }
+  SECTION("an unknown flag") {
+    require_user_error(run + " --frobnicate", "frobnicate");
+  }
+  SECTION("a memory cap too small for the weights") {
+    require_user_error(run + " --cpu-memory-limit 64KiB", "memory limit");
+  }
+}
+
+}  // namespace alisa::test

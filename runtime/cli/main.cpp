@@ -8,6 +8,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"alisa: throughput-oriented LLM inference (OPT, LLaMA) with offloading"};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags such as -v are accepted after the subcommand too
   app.set_version_flag("--version", "alisa 0.1.0");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log what alisa does on stderr");

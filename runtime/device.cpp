@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "runtime/common.h"
@@ -35,7 +36,8 @@ void Buffer::release() noexcept {
 
 Buffer Device::allocate(size_t n_bytes, std::string_view purpose) {
   if (n_bytes == 0) n_bytes = 1;  // keep every buffer distinct and non-null
-  if (limit_bytes_ != 0 && used_bytes_ + n_bytes > limit_bytes_) {
+  // Written as a subtraction: used_bytes_ + n_bytes wraps for huge requests and passed the cap.
+  if (limit_bytes_ != 0 && n_bytes > limit_bytes_ - used_bytes_) {
     throw Error(str(name_, " memory limit ", format_bytes(limit_bytes_), " exceeded: ", purpose,
                     " needs ", format_bytes(n_bytes), " with ", format_bytes(used_bytes_),
                     " already in use"));
@@ -57,11 +59,20 @@ void Device::free(void* data, size_t n_bytes) noexcept {
 
 void* CpuDevice::raw_allocate(size_t n_bytes) {
   constexpr size_t kAlignment = 64;
+  if (n_bytes > SIZE_MAX - kAlignment) return nullptr;  // the rounding below would wrap to 0
   return std::aligned_alloc(kAlignment, (n_bytes + kAlignment - 1) / kAlignment * kAlignment);
 }
 
 void CpuDevice::raw_free(void* data, size_t) noexcept {
   std::free(data);
+}
+
+void CpuDevice::copy_from_host(void* dst, const void* src, size_t n_bytes) {
+  std::memcpy(dst, src, n_bytes);
+}
+
+void CpuDevice::copy_to_host(void* dst, const void* src, size_t n_bytes) {
+  std::memcpy(dst, src, n_bytes);
 }
 
 std::string format_bytes(size_t n_bytes) {

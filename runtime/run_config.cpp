@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "runtime/backend.h"
 #include "runtime/common.h"
 #include "runtime/units.h"
 
@@ -28,7 +29,7 @@ std::string resolve_path(const std::filesystem::path& base, const std::string& v
 
 const char* run_config_keys() {
   return "model, prompts, output, tokenizer, max_new_tokens, temperature, top_p, top_k, seed, "
-         "batch_size, stop_at_eos, threads, cpu_memory_limit, dummy_seed";
+         "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, dummy_seed";
 }
 
 void RunConfig::merge(const RunConfig& o) {
@@ -46,6 +47,8 @@ void RunConfig::merge(const RunConfig& o) {
   take(seed, o.seed);
   take(batch_size, o.batch_size);
   take(stop_at_eos, o.stop_at_eos);
+  take(device, o.device);
+  take(gpu_memory_limit, o.gpu_memory_limit);
   take(threads, o.threads);
   take(cpu_memory_limit, o.cpu_memory_limit);
   take(dummy_seed, o.dummy_seed);
@@ -64,6 +67,8 @@ RunConfig load_run_config(const std::filesystem::path& path) {
   ALISA_CHECK(root.IsMap(), path.string(), ": expected a mapping of settings");
   const std::filesystem::path base = path.parent_path();
   for (const auto& item : root) {
+    ALISA_CHECK(item.first.IsScalar(), path.string(), ": line ", item.first.Mark().line + 1,
+                ": a key must be a plain name (known: ", run_config_keys(), ")");
     const std::string key = item.first.as<std::string>();
     const YAML::Node& value = item.second;
     const std::string where = str(path.string(), ": '", key, "'");
@@ -92,6 +97,12 @@ RunConfig load_run_config(const std::filesystem::path& path) {
       config.stop_at_eos = scalar<bool>(value, where, "true or false");
     } else if (key == "threads") {
       config.threads = scalar<int32_t>(value, where, "an integer");
+    } else if (key == "device") {
+      config.device = scalar<std::string>(value, where, "cpu, gpu or auto");
+      parse_device_choice(*config.device, where);
+    } else if (key == "gpu_memory_limit") {
+      config.gpu_memory_limit =
+          parse_byte_size(scalar<std::string>(value, where, "a byte size"), where);
     } else if (key == "cpu_memory_limit") {
       config.cpu_memory_limit =
           parse_byte_size(scalar<std::string>(value, where, "a byte size"), where);

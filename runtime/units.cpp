@@ -37,7 +37,11 @@ uint64_t parse_byte_size(const std::string& text, const std::string& what) {
     scale = 1e12;
   ALISA_CHECK(scale > 0, what, ": unknown unit '", unit, "' in '", text,
               "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)");
-  return static_cast<uint64_t>(std::llround(value * scale));
+  // llround is signed: past 2^63 it overflows (1e30 came back as 2^63). Check the range first.
+  const double bytes = std::round(value * scale);
+  ALISA_CHECK(bytes < 18446744073709551616.0, what, ": '", text,
+              "' is too large (at most 2^64 - 1 bytes)");
+  return static_cast<uint64_t>(bytes);
 }
 
 }  // namespace alisa

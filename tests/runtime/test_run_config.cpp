@@ -1,0 +1,174 @@
+// The run YAML: typed keys, paths resolved against the file's folder, merge(), and errors that
+// name the file and the key.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "runtime/common.h"
+#include "runtime/run_config.h"
+#include "tests/test_support.h"
+
+namespace fs = std::filesystem;
+using alisa::load_run_config;
+using alisa::RunConfig;
+using alisa::test::ScratchDir;
+using alisa::test::write_text;
+using Catch::Contains;
+
+namespace {
+
+// Writes `yaml` to <dir>/sub/run.yaml and returns its path.
+fs::path write_yaml(const ScratchDir& dir, const std::string& yaml) {
+  fs::create_directories(dir / "sub");
+  const fs::path path = dir / "sub" / "run.yaml";
+  write_text(path, yaml);
+  return path;
+}
+
+// Loading must fail with an alisa::Error naming the file and matching `matcher`.
+template <typename Matcher>
+void require_yaml_error(const std::string& yaml, const Matcher& matcher) {
+  ScratchDir dir;
+  const fs::path path = write_yaml(dir, yaml);
+  REQUIRE_THROWS_AS(load_run_config(path), alisa::Error);
+  REQUIRE_THROWS_WITH(load_run_config(path), Contains(path.string()) && matcher);
+}
+
+}  // namespace
+
+TEST_CASE("run YAML keys are parsed with their types", "[run_config]") {
+  ScratchDir dir;
+  const fs::path path = write_yaml(dir,
+                                   "# a generate job\n"
+                                   "model: dummy:opt-125m\n"
+                                   "prompts: prompts.jsonl\n"
+                                   "output: ../out/generations.jsonl\n"
+                                   "tokenizer: /abs/tokenizer.json\n"
+                                   "max_new_tokens: 64\n"
+                                   "temperature: 0.7\n"
+                                   "top_p: 0.9\n"
+                                   "top_k: 40\n"
+                                   "seed: 18446744073709551615\n"
+                                   "batch_size: 4\n"
+                                   "stop_at_eos: false\n"
+                                   "threads: 2\n"
+                                   "cpu_memory_limit: 14.5GiB\n"
+                                   "dummy_seed: 99\n");
+  const RunConfig config = load_run_config(path);
+  CHECK(config.model == "dummy:opt-125m");  // kept as is, not a path
+  CHECK(config.prompts == (dir.path() / "sub" / "prompts.jsonl").lexically_normal().string());
+  CHECK(config.output == (dir.path() / "out" / "generations.jsonl").lexically_normal().string());
+  CHECK(config.tokenizer == "/abs/tokenizer.json");
+  CHECK(config.max_new_tokens == 64);
+  REQUIRE(config.temperature.has_value());
+  CHECK(*config.temperature == 0.7f);
+  REQUIRE(config.top_p.has_value());
+  CHECK(*config.top_p == 0.9f);
+  CHECK(config.top_k == 40);
+  CHECK(config.seed == 18446744073709551615ull);
+  CHECK(config.batch_size == 4);
+  CHECK(config.stop_at_eos == false);
+  CHECK(config.threads == 2);
+  CHECK(config.cpu_memory_limit == 14ull * 1024 * 1024 * 1024 + 512ull * 1024 * 1024);
+  CHECK(config.dummy_seed == 99u);
+}
+
+TEST_CASE("run YAML paths resolve against the YAML's folder", "[run_config]") {
+  ScratchDir dir;
+  const fs::path path = write_yaml(dir,
+                                   "model: ../models/opt-tiny\n"
+                                   "prompts: ./data/p.jsonl\n"
+                                   "output: '-'\n"
+                                   "cpu_memory_limit: 1048576\n");
+  const RunConfig config = load_run_config(path);
+  CHECK(config.model == (dir.path() / "models" / "opt-tiny").lexically_normal().string());
+  CHECK(fs::path(*config.model).is_absolute());
+  CHECK(config.prompts == (dir.path() / "sub" / "data" / "p.jsonl").string());
+  CHECK(config.output == "-");  // stdout, not a file named '-'
+  CHECK(config.cpu_memory_limit == 1048576u);
+  CHECK_FALSE(config.tokenizer.has_value());
+  CHECK_FALSE(config.seed.has_value());
+}
+
+TEST_CASE("an empty run YAML sets nothing", "[run_config]") {
+  ScratchDir dir;
+  const RunConfig config = load_run_config(write_yaml(dir, "# nothing here\n"));
+  CHECK_FALSE(config.model.has_value());
+  CHECK_FALSE(config.max_new_tokens.has_value());
+  CHECK_FALSE(config.cpu_memory_limit.has_value());
+}
+
+TEST_CASE("merge lets set fields override and keeps the rest", "[run_config]") {
+  RunConfig base;
+  base.model = "dummy:opt-125m";
+  base.prompts = "/data/prompts.jsonl";
+  base.max_new_tokens = 16;
+  base.temperature = 0.5f;
+  base.stop_at_eos = true;
+  base.cpu_memory_limit = 1024;
+
+  RunConfig flags;
+  flags.max_new_tokens = 8;
+  flags.stop_at_eos = false;  // a set false must override a true
+  flags.seed = 3;
+  flags.output = "out.jsonl";
+
+  RunConfig merged = base;
+  merged.merge(flags);
+  CHECK(merged.model == "dummy:opt-125m");
+  CHECK(merged.prompts == "/data/prompts.jsonl");
+  CHECK(merged.max_new_tokens == 8);
+  CHECK(merged.temperature == 0.5f);
+  CHECK(merged.stop_at_eos == false);
+  CHECK(merged.seed == 3u);
+  CHECK(merged.output == "out.jsonl");
+  CHECK(merged.cpu_memory_limit == 1024u);
+  CHECK_FALSE(merged.top_k.has_value());
+
+  RunConfig unchanged = base;
+  unchanged.merge(RunConfig{});
+  CHECK(unchanged.model == base.model);
+  CHECK(unchanged.max_new_tokens == 16);
+  CHECK(unchanged.stop_at_eos == true);
+}
+
+TEST_CASE("run YAML errors name the file and the key", "[run_config]") {
+  SECTION("unknown key lists the known ones") {
+    require_yaml_error("model: dummy:opt-125m\nmax_tokens: 5\n",
+                       Contains("unknown key 'max_tokens'") && Contains("max_new_tokens") &&
+                           Contains("cpu_memory_limit"));
+  }
+  SECTION("wrong types") {
+    require_yaml_error("max_new_tokens: many\n",
+                       Contains("'max_new_tokens' must be an integer") && Contains("'many'"));
+    require_yaml_error("threads: 2.5\n", Contains("'threads' must be an integer"));
+    require_yaml_error("temperature: hot\n", Contains("'temperature' must be a number"));
+    require_yaml_error("stop_at_eos: maybe\n", Contains("'stop_at_eos' must be true or false"));
+    require_yaml_error("seed: -1\n", Contains("'seed' must be a non-negative integer"));
+    require_yaml_error("model: [a, b]\n", Contains("'model' must be a folder or dummy:NAME"));
+    require_yaml_error("prompts:\n  file: a.jsonl\n", Contains("'prompts' must be a path"));
+    require_yaml_error("cpu_memory_limit: 5 parsecs\n",
+                       Contains("'cpu_memory_limit'") && Contains("unknown unit 'parsecs'"));
+    require_yaml_error("cpu_memory_limit: -1GiB\n",
+                       Contains("'cpu_memory_limit'") && Contains("not a byte size"));
+  }
+  SECTION("a key that is not a plain name") {
+    require_yaml_error("model: dummy:opt-125m\n? [a, b]\n: 1\n",
+                       Contains("line 2") && Contains("a key must be a plain name"));
+  }
+  SECTION("malformed YAML") {
+    require_yaml_error("model: dummy:opt-125m\nprompts: [unclosed\n",
+                       Contains("not valid YAML") && Contains("line "));
+  }
+  SECTION("not a mapping") {
+    require_yaml_error("- model\n- prompts\n", Contains("expected a mapping of settings"));
+    require_yaml_error("just a string\n", Contains("expected a mapping of settings"));
+  }
+  SECTION("missing file") {
+    ScratchDir dir;
+    REQUIRE_THROWS_AS(load_run_config(dir / "absent.yaml"), alisa::Error);
+    REQUIRE_THROWS_WITH(load_run_config(dir / "absent.yaml"),
+                        Contains((dir / "absent.yaml").string()) && Contains("does not exist"));
+  }
+}

@@ -14,7 +14,7 @@ BatchRunner::BatchRunner(const ModelSpec& spec, const ModelWeights& weights, Ops
     buffers_.push_back(std::move(owned.buffer));
     return owned.tensor;
   };
-  const DType act = DType::kF32;
+  const DType act = shape.activation_dtype;
   cache_.resize(static_cast<size_t>(spec.n_layers));
   for (KvLayerView& layer : cache_) {
     layer.k = make(act, {b, shape.capacity, spec.n_kv_heads, spec.head_dim}, "KV cache");
@@ -26,7 +26,9 @@ BatchRunner::BatchRunner(const ModelSpec& spec, const ModelWeights& weights, Ops
   position_ids_ = make(DType::kI32, {max_tokens}, "position ids");
   hidden_ = make(act, {max_tokens, spec.hidden_size}, "hidden states");
   head_rows_ = make(act, {b, spec.hidden_size}, "head rows");
-  logits_ = make(DType::kF32, {shape.all_logits ? max_tokens : b, spec.vocab_size}, "logits");
+  const int64_t logit_rows = shape.all_logits ? max_tokens : b;
+  logits_ = make(DType::kF32, {logit_rows, spec.vocab_size}, "logits");
+  if (act != DType::kF32) logits_staging_ = make(act, {logit_rows, spec.vocab_size}, "logits");
   rng_keys_ = make(DType::kI64, {b}, "sampling keys");
   sampled_ = make(DType::kI32, {b}, "sampled tokens");
   mask_host_.assign(static_cast<size_t>(b * shape.capacity), 0);
@@ -76,13 +78,17 @@ void BatchRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
 
   if (rows == LogitRows::kAll) {
     logits_view_ = logits_.slice(0, 0, n);
-    program_.head(weights_.globals(), hidden, scratch_, logits_view_, ops_);
+    program_.head(weights_.globals(), hidden, scratch_, staging_rows(n), logits_view_, ops_);
   } else {
     const Tensor last = hidden.reshape({b, n_new, spec_.hidden_size}).slice(1, n_new - 1, n_new);
     ops_.copy(last, head_rows_.reshape({b, 1, spec_.hidden_size}));
     logits_view_ = logits_.slice(0, 0, b);
-    program_.head(weights_.globals(), head_rows_, scratch_, logits_view_, ops_);
+    program_.head(weights_.globals(), head_rows_, scratch_, staging_rows(b), logits_view_, ops_);
   }
+}
+
+Tensor BatchRunner::staging_rows(int64_t rows) const {
+  return logits_staging_.empty() ? Tensor() : logits_staging_.slice(0, 0, rows);
 }
 
 std::vector<float> BatchRunner::logits_to_host() const {

@@ -16,9 +16,10 @@ enum class LogitRows : uint8_t { kLast, kAll };
 
 struct BatchShape {
   int64_t batch = 1;
-  int64_t capacity = 1;         // cache tokens per sequence (prompt + generated)
-  int64_t max_step_tokens = 1;  // per sequence in one call (the padded prompt length)
-  bool all_logits = false;      // whether kAll rows will be asked for
+  int64_t capacity = 1;                  // cache tokens per sequence (prompt + generated)
+  int64_t max_step_tokens = 1;           // per sequence in one call (the padded prompt length)
+  bool all_logits = false;               // whether kAll rows will be asked for
+  DType activation_dtype = DType::kF32;  // of hidden states, scratch and the KV cache
 };
 
 class BatchRunner {
@@ -43,6 +44,8 @@ class BatchRunner {
   int64_t batch() const { return shape_.batch; }
 
  private:
+  Tensor staging_rows(int64_t rows) const;
+
   const ModelSpec& spec_;
   const ModelWeights& weights_;
   Ops& ops_;
@@ -53,12 +56,13 @@ class BatchRunner {
   std::vector<Buffer> buffers_;
   std::vector<KvLayerView> cache_;  // per layer
   DecoderScratch scratch_;
-  Tensor key_mask_;      // [batch, capacity] u8
-  Tensor token_ids_;     // [batch * max_step_tokens] i32
-  Tensor position_ids_;  // [batch * max_step_tokens] i32
-  Tensor hidden_;        // [batch * max_step_tokens, hidden]
-  Tensor head_rows_;     // [batch, hidden]
-  Tensor logits_;        // [batch * max_step_tokens or batch, vocab] f32
+  Tensor key_mask_;        // [batch, capacity] u8
+  Tensor token_ids_;       // [batch * max_step_tokens] i32
+  Tensor position_ids_;    // [batch * max_step_tokens] i32
+  Tensor hidden_;          // [batch * max_step_tokens, hidden]
+  Tensor head_rows_;       // [batch, hidden]
+  Tensor logits_;          // [batch * max_step_tokens or batch, vocab] f32
+  Tensor logits_staging_;  // like logits_, in the activation dtype (when that is not f32)
   Tensor logits_view_;
   Tensor rng_keys_;  // [batch] u64
   Tensor sampled_;   // [batch] i32

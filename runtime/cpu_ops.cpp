@@ -7,6 +7,7 @@
 #include "kernels_cpu/activation_cpu.h"
 #include "kernels_cpu/add_cpu.h"
 #include "kernels_cpu/attention_cpu.h"
+#include "kernels_cpu/convert_cpu.h"
 #include "kernels_cpu/embedding_cpu.h"
 #include "kernels_cpu/layer_norm_cpu.h"
 #include "kernels_cpu/linear_cpu.h"
@@ -81,30 +82,21 @@ void CpuOps::attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
 }
 
 void CpuOps::copy(const Tensor& src, const Tensor& dst) {
-  ALISA_ASSERT(src.rank() == dst.rank() && src.dtype() == dst.dtype(), "copy ", src.shape_string(),
-               " -> ", dst.shape_string());
-  for (int d = 0; d < src.rank(); ++d) ALISA_ASSERT(src.size(d) == dst.size(d), "copy shapes");
-  const int inner = src.rank() - 1;
-  ALISA_ASSERT(src.stride(inner) == 1 && dst.stride(inner) == 1, "copy needs unit inner stride");
-  const size_t row_bytes = static_cast<size_t>(src.size(inner)) * dtype_size(src.dtype());
-  // Iterate over the outer indices; rank <= 4 so at most three nested levels.
-  int64_t outer[3] = {1, 1, 1};
-  for (int d = 0; d < inner; ++d) outer[3 - inner + d] = src.size(d);
-  auto stride_of = [](const Tensor& t, int level, int inner_dim) -> int64_t {
-    const int d = level - (3 - inner_dim);
-    return d >= 0 ? t.stride(d) : 0;
-  };
-  const size_t element = dtype_size(src.dtype());
-  for (int64_t i = 0; i < outer[0]; ++i)
-    for (int64_t j = 0; j < outer[1]; ++j)
-      for (int64_t l = 0; l < outer[2]; ++l) {
-        const int64_t src_offset = i * stride_of(src, 0, inner) + j * stride_of(src, 1, inner) +
-                                   l * stride_of(src, 2, inner);
-        const int64_t dst_offset = i * stride_of(dst, 0, inner) + j * stride_of(dst, 1, inner) +
-                                   l * stride_of(dst, 2, inner);
-        std::memcpy(static_cast<char*>(dst.data()) + dst_offset * element,
-                    static_cast<const char*>(src.data()) + src_offset * element, row_bytes);
+  const CopyPlan plan = copy_plan(src, dst);
+  for (int64_t i = 0; i < plan.n_outer[0]; ++i) {
+    for (int64_t j = 0; j < plan.n_outer[1]; ++j) {
+      const char* from = plan.src + i * plan.src_outer_stride[0] + j * plan.src_outer_stride[1];
+      char* to = plan.dst + i * plan.dst_outer_stride[0] + j * plan.dst_outer_stride[1];
+      for (int64_t r = 0; r < plan.n_rows; ++r) {
+        std::memcpy(to + r * plan.dst_pitch, from + r * plan.src_pitch, plan.row_bytes);
       }
+    }
+  }
+}
+
+void CpuOps::convert(const Tensor& src, const Tensor& dst) {
+  const ConvertParams p = convert_params(src, dst);
+  in_arena([&] { convert_cpu(p); });
 }
 
 void CpuOps::sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,

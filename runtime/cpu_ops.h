@@ -35,6 +35,7 @@ class CpuOps final : public Ops {
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask,
                  int64_t q_start, float scale, const Tensor& out) override;
   void copy(const Tensor& src, const Tensor& dst) override;
+  void convert(const Tensor& src, const Tensor& dst) override;
   void sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
               const SamplingSettings& settings, const Tensor& tokens) override;
 

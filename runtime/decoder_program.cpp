@@ -132,16 +132,20 @@ void DecoderProgram::layer(const LayerWeights& w, const KvLayerView& cache, cons
 }
 
 void DecoderProgram::head(const GlobalWeights& w, const Tensor& rows, const DecoderScratch& scratch,
-                          const Tensor& logits, Ops& ops) const {
+                          const Tensor& staging, const Tensor& logits, Ops& ops) const {
   const Tensor none;
   if (spec_.final_norm) norm(rows, none, none, w.final_norm_weight, w.final_norm_bias, rows, ops);
+  const bool direct = logits.dtype() == rows.dtype();
+  ALISA_ASSERT(direct || staging.numel() == logits.numel(), "head needs a staging tensor");
+  const Tensor& out = direct ? logits : staging;
   if (spec_.embed_dim() != spec_.hidden_size) {
     const Tensor projected = rows_of(scratch.embed, rows.size(0));
     ops.linear(rows, w.project_out, none, projected);
-    ops.linear(projected, w.lm_head, none, logits);
+    ops.linear(projected, w.lm_head, none, out);
   } else {
-    ops.linear(rows, w.lm_head, none, logits);
+    ops.linear(rows, w.lm_head, none, out);
   }
+  if (!direct) ops.convert(staging, logits);
 }
 
 }  // namespace alisa

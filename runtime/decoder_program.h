@@ -61,9 +61,11 @@ class DecoderProgram {
   // One decoder layer, updating hidden in place and storing the new K/V into the cache.
   void layer(const LayerWeights& w, const KvLayerView& cache, const StepBatch& step,
              const DecoderScratch& scratch, const Tensor& hidden, Ops& ops) const;
-  // logits [rows, vocab] (f32) for hidden rows [rows, hidden] (contiguous; overwritten).
+  // logits [rows, vocab] (f32) for hidden rows [rows, hidden] (contiguous; overwritten). When
+  // activations are not f32 the head computes into `staging` ([rows, vocab], activation dtype)
+  // and converts.
   void head(const GlobalWeights& w, const Tensor& rows, const DecoderScratch& scratch,
-            const Tensor& logits, Ops& ops) const;
+            const Tensor& staging, const Tensor& logits, Ops& ops) const;
 
  private:
   void norm(const Tensor& x, const Tensor& residual, const Tensor& residual_out,

@@ -49,6 +49,10 @@ class Device {
   virtual DeviceKind kind() const = 0;
   // Waits for all work queued on the device (a no-op where work is synchronous).
   virtual void synchronize() {}
+  // n_bytes between host memory and this device's memory, ordered after the work already queued
+  // on the device. Only the copy engine calls these.
+  virtual void copy_from_host(void* dst, const void* src, size_t n_bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t n_bytes) = 0;  // returns when done
 
   // Allocates n_bytes (64-byte aligned at least). Throws alisa::Error naming `purpose` and the
   // numbers when the cap would be exceeded or the allocation fails.
@@ -62,6 +66,7 @@ class Device {
  protected:
   virtual void* raw_allocate(size_t n_bytes) = 0;  // nullptr on failure
   virtual void raw_free(void* data, size_t n_bytes) noexcept = 0;
+  void set_limit_bytes(size_t limit_bytes) { limit_bytes_ = limit_bytes; }
 
  private:
   friend class Buffer;
@@ -78,6 +83,8 @@ class CpuDevice final : public Device {
  public:
   explicit CpuDevice(size_t limit_bytes = 0) : Device("cpu", limit_bytes) {}
   DeviceKind kind() const override { return DeviceKind::kCpu; }
+  void copy_from_host(void* dst, const void* src, size_t n_bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t n_bytes) override;
 
  protected:
   void* raw_allocate(size_t n_bytes) override;

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <numeric>
 
-#include "runtime/cpu_ops.h"
-
 namespace alisa {
 namespace {
 
@@ -31,14 +29,13 @@ uint64_t sampling_key(uint64_t seed, uint64_t prompt_index) {
 
 }  // namespace
 
-Engine::Engine(const EngineOptions& options) : spec_(open_spec(options.model)) {
-  device_ = std::make_unique<CpuDevice>(options.cpu_memory_limit);
-  ops_ = std::make_unique<CpuOps>(options.n_threads);
+Engine::Engine(const EngineOptions& options)
+    : spec_(open_spec(options.model)), backend_(make_backend(options.backend)) {
   std::unique_ptr<WeightSource> source = is_dummy(options.model)
                                              ? make_dummy_weights(options.dummy_seed)
                                              : open_checkpoint_weights(options.model);
-  weights_ =
-      std::make_unique<ModelWeights>(ModelWeights::load(spec_, *source, *device_, DType::kF32));
+  weights_ = std::make_unique<ModelWeights>(
+      ModelWeights::load(spec_, *source, device(), activation_dtype()));
   if (!is_dummy(options.model)) {
     const std::filesystem::path tokenizer_path =
         std::filesystem::path(options.model) / "tokenizer.json";
@@ -49,7 +46,9 @@ Engine::Engine(const EngineOptions& options) : spec_(open_spec(options.model)) {
 Engine::~Engine() = default;
 
 BatchRunner Engine::make_runner(const BatchShape& shape) {
-  return BatchRunner(spec_, *weights_, *ops_, *device_, shape);
+  BatchShape with_dtype = shape;
+  with_dtype.activation_dtype = activation_dtype();
+  return BatchRunner(spec_, *weights_, ops(), device(), with_dtype);
 }
 
 void Engine::validate_prompt(const std::vector<int32_t>& ids, int64_t max_new_tokens,

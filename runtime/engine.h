@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/backend.h"
 #include "runtime/batch_runner.h"
 #include "runtime/model_spec.h"
 #include "runtime/ops.h"
@@ -19,10 +20,9 @@
 namespace alisa {
 
 struct EngineOptions {
-  std::string model;            // a checkpoint folder, or "dummy:NAME" (configs/models/NAME.json)
-  uint64_t dummy_seed = 1234;   // seed of dummy weights
-  int n_threads = 0;            // CPU threads; 0: all cores
-  size_t cpu_memory_limit = 0;  // bytes; 0: no cap
+  std::string model;           // a checkpoint folder, or "dummy:NAME" (configs/models/NAME.json)
+  uint64_t dummy_seed = 1234;  // seed of dummy weights
+  BackendOptions backend;      // device (CPU unless asked), threads, memory caps
 };
 
 struct GenerationOptions {
@@ -52,8 +52,9 @@ class Engine {
   const ModelSpec& spec() const { return spec_; }
   // The checkpoint's tokenizer.json, when it has one.
   const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
-  Device& device() { return *device_; }
-  Ops& ops() { return *ops_; }
+  Device& device() { return *backend_.device; }
+  Ops& ops() { return *backend_.ops; }
+  DType activation_dtype() const { return backend_.activation_dtype; }
 
   // Logits [batch, seq_len, vocab] of a left-padded batch (input_ids and attention_mask are
   // [batch, seq_len], row major).
@@ -77,8 +78,7 @@ class Engine {
 
  private:
   ModelSpec spec_;
-  std::unique_ptr<Device> device_;
-  std::unique_ptr<Ops> ops_;
+  Backend backend_;
   std::unique_ptr<ModelWeights> weights_;
   std::optional<Tokenizer> tokenizer_;
 };

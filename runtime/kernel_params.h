@@ -75,6 +75,15 @@ struct AddParams {
   DType dtype = DType::kF32;
 };
 
+// out = x converted elementwise between floating types (f32, f16, bf16).
+struct ConvertParams {
+  const void* x = nullptr;  // [n]
+  void* out = nullptr;      // [n]
+  int64_t n = 0;
+  DType x_dtype = DType::kF32;
+  DType out_dtype = DType::kF32;
+};
+
 // Rotary position embedding in place, Hugging Face's rotate_half convention: for each head,
 // pairs (x[i], x[i + rotary_dim/2]) for i < rotary_dim/2 are rotated by position * inv_freq[i].
 // Dimensions from rotary_dim to head_dim are left as they are.

@@ -45,6 +45,8 @@ class Ops {
                          int64_t q_start, float scale, const Tensor& out) = 0;
   // dst = src, same shape and dtype, any strides (within one device).
   virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  // dst = src converted to dst's dtype; both contiguous with the same number of elements.
+  virtual void convert(const Tensor& src, const Tensor& dst) = 0;
   // One token per row of logits [batch, vocab] into tokens [batch] (int32).
   virtual void sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
                       const SamplingSettings& settings, const Tensor& tokens) = 0;
@@ -62,10 +64,25 @@ LinearParams linear_params(const Tensor& x, const Tensor& weight, const Tensor& 
 ActivationParams activation_params(const Tensor& x, const Tensor& up, Activation activation,
                                    const Tensor& out);
 AddParams add_params(const Tensor& a, const Tensor& b, const Tensor& out);
+ConvertParams convert_params(const Tensor& src, const Tensor& dst);
 RotaryParams rotary_params(const Tensor& x, const Tensor& position_ids, const Tensor& inv_freq);
 AttentionParams attention_params(const Tensor& q, const Tensor& k, const Tensor& v,
                                  const Tensor& key_mask, int64_t q_start, float scale,
                                  const Tensor& out);
+// A same-device strided copy as rows of contiguous bytes: for each of n_outer blocks (outer
+// strides in bytes), n_rows rows of row_bytes, src_pitch / dst_pitch bytes apart. Dimensions
+// that are contiguous in both tensors are merged into the row.
+struct CopyPlan {
+  const char* src = nullptr;
+  char* dst = nullptr;
+  size_t row_bytes = 0;
+  int64_t n_rows = 1;
+  size_t src_pitch = 0, dst_pitch = 0;
+  int64_t n_outer[2] = {1, 1};
+  size_t src_outer_stride[2] = {0, 0}, dst_outer_stride[2] = {0, 0};
+};
+CopyPlan copy_plan(const Tensor& src, const Tensor& dst);
+
 SamplingParams sampling_params(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
                                const SamplingSettings& settings, const Tensor& tokens);
 

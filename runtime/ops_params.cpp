@@ -107,6 +107,16 @@ AddParams add_params(const Tensor& a, const Tensor& b, const Tensor& out) {
   return AddParams{.a = a.data(), .b = b.data(), .out = out.data(), .n = n, .dtype = a.dtype()};
 }
 
+ConvertParams convert_params(const Tensor& src, const Tensor& dst) {
+  ALISA_ASSERT(src.is_contiguous() && dst.is_contiguous() && src.numel() == dst.numel(), "convert ",
+               src.shape_string(), " -> ", dst.shape_string());
+  return ConvertParams{.x = src.data(),
+                       .out = dst.data(),
+                       .n = src.numel(),
+                       .x_dtype = src.dtype(),
+                       .out_dtype = dst.dtype()};
+}
+
 RotaryParams rotary_params(const Tensor& x, const Tensor& position_ids, const Tensor& inv_freq) {
   ALISA_ASSERT(x.rank() == 3 && x.stride(2) == 1 && x.stride(1) == x.size(2),
                "rotary x must be [n_tokens, n_heads, head_dim] with packed heads, got ",
@@ -172,6 +182,48 @@ AttentionParams attention_params(const Tensor& q, const Tensor& k, const Tensor&
                          .scale = scale,
                          .dtype = q.dtype(),
                          .kv_dtype = k.dtype()};
+}
+
+CopyPlan copy_plan(const Tensor& src, const Tensor& dst) {
+  ALISA_ASSERT(src.rank() == dst.rank() && src.dtype() == dst.dtype(), "copy ", src.shape_string(),
+               " -> ", dst.shape_string());
+  for (int d = 0; d < src.rank(); ++d) {
+    ALISA_ASSERT(src.size(d) == dst.size(d), "copy ", src.shape_string(), " -> ",
+                 dst.shape_string());
+  }
+  const size_t element = dtype_size(src.dtype());
+  // Merge trailing dimensions while both tensors are contiguous over them.
+  int inner = src.rank() - 1;
+  ALISA_ASSERT(src.stride(inner) == 1 && dst.stride(inner) == 1, "copy needs unit inner stride");
+  int64_t row_elements = src.size(inner);
+  while (inner > 0 && src.stride(inner - 1) == row_elements &&
+         dst.stride(inner - 1) == row_elements) {
+    --inner;
+    row_elements *= src.size(inner);
+  }
+  CopyPlan plan;
+  plan.src = static_cast<const char*>(src.data());
+  plan.dst = static_cast<char*>(dst.data());
+  plan.row_bytes = static_cast<size_t>(row_elements) * element;
+  // Up to three outer dimensions remain: the innermost of them becomes the rows, the others
+  // (at most two, right-aligned into n_outer) the blocks.
+  for (int d = 0; d < inner; ++d) {
+    const size_t src_stride = static_cast<size_t>(src.stride(d)) * element;
+    const size_t dst_stride = static_cast<size_t>(dst.stride(d)) * element;
+    if (d == inner - 1) {
+      plan.n_rows = src.size(d);
+      plan.src_pitch = src_stride;
+      plan.dst_pitch = dst_stride;
+    } else {
+      const int slot = d - (inner - 1) + 2;
+      ALISA_ASSERT(slot >= 0, "copy of rank > 4");
+      plan.n_outer[slot] = src.size(d);
+      plan.src_outer_stride[slot] = src_stride;
+      plan.dst_outer_stride[slot] = dst_stride;
+    }
+  }
+  if (plan.n_rows == 1) plan.src_pitch = plan.dst_pitch = plan.row_bytes;
+  return plan;
 }
 
 SamplingParams sampling_params(const Tensor& logits, const Tensor& rng_keys, uint64_t step,

@@ -22,6 +22,8 @@ struct RunConfig {
   std::optional<int64_t> batch_size;
   std::optional<bool> stop_at_eos;
   std::optional<int32_t> threads;
+  std::optional<std::string> device;         // cpu | gpu | auto
+  std::optional<uint64_t> gpu_memory_limit;  // bytes
   std::optional<uint64_t> cpu_memory_limit;  // bytes
   std::optional<uint64_t> dummy_seed;
 

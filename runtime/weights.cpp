@@ -3,6 +3,8 @@
 #include <tbb/parallel_for.h>
 #include <cmath>
 
+#include "kernels_cpu/convert_cpu.h"
+#include "runtime/copy_engine.h"
 #include "runtime/safetensors.h"
 
 namespace alisa {
@@ -219,17 +221,31 @@ std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed) {
 
 ModelWeights ModelWeights::load(const ModelSpec& spec, const WeightSource& source, Device& device,
                                 DType dtype) {
-  ALISA_ASSERT(device.kind() == DeviceKind::kCpu && dtype == DType::kF32,
-               "weights are materialised in float32 on the CPU device");
+  ALISA_ASSERT(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16, "weights in ",
+               dtype_name(dtype));
   const std::vector<WeightSlot> layout = weight_layout(spec);
   source.validate(layout);
   ModelWeights weights;
   weights.layers_.resize(static_cast<size_t>(spec.n_layers));
   weights.buffers_.reserve(layout.size());
+  std::vector<float> values;     // host staging, float32
+  std::vector<uint16_t> narrow;  // host staging, 16-bit
   for (const WeightSlot& slot : layout) {
     OwnedTensor owned = allocate_tensor(device, dtype, slot.shape.data(),
                                         static_cast<int>(slot.shape.size()), slot.name);
-    source.read_f32(slot, owned.tensor.data_as<float>());
+    values.resize(static_cast<size_t>(product(slot.shape)));
+    source.read_f32(slot, values.data());
+    if (dtype == DType::kF32) {
+      copy_host_to_device(owned.tensor, values.data());
+    } else {
+      narrow.resize(values.size());
+      convert_cpu({.x = values.data(),
+                   .out = narrow.data(),
+                   .n = static_cast<int64_t>(values.size()),
+                   .x_dtype = DType::kF32,
+                   .out_dtype = dtype});
+      copy_host_to_device(owned.tensor, narrow.data());
+    }
     if (slot.layer >= 0) {
       weights.layers_[static_cast<size_t>(slot.layer)].*slot.layer_field = owned.tensor;
     } else {

@@ -21,12 +21,16 @@ void add_forward_command(CLI::App& app) {
       ->required();
   cmd->add_option("--output", flags->output, "safetensors file to write (tensor 'logits')")
       ->required();
-  cmd->add_option("--dtype", flags->dtype, "Compute dtype (the CPU engine computes in f32)")
-      ->check(CLI::IsMember({"f32"}));
+  cmd->add_option("--dtype", flags->dtype,
+                  "f32: the CPU engine (the reference); f16: the GPU engine (f32)")
+      ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_option("--threads", flags->threads, "CPU threads (default: all cores)");
   cmd->callback([flags] {
     const ForwardInput input = read_forward_input(flags->input);
-    Engine engine({.model = flags->model, .n_threads = flags->threads});
+    const DeviceChoice device = flags->dtype == "f16" ? DeviceChoice::kGpu : DeviceChoice::kCpu;
+    Engine engine({.model = flags->model,
+                   .dummy_seed = 1234,
+                   .backend = {.device = device, .n_threads = flags->threads}});
     const std::vector<float> logits =
         engine.forward(input.input_ids, input.attention_mask, input.batch, input.seq_len);
     write_safetensors(flags->output,

@@ -16,7 +16,7 @@ struct GenerateFlags {
   std::string config;
   RunConfig overrides;
   // CLI11 binds plain values; each is copied into `overrides` only when given.
-  std::string model, prompts, output, tokenizer, cpu_memory_limit;
+  std::string model, prompts, output, tokenizer, device, cpu_memory_limit, gpu_memory_limit;
   int64_t max_new_tokens = 0, batch_size = 0;
   float temperature = 0, top_p = 0;
   int32_t top_k = 0, threads = 0;
@@ -71,10 +71,13 @@ void run_generate(const GenerateFlags& flags) {
   const std::vector<PromptRecord> records = read_prompts(*config.prompts);
 
   const auto load_start = std::chrono::steady_clock::now();
-  Engine engine({.model = *config.model,
-                 .dummy_seed = config.dummy_seed.value_or(1234),
-                 .n_threads = config.threads.value_or(0),
-                 .cpu_memory_limit = config.cpu_memory_limit.value_or(0)});
+  Engine engine(
+      {.model = *config.model,
+       .dummy_seed = config.dummy_seed.value_or(1234),
+       .backend = {.device = parse_device_choice(config.device.value_or("auto"), "device"),
+                   .n_threads = config.threads.value_or(0),
+                   .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
+                   .gpu_memory_limit = config.gpu_memory_limit.value_or(0)}});
   spdlog::info(
       "loaded {} ({:.2f} B parameters) in {:.1f} s", engine.spec().name,
       engine.spec().n_parameters() / 1e9,
@@ -142,6 +145,10 @@ void add_generate_command(CLI::App& app) {
   auto* top_k = cmd->add_option("--top-k", flags->top_k, "Sample among the k likeliest (0: off)");
   auto* seed = cmd->add_option("--seed", flags->seed, "Sampling seed (0)");
   auto* batch = cmd->add_option("--batch-size", flags->batch_size, "Sequences per batch (8)");
+  auto* device = cmd->add_option("--device", flags->device,
+                                 "cpu, gpu, or auto: the GPU when one is present (auto)");
+  auto* gpu_memory = cmd->add_option("--gpu-memory-limit", flags->gpu_memory_limit,
+                                     "Cap on GPU memory, e.g. 14.5GiB (default: all free)");
   auto* threads = cmd->add_option("--threads", flags->threads, "CPU threads (default: all cores)");
   auto* memory = cmd->add_option("--cpu-memory-limit", flags->cpu_memory_limit,
                                  "Cap on CPU memory, e.g. 16GiB (default: none)");
@@ -161,6 +168,9 @@ void add_generate_command(CLI::App& app) {
     if (top_k->count()) o.top_k = flags->top_k;
     if (seed->count()) o.seed = flags->seed;
     if (batch->count()) o.batch_size = flags->batch_size;
+    if (device->count()) o.device = flags->device;
+    if (gpu_memory->count())
+      o.gpu_memory_limit = parse_byte_size(flags->gpu_memory_limit, "--gpu-memory-limit");
     if (threads->count()) o.threads = flags->threads;
     if (memory->count())
       o.cpu_memory_limit = parse_byte_size(flags->cpu_memory_limit, "--cpu-memory-limit");

@@ -81,7 +81,7 @@ TEST_CASE("alisa generate reproduces the greedy reference from a run YAML", "[e2
   ScratchDir scratch;
   write_prompts(scratch / "prompts.jsonl", ref.prompts);
   write_text(scratch / "run.yaml", "model: " + ref.model_dir.string() +
-                                       "\nprompts: prompts.jsonl\nmax_new_tokens: 3\n"
+                                       "\nprompts: prompts.jsonl\nmax_new_tokens: 3\ndevice: cpu\n"
                                        "batch_size: 2\nstop_at_eos: false\n");
   std::string output;
   // Flags override the YAML: max_new_tokens comes from the command line.
@@ -125,7 +125,7 @@ TEST_CASE("alisa tokenize reproduces Hugging Face's tokenizer", "[e2e][cli]") {
 TEST_CASE("damaged weights are named in a one-line error", "[e2e][cli][errors]") {
   ScratchDir scratch;
   write_prompts(scratch / "p.jsonl", {{5, 6, 7}});
-  const std::string prompts = " --prompts " + quoted(scratch / "p.jsonl");
+  const std::string prompts = " --device cpu --prompts " + quoted(scratch / "p.jsonl");
 
   SECTION("truncated safetensors") {
     const fs::path model = copy_model(scratch, "opt-tiny");
@@ -163,8 +163,8 @@ TEST_CASE("bad configs and prompts are named in a one-line error", "[e2e][cli][e
   ScratchDir scratch;
   const fs::path model = copy_model(scratch, "opt-tiny");
   write_prompts(scratch / "p.jsonl", {{5, 6, 7}});
-  const std::string run =
-      "generate --model " + quoted(model) + " --prompts " + quoted(scratch / "p.jsonl");
+  const std::string run = "generate --device cpu --model " + quoted(model) + " --prompts " +
+                          quoted(scratch / "p.jsonl");
 
   SECTION("config.json that is not JSON") {
     write_text(model / "config.json", "{\"model_type\": \"opt\",");
@@ -196,26 +196,27 @@ TEST_CASE("bad configs and prompts are named in a one-line error", "[e2e][cli][e
   }
   SECTION("a prompt longer than the model's positions") {
     write_prompts(scratch / "long.jsonl", {std::vector<int32_t>(120, 7)});
-    require_user_error("generate --model " + quoted(model) + " --prompts " +
+    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
                            quoted(scratch / "long.jsonl") + " --max-new-tokens 16",
                        "positions");
   }
   SECTION("a token id outside the vocabulary") {
     write_prompts(scratch / "bad.jsonl", {{5, 600}});
-    require_user_error(
-        "generate --model " + quoted(model) + " --prompts " + quoted(scratch / "bad.jsonl"), "600");
+    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
+                           quoted(scratch / "bad.jsonl"),
+                       "600");
   }
   SECTION("a prompts line that is not JSON") {
     write_text(scratch / "bad.jsonl", "{\"id\": 1, \"prompt_ids\": [1, 2]}\n{oops\n");
-    require_user_error(
-        "generate --model " + quoted(model) + " --prompts " + quoted(scratch / "bad.jsonl"),
-        "bad.jsonl:2");
+    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
+                           quoted(scratch / "bad.jsonl"),
+                       "bad.jsonl:2");
   }
   SECTION("a text prompt without a tokenizer") {
     write_text(scratch / "text.jsonl", "{\"id\": 1, \"prompt\": \"hello\"}\n");
-    require_user_error(
-        "generate --model " + quoted(model) + " --prompts " + quoted(scratch / "text.jsonl"),
-        "tokenizer");
+    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
+                           quoted(scratch / "text.jsonl"),
+                       "tokenizer");
   }
   SECTION("an impossible sampling setting") {
     require_user_error(run + " --top-p 1.5", "top_p");

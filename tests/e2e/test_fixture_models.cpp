@@ -28,7 +28,7 @@ bool clear_winner(const float* row, int64_t n, double margin) {
 TEST_CASE("prefill logits match Hugging Face on every unpadded position", "[e2e][cpu]") {
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const FixtureReference ref = load_fixture_reference(name);
-  Engine engine({.model = ref.model_dir.string(), .n_threads = 2});
+  Engine engine({.model = ref.model_dir.string(), .backend = {.device = DeviceChoice::kCpu}});
   const std::vector<float> logits =
       engine.forward(ref.input_ids, ref.attention_mask, ref.batch, ref.seq_len);
   REQUIRE(static_cast<int64_t>(logits.size()) == ref.batch * ref.seq_len * ref.vocab);
@@ -46,7 +46,7 @@ TEST_CASE("prefill logits match Hugging Face on every unpadded position", "[e2e]
 TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][cpu]") {
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const FixtureReference ref = load_fixture_reference(name);
-  Engine engine({.model = ref.model_dir.string(), .n_threads = 2});
+  Engine engine({.model = ref.model_dir.string(), .backend = {.device = DeviceChoice::kCpu}});
   BatchRunner runner = engine.make_runner(
       {.batch = ref.batch, .capacity = ref.seq_len + ref.gen_len, .max_step_tokens = ref.seq_len});
   runner.step(ref.input_ids, ref.attention_mask, ref.seq_len, LogitRows::kLast);
@@ -74,7 +74,7 @@ TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][cpu]") {
 TEST_CASE("greedy generate reproduces Hugging Face's generated tokens", "[e2e][cpu]") {
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const FixtureReference ref = load_fixture_reference(name);
-  Engine engine({.model = ref.model_dir.string(), .n_threads = 2});
+  Engine engine({.model = ref.model_dir.string(), .backend = {.device = DeviceChoice::kCpu}});
   std::vector<Prompt> prompts;
   for (size_t i = 0; i < ref.prompts.size(); ++i) {
     prompts.push_back({.token_ids = ref.prompts[i], .index = i});

@@ -1,0 +1,10 @@
+// Elementwise conversion between f32, f16 and bf16 on the CPU.
+#pragma once
+
+#include "runtime/kernel_params.h"
+
+namespace alisa {
+
+void convert_cpu(const ConvertParams& p);
+
+}  // namespace alisa

@@ -1,0 +1,36 @@
+// Where a model runs: the compute device, its Ops and its activation dtype, chosen from
+// --device (cpu | gpu | auto: the GPU when one is present).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "runtime/device.h"
+#include "runtime/ops.h"
+
+namespace alisa {
+
+enum class DeviceChoice : uint8_t { kAuto, kCpu, kGpu };
+
+// "cpu", "gpu", "auto"; throws alisa::Error naming `what` otherwise.
+DeviceChoice parse_device_choice(const std::string& text, const std::string& what);
+
+struct BackendOptions {
+  DeviceChoice device = DeviceChoice::kAuto;
+  int n_threads = 0;            // CPU threads; 0: all cores
+  size_t cpu_memory_limit = 0;  // bytes; 0: no cap
+  size_t gpu_memory_limit = 0;  // bytes; 0: the GPU's free memory
+};
+
+struct Backend {
+  std::unique_ptr<Device> device;
+  std::unique_ptr<Ops> ops;
+  DType activation_dtype = DType::kF32;  // of activations, weights and the KV cache
+};
+
+Backend make_backend(const BackendOptions& options);
+
+// Whether this build has GPU kernels and a CUDA device is present.
+bool gpu_available();
+
+}  // namespace alisa

@@ -52,7 +52,7 @@ class Engine {
   const ModelSpec& spec() const { return spec_; }
   // The checkpoint's tokenizer.json, when it has one.
   const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
-  Device& device() { return *backend_.device; }
+  Device& device() const { return *backend_.device; }
   Ops& ops() { return *backend_.ops; }
   DType activation_dtype() const { return backend_.activation_dtype; }
 

@@ -28,7 +28,8 @@ std::string resolve_path(const std::filesystem::path& base, const std::string& v
 }  // namespace
 
 const char* run_config_keys() {
-  return "model, prompts, output, tokenizer, max_new_tokens, temperature, top_p, top_k, seed, "
+  return "model, prompts, output, tokenizer, max_new_tokens, prompt_len, gen_len, temperature, "
+         "top_p, top_k, seed, "
          "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, dummy_seed";
 }
 
@@ -41,6 +42,8 @@ void RunConfig::merge(const RunConfig& o) {
   take(output, o.output);
   take(tokenizer, o.tokenizer);
   take(max_new_tokens, o.max_new_tokens);
+  take(prompt_len, o.prompt_len);
+  take(gen_len, o.gen_len);
   take(temperature, o.temperature);
   take(top_p, o.top_p);
   take(top_k, o.top_k);
@@ -83,6 +86,10 @@ RunConfig load_run_config(const std::filesystem::path& path) {
       config.tokenizer = resolve_path(base, scalar<std::string>(value, where, "a path"));
     } else if (key == "max_new_tokens") {
       config.max_new_tokens = scalar<int64_t>(value, where, "an integer");
+    } else if (key == "prompt_len") {
+      config.prompt_len = scalar<int64_t>(value, where, "an integer");
+    } else if (key == "gen_len") {
+      config.gen_len = scalar<int64_t>(value, where, "an integer");
     } else if (key == "temperature") {
       config.temperature = scalar<float>(value, where, "a number");
     } else if (key == "top_p") {

@@ -15,6 +15,8 @@ struct RunConfig {
   std::optional<std::string> output;     // JSONL; stdout when absent
   std::optional<std::string> tokenizer;  // tokenizer.json for dummy models
   std::optional<int64_t> max_new_tokens;
+  std::optional<int64_t> prompt_len;  // bench: synthetic prompt length
+  std::optional<int64_t> gen_len;     // bench: tokens generated per sequence
   std::optional<float> temperature;
   std::optional<float> top_p;
   std::optional<int32_t> top_k;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "runtime/cli/commands.h"
+#include "runtime/cli/run_flags.h"
 #include "runtime/engine.h"
 #include "runtime/job_io.h"
 #include "runtime/run_config.h"
@@ -11,18 +12,6 @@
 
 namespace alisa::cli {
 namespace {
-
-struct GenerateFlags {
-  std::string config;
-  RunConfig overrides;
-  // CLI11 binds plain values; each is copied into `overrides` only when given.
-  std::string model, prompts, output, tokenizer, device, cpu_memory_limit, gpu_memory_limit;
-  int64_t max_new_tokens = 0, batch_size = 0;
-  float temperature = 0, top_p = 0;
-  int32_t top_k = 0, threads = 0;
-  uint64_t seed = 0, dummy_seed = 0;
-  bool ignore_eos = false;
-};
 
 GenerationOptions generation_options(const RunConfig& c) {
   GenerationOptions o;
@@ -62,22 +51,14 @@ class Progress {
   std::chrono::steady_clock::time_point start_;
 };
 
-void run_generate(const GenerateFlags& flags) {
-  RunConfig config = flags.config.empty() ? RunConfig{} : load_run_config(flags.config);
-  config.merge(flags.overrides);
-  ALISA_CHECK(config.model, "no model given (--model DIR|dummy:NAME or 'model' in the config)");
+void run_generate(const RunFlags& flags) {
+  const RunConfig config = resolve_run_config(flags);
   ALISA_CHECK(config.prompts, "no prompts given (--prompts FILE or 'prompts' in the config)");
   const GenerationOptions options = generation_options(config);
   const std::vector<PromptRecord> records = read_prompts(*config.prompts);
 
   const auto load_start = std::chrono::steady_clock::now();
-  Engine engine(
-      {.model = *config.model,
-       .dummy_seed = config.dummy_seed.value_or(1234),
-       .backend = {.device = parse_device_choice(config.device.value_or("auto"), "device"),
-                   .n_threads = config.threads.value_or(0),
-                   .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
-                   .gpu_memory_limit = config.gpu_memory_limit.value_or(0)}});
+  Engine engine(engine_options(config));
   spdlog::info(
       "loaded {} ({:.2f} B parameters) in {:.1f} s", engine.spec().name,
       engine.spec().n_parameters() / 1e9,
@@ -127,57 +108,24 @@ void run_generate(const GenerateFlags& flags) {
 }  // namespace
 
 void add_generate_command(CLI::App& app) {
-  auto flags = std::make_shared<GenerateFlags>();
+  auto flags = std::make_shared<RunFlags>();
+  RunConfig& o = flags->overrides;
   CLI::App* cmd =
       app.add_subcommand("generate", "Generate completions for a JSONL file of prompts");
-  cmd->add_option("--config", flags->config, "Run YAML; flags override its settings");
-  auto* model = cmd->add_option("--model", flags->model, "Checkpoint folder or dummy:NAME");
-  auto* prompts = cmd->add_option("--prompts", flags->prompts,
-                                  "JSONL of {\"id\", \"prompt\"} or {\"id\", \"prompt_ids\"}");
-  auto* output = cmd->add_option("--output", flags->output, "JSONL to write (default: stdout)");
-  auto* tokenizer = cmd->add_option("--tokenizer", flags->tokenizer,
-                                    "tokenizer.json (default: the checkpoint's own)");
-  auto* max_new =
-      cmd->add_option("--max-new-tokens", flags->max_new_tokens, "Tokens to generate (32)");
-  auto* temperature =
-      cmd->add_option("--temperature", flags->temperature, "Sampling temperature; 0 is greedy (0)");
-  auto* top_p = cmd->add_option("--top-p", flags->top_p, "Nucleus sampling mass (1: off)");
-  auto* top_k = cmd->add_option("--top-k", flags->top_k, "Sample among the k likeliest (0: off)");
-  auto* seed = cmd->add_option("--seed", flags->seed, "Sampling seed (0)");
-  auto* batch = cmd->add_option("--batch-size", flags->batch_size, "Sequences per batch (8)");
-  auto* device = cmd->add_option("--device", flags->device,
-                                 "cpu, gpu, or auto: the GPU when one is present (auto)");
-  auto* gpu_memory = cmd->add_option("--gpu-memory-limit", flags->gpu_memory_limit,
-                                     "Cap on GPU memory, e.g. 14.5GiB (default: all free)");
-  auto* threads = cmd->add_option("--threads", flags->threads, "CPU threads (default: all cores)");
-  auto* memory = cmd->add_option("--cpu-memory-limit", flags->cpu_memory_limit,
-                                 "Cap on CPU memory, e.g. 16GiB (default: none)");
-  auto* dummy_seed =
-      cmd->add_option("--dummy-seed", flags->dummy_seed, "Seed of dummy weights (1234)");
-  auto* ignore_eos =
-      cmd->add_flag("--ignore-eos", flags->ignore_eos, "Always generate max-new-tokens tokens");
-  cmd->callback([=] {
-    RunConfig& o = flags->overrides;
-    if (model->count()) o.model = flags->model;
-    if (prompts->count()) o.prompts = flags->prompts;
-    if (output->count()) o.output = flags->output;
-    if (tokenizer->count()) o.tokenizer = flags->tokenizer;
-    if (max_new->count()) o.max_new_tokens = flags->max_new_tokens;
-    if (temperature->count()) o.temperature = flags->temperature;
-    if (top_p->count()) o.top_p = flags->top_p;
-    if (top_k->count()) o.top_k = flags->top_k;
-    if (seed->count()) o.seed = flags->seed;
-    if (batch->count()) o.batch_size = flags->batch_size;
-    if (device->count()) o.device = flags->device;
-    if (gpu_memory->count())
-      o.gpu_memory_limit = parse_byte_size(flags->gpu_memory_limit, "--gpu-memory-limit");
-    if (threads->count()) o.threads = flags->threads;
-    if (memory->count())
-      o.cpu_memory_limit = parse_byte_size(flags->cpu_memory_limit, "--cpu-memory-limit");
-    if (dummy_seed->count()) o.dummy_seed = flags->dummy_seed;
-    if (ignore_eos->count()) o.stop_at_eos = false;
-    run_generate(*flags);
-  });
+  add_engine_flags(cmd, *flags);
+  add_override(cmd, "--prompts", o.prompts,
+               "JSONL of {\"id\", \"prompt\"} or {\"id\", \"prompt_ids\"}");
+  add_override(cmd, "--output", o.output, "JSONL to write (default: stdout)");
+  add_override(cmd, "--tokenizer", o.tokenizer, "tokenizer.json (default: the checkpoint's own)");
+  add_override(cmd, "--max-new-tokens", o.max_new_tokens, "Tokens to generate (32)");
+  add_override(cmd, "--temperature", o.temperature, "Sampling temperature; 0 is greedy (0)");
+  add_override(cmd, "--top-p", o.top_p, "Nucleus sampling mass (1: off)");
+  add_override(cmd, "--top-k", o.top_k, "Sample among the k likeliest (0: off)");
+  add_override(cmd, "--seed", o.seed, "Sampling seed (0)");
+  add_override(cmd, "--batch-size", o.batch_size, "Sequences per batch (8)");
+  cmd->add_flag_callback(
+      "--ignore-eos", [&o] { o.stop_at_eos = false; }, "Always generate max-new-tokens tokens");
+  cmd->callback([flags] { run_generate(*flags); });
 }
 
 }  // namespace alisa::cli

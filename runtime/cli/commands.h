@@ -9,5 +9,6 @@ namespace alisa::cli {
 void add_generate_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace alisa::cli

@@ -1,0 +1,109 @@
+#include "runtime/bench.h"
+
+#include <sys/resource.h>
+#include <chrono>
+#include <random>
+
+namespace alisa {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+size_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<size_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+struct Timings {
+  double prefill_s = 0;
+  double decode_s = 0;
+};
+
+// One generation of `gen_len` tokens for `batch` random prompts, greedy, EOS ignored. Prefill
+// ends when its first token is on the host; every decode step likewise (as in a real job).
+Timings generate_once(Engine& engine, const BenchWorkload& w, int64_t gen_len) {
+  std::mt19937_64 rng(w.seed);
+  std::uniform_int_distribution<int32_t> token(3,
+                                               static_cast<int32_t>(engine.spec().vocab_size - 1));
+  const int64_t b = w.batch_size;
+  std::vector<int32_t> ids(static_cast<size_t>(b * w.prompt_len));
+  for (int32_t& id : ids) id = token(rng);
+  const std::vector<uint8_t> mask(ids.size(), 1);
+  const std::vector<uint8_t> ones(static_cast<size_t>(b), 1);
+  const std::vector<uint64_t> keys(static_cast<size_t>(b), 0);
+  BatchRunner runner = engine.make_runner(
+      {.batch = b, .capacity = w.prompt_len + gen_len, .max_step_tokens = w.prompt_len});
+  engine.device().synchronize();
+
+  Timings t;
+  const auto start = Clock::now();
+  runner.step(ids, mask, w.prompt_len, LogitRows::kLast);
+  std::vector<int32_t> next = runner.sample({}, keys, 0);
+  t.prefill_s = seconds_since(start);
+  const auto decode_start = Clock::now();
+  for (int64_t step = 1; step < gen_len; ++step) {
+    runner.step(next, ones, 1, LogitRows::kLast);
+    next = runner.sample({}, keys, static_cast<uint64_t>(step));
+  }
+  t.decode_s = seconds_since(decode_start);
+  return t;
+}
+
+}  // namespace
+
+BenchResult run_bench(Engine& engine, const BenchWorkload& w) {
+  ALISA_CHECK(w.prompt_len >= 1 && w.gen_len >= 2 && w.batch_size >= 1,
+              "bench needs prompt_len >= 1, gen_len >= 2 and batch_size >= 1");
+  ALISA_CHECK(w.prompt_len + w.gen_len <= engine.spec().max_positions, "prompt_len ", w.prompt_len,
+              " + gen_len ", w.gen_len, " exceeds the model's ", engine.spec().max_positions,
+              " positions");
+  // The warm-up builds every kernel plan and workspace the timed run needs.
+  if (w.warmup) generate_once(engine, w, 2);
+  const Timings t = generate_once(engine, w, w.gen_len);
+
+  const ModelSpec& s = engine.spec();
+  BenchResult r;
+  r.prefill_s = t.prefill_s;
+  r.decode_s = t.decode_s;
+  const double b = static_cast<double>(w.batch_size);
+  r.total_throughput = b * static_cast<double>(w.gen_len) / (t.prefill_s + t.decode_s);
+  r.decode_throughput = b * static_cast<double>(w.gen_len - 1) / t.decode_s;
+  r.decode_step_ms = 1e3 * t.decode_s / static_cast<double>(w.gen_len - 1);
+  const double element = static_cast<double>(dtype_size(engine.activation_dtype()));
+  const double mean_length =
+      static_cast<double>(w.prompt_len) + static_cast<double>(w.gen_len) / 2.0;
+  const double kv_bytes = b * mean_length * static_cast<double>(s.n_layers) * 2.0 *
+                          static_cast<double>(s.kv_dim()) * element;
+  r.decode_step_bytes = static_cast<double>(s.n_parameters()) * element + kv_bytes;
+  r.peak_device_bytes = engine.device().peak_bytes();
+  r.peak_host_rss_bytes = peak_rss_bytes();
+  return r;
+}
+
+nlohmann::json bench_report(const Engine& engine, const BenchWorkload& w, const BenchResult& r,
+                            const nlohmann::json& settings) {
+  const bool gpu = engine.device().kind() == DeviceKind::kGpu;
+  nlohmann::json report = {
+      {"model", engine.spec().name},
+      {"device", engine.device().name()},
+      {"batch_size", w.batch_size},
+      {"prompt_len", w.prompt_len},
+      {"gen_len", w.gen_len},
+      {"prefill_latency_s", r.prefill_s},
+      {"decode_latency_s", r.decode_s},
+      {"decode_step_ms", r.decode_step_ms},
+      {"decode_step_bytes", r.decode_step_bytes},
+      {"decode_throughput", r.decode_throughput},
+      {"total_throughput", r.total_throughput},
+      {"peak_memory_bytes",
+       {{gpu ? "gpu" : "cpu_device", r.peak_device_bytes}, {"host_rss", r.peak_host_rss_bytes}}},
+      {"settings", settings}};
+  return report;
+}
+
+}  // namespace alisa

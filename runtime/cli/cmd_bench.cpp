@@ -1,0 +1,57 @@
+#include <iostream>
+
+#include "runtime/bench.h"
+#include "runtime/cli/commands.h"
+#include "runtime/cli/run_flags.h"
+#include "runtime/job_io.h"
+
+namespace alisa::cli {
+namespace {
+
+nlohmann::json settings_json(const RunConfig& c, const EngineOptions& e) {
+  const char* devices[] = {"auto", "cpu", "gpu"};
+  return {{"device", devices[static_cast<int>(e.backend.device)]},
+          {"gpu_memory_limit", c.gpu_memory_limit.value_or(0)},
+          {"cpu_memory_limit", c.cpu_memory_limit.value_or(0)},
+          {"threads", c.threads.value_or(0)},
+          {"dummy_seed", e.dummy_seed}};
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto flags = std::make_shared<RunFlags>();
+  auto warmup = std::make_shared<bool>(true);
+  RunConfig& o = flags->overrides;
+  CLI::App* cmd =
+      app.add_subcommand("bench", "Time a synthetic generation workload and print one JSON object");
+  add_engine_flags(cmd, *flags);
+  add_override(cmd, "--prompt-len", o.prompt_len, "Prompt tokens per sequence (512)");
+  add_override(cmd, "--gen-len", o.gen_len, "Generated tokens per sequence (32)");
+  add_override(cmd, "--batch-size", o.batch_size, "Sequences (1)");
+  add_override(cmd, "--seed", o.seed, "Seed of the random prompts (0)");
+  add_override(cmd, "--output", o.output, "Also write the JSON to this file");
+  cmd->add_flag_callback(
+      "--no-warmup", [warmup] { *warmup = false; }, "Time the first run (default: warm up first)");
+  cmd->callback([flags, warmup] {
+    const RunConfig config = resolve_run_config(*flags);
+    const BenchWorkload workload{.prompt_len = config.prompt_len.value_or(512),
+                                 .gen_len = config.gen_len.value_or(32),
+                                 .batch_size = config.batch_size.value_or(1),
+                                 .seed = config.seed.value_or(0),
+                                 .warmup = *warmup};
+    const EngineOptions options = engine_options(config);
+    Engine engine(options);
+    const BenchResult result = run_bench(engine, workload);
+    const nlohmann::json report =
+        bench_report(engine, workload, result, settings_json(config, options));
+    std::cout << report.dump(2) << std::endl;
+    if (config.output) {
+      JsonlWriter writer(*config.output);
+      writer.write(report);
+      writer.close();
+    }
+  });
+}
+
+}  // namespace alisa::cli

@@ -1,0 +1,41 @@
+#include "runtime/cli/run_flags.h"
+
+namespace alisa::cli {
+
+CLI::Option* add_byte_size_override(CLI::App* cmd, const std::string& name,
+                                    std::optional<uint64_t>& field, const std::string& help) {
+  return cmd->add_option_function<std::string>(
+      name, [&field, name](const std::string& text) { field = parse_byte_size(text, name); }, help);
+}
+
+void add_engine_flags(CLI::App* cmd, RunFlags& flags) {
+  RunConfig& o = flags.overrides;
+  cmd->add_option("--config", flags.config, "Run YAML; flags override its settings");
+  add_override(cmd, "--model", o.model, "Checkpoint folder or dummy:NAME");
+  add_override(cmd, "--device", o.device, "cpu, gpu, or auto: the GPU when one is present (auto)")
+      ->check(CLI::IsMember({"cpu", "gpu", "auto"}));
+  add_byte_size_override(cmd, "--gpu-memory-limit", o.gpu_memory_limit,
+                         "Cap on GPU memory, e.g. 14.5GiB (default: all free)");
+  add_byte_size_override(cmd, "--cpu-memory-limit", o.cpu_memory_limit,
+                         "Cap on memory of the CPU device, e.g. 16GiB (default: none)");
+  add_override(cmd, "--threads", o.threads, "CPU threads (default: all cores)");
+  add_override(cmd, "--dummy-seed", o.dummy_seed, "Seed of dummy weights (1234)");
+}
+
+RunConfig resolve_run_config(const RunFlags& flags) {
+  RunConfig config = flags.config.empty() ? RunConfig{} : load_run_config(flags.config);
+  config.merge(flags.overrides);
+  ALISA_CHECK(config.model, "no model given (--model DIR|dummy:NAME or 'model' in the config)");
+  return config;
+}
+
+EngineOptions engine_options(const RunConfig& config) {
+  return {.model = config.model.value_or(""),
+          .dummy_seed = config.dummy_seed.value_or(1234),
+          .backend = {.device = parse_device_choice(config.device.value_or("auto"), "device"),
+                      .n_threads = config.threads.value_or(0),
+                      .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
+                      .gpu_memory_limit = config.gpu_memory_limit.value_or(0)}};
+}
+
+}  // namespace alisa::cli

@@ -1,0 +1,41 @@
+// Flags shared by the commands that run a model (generate, bench): each flag, when given,
+// overrides the same key of the run YAML.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "runtime/engine.h"
+#include "runtime/run_config.h"
+#include "runtime/units.h"
+
+namespace alisa::cli {
+
+struct RunFlags {
+  std::string config;   // --config RUN.yaml
+  RunConfig overrides;  // what the flags set
+};
+
+// A flag that sets `field` when given.
+template <typename T>
+CLI::Option* add_override(CLI::App* cmd, const std::string& name, std::optional<T>& field,
+                          const std::string& help) {
+  return cmd->add_option_function<T>(
+      name, [&field](const T& value) { field = value; }, help);
+}
+
+// A byte-size flag ("14.5GiB") that sets `field` when given.
+CLI::Option* add_byte_size_override(CLI::App* cmd, const std::string& name,
+                                    std::optional<uint64_t>& field, const std::string& help);
+
+// --config, --model, --device, --gpu-memory-limit, --cpu-memory-limit, --threads, --dummy-seed.
+void add_engine_flags(CLI::App* cmd, RunFlags& flags);
+
+// The run YAML (if any) with the flags applied over it.
+RunConfig resolve_run_config(const RunFlags& flags);
+
+EngineOptions engine_options(const RunConfig& config);
+
+}  // namespace alisa::cli

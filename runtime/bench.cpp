@@ -62,6 +62,7 @@ BenchResult run_bench(Engine& engine, const BenchWorkload& w) {
   ALISA_CHECK(w.prompt_len + w.gen_len <= engine.spec().max_positions, "prompt_len ", w.prompt_len,
               " + gen_len ", w.gen_len, " exceeds the model's ", engine.spec().max_positions,
               " positions");
+  engine.device().reset_peak();
   // The warm-up builds every kernel plan and workspace the timed run needs.
   if (w.warmup) generate_once(engine, w, 2);
   const Timings t = generate_once(engine, w, w.gen_len);

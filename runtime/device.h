@@ -62,6 +62,8 @@ class Device {
   size_t limit_bytes() const { return limit_bytes_; }
   size_t used_bytes() const { return used_bytes_; }
   size_t peak_bytes() const { return peak_bytes_; }
+  // Starts a new peak measurement from what is in use now.
+  void reset_peak() { peak_bytes_ = used_bytes_; }
 
  protected:
   virtual void* raw_allocate(size_t n_bytes) = 0;  // nullptr on failure

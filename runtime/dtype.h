@@ -85,11 +85,12 @@ inline uint16_t float_to_half_bits(float f) {
   if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: overflow to inf
   if (abs < 0x38800000u) {                        // subnormal half or zero
     if (abs < 0x33000000u) return sign;           // below half of the smallest subnormal
-    const uint32_t shift = 126 - (abs >> 23);
+    // value = mantissa * 2^(exponent - 150); in units of 2^-24 that is mantissa >> shift.
+    const uint32_t shift = 126 - (abs >> 23);  // 14 (just below 2^-14) to 24 (2^-25)
     const uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
-    uint32_t result = mantissa >> (shift + 1);
-    const uint32_t rest = mantissa & ((1u << (shift + 1)) - 1);
-    const uint32_t halfway = 1u << shift;
+    uint32_t result = mantissa >> shift;
+    const uint32_t rest = mantissa & ((1u << shift) - 1);
+    const uint32_t halfway = 1u << (shift - 1);
     if (rest > halfway || (rest == halfway && (result & 1u))) ++result;
     return sign | static_cast<uint16_t>(result);
   }

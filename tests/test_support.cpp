@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -13,7 +14,10 @@
 namespace alisa::test {
 
 std::filesystem::path fixture_path(const std::string& name) {
-  const std::filesystem::path path = std::filesystem::path(ALISA_FIXTURES_DIR) / name;
+  // The environment may point elsewhere (a copy carried to the GPU host).
+  const char* override_dir = std::getenv("ALISA_FIXTURES_DIR");
+  const std::filesystem::path path = std::filesystem::absolute(
+      std::filesystem::path(override_dir != nullptr ? override_dir : ALISA_FIXTURES_DIR) / name);
   if (!std::filesystem::exists(path)) {
     throw std::runtime_error("test fixture not found: " + path.string() +
                              " (the shared fixtures must sit at ../shared/fixtures)");
@@ -105,7 +109,10 @@ Comparison compare(const float* actual, const float* reference, size_t n, double
 }
 
 int run_alisa(const std::string& args, std::string* output) {
-  const std::string command = std::string(ALISA_BINARY) + " " + args + " 2>&1";
+  const char* override_binary = std::getenv("ALISA_BINARY");
+  const std::string command =
+      std::string(override_binary != nullptr ? override_binary : ALISA_BINARY) + " " + args +
+      " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
   std::array<char, 4096> chunk;

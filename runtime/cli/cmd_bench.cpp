@@ -22,6 +22,7 @@ nlohmann::json settings_json(const RunConfig& c, const EngineOptions& e) {
 void add_bench_command(CLI::App& app) {
   auto flags = std::make_shared<RunFlags>();
   auto warmup = std::make_shared<bool>(true);
+  auto batch_sizes = std::make_shared<std::vector<int64_t>>();
   RunConfig& o = flags->overrides;
   CLI::App* cmd =
       app.add_subcommand("bench", "Time a synthetic generation workload and print one JSON object");
@@ -29,28 +30,35 @@ void add_bench_command(CLI::App& app) {
   add_override(cmd, "--prompt-len", o.prompt_len, "Prompt tokens per sequence (512)");
   add_override(cmd, "--gen-len", o.gen_len, "Generated tokens per sequence (32)");
   add_override(cmd, "--batch-size", o.batch_size, "Sequences (1)");
+  cmd->add_option("--batch-sizes", *batch_sizes,
+                  "Several batch sizes, one run each on one loaded model (e.g. 1,8,32); one JSON "
+                  "object per line")
+      ->delimiter(',');
   add_override(cmd, "--seed", o.seed, "Seed of the random prompts (0)");
   add_override(cmd, "--output", o.output, "Also write the JSON to this file");
   cmd->add_flag_callback(
       "--no-warmup", [warmup] { *warmup = false; }, "Time the first run (default: warm up first)");
-  cmd->callback([flags, warmup] {
+  cmd->callback([flags, warmup, batch_sizes] {
     const RunConfig config = resolve_run_config(*flags);
-    const BenchWorkload workload{.prompt_len = config.prompt_len.value_or(512),
-                                 .gen_len = config.gen_len.value_or(32),
-                                 .batch_size = config.batch_size.value_or(1),
-                                 .seed = config.seed.value_or(0),
-                                 .warmup = *warmup};
+    std::vector<int64_t> sizes = *batch_sizes;
+    if (sizes.empty()) sizes.push_back(config.batch_size.value_or(1));
     const EngineOptions options = engine_options(config);
     Engine engine(options);
-    const BenchResult result = run_bench(engine, workload);
-    const nlohmann::json report =
-        bench_report(engine, workload, result, settings_json(config, options));
-    std::cout << report.dump(2) << std::endl;
-    if (config.output) {
-      JsonlWriter writer(*config.output);
-      writer.write(report);
-      writer.close();
+    std::optional<JsonlWriter> writer;
+    if (config.output) writer.emplace(*config.output);
+    for (const int64_t batch_size : sizes) {
+      const BenchWorkload workload{.prompt_len = config.prompt_len.value_or(512),
+                                   .gen_len = config.gen_len.value_or(32),
+                                   .batch_size = batch_size,
+                                   .seed = config.seed.value_or(0),
+                                   .warmup = *warmup};
+      const BenchResult result = run_bench(engine, workload);
+      const nlohmann::json report =
+          bench_report(engine, workload, result, settings_json(config, options));
+      std::cout << (sizes.size() == 1 ? report.dump(2) : report.dump()) << std::endl;
+      if (writer) writer->write(report);
     }
+    if (writer) writer->close();
   });
 }
 

@@ -1,0 +1,37 @@
+#include "kernels_gpu/convert.cuh"
+#include "kernels_gpu/device_common.cuh"
+
+namespace alisa::gpu {
+namespace {
+
+template <typename From, typename To>
+__global__ void convert_kernel(const From* __restrict__ x, To* __restrict__ out, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    out[i] = from_float<To>(to_float(x[i]));
+  }
+}
+
+template <typename From, typename To>
+void launch(const ConvertParams& p, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  convert_kernel<From, To><<<grid_for(p.n, kThreads), kThreads, 0, stream>>>(
+      static_cast<const From*>(p.x), static_cast<To*>(p.out), p.n);
+}
+
+}  // namespace
+
+void convert(const ConvertParams& p, cudaStream_t stream) {
+  ALISA_ASSERT(p.n > 0 && p.x != nullptr && p.out != nullptr, "convert: empty or null");
+  const bool from_f16 = p.x_dtype == DType::kF16, to_f16 = p.out_dtype == DType::kF16;
+  ALISA_ASSERT((from_f16 || p.x_dtype == DType::kF32) && (to_f16 || p.out_dtype == DType::kF32),
+               "convert: ", dtype_name(p.x_dtype), " -> ", dtype_name(p.out_dtype));
+  if (from_f16 && to_f16) launch<__half, __half>(p, stream);
+  if (from_f16 && !to_f16) launch<__half, float>(p, stream);
+  if (!from_f16 && to_f16) launch<float, __half>(p, stream);
+  if (!from_f16 && !to_f16) launch<float, float>(p, stream);
+  ALISA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace alisa::gpu

@@ -1,0 +1,12 @@
+// Elementwise conversion between f32 and f16 on the GPU (logits to float32 for sampling).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "runtime/kernel_params.h"
+
+namespace alisa::gpu {
+
+void convert(const ConvertParams& p, cudaStream_t stream);
+
+}  // namespace alisa::gpu

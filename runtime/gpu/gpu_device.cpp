@@ -1,0 +1,107 @@
+#include "runtime/gpu/gpu_device.h"
+
+#include "kernels_gpu/cuda_check.cuh"
+
+namespace alisa {
+namespace {
+
+constexpr size_t kAlignment = 256;
+// Left outside the arena when no cap is given: cuBLAS workspaces, the CUDA context's own needs.
+constexpr size_t kReserveBytes = size_t{1} << 30;
+
+size_t round_up(size_t n, size_t to) {
+  return (n + to - 1) / to * to;
+}
+
+size_t arena_size(int ordinal, size_t memory_limit) {
+  size_t free_bytes = 0, total_bytes = 0;
+  ALISA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (memory_limit == 0) {
+    ALISA_CHECK(free_bytes > 2 * kReserveBytes, "GPU ", ordinal, " has only ",
+                format_bytes(free_bytes), " free");
+    return round_up(free_bytes - kReserveBytes, kAlignment) - kAlignment;
+  }
+  ALISA_CHECK(memory_limit + kReserveBytes / 4 <= free_bytes, "gpu_memory_limit ",
+              format_bytes(memory_limit), " is more than GPU ", ordinal, " has free (",
+              format_bytes(free_bytes), " of ", format_bytes(total_bytes), ")");
+  return round_up(memory_limit, kAlignment);
+}
+
+}  // namespace
+
+int gpu_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return count;
+}
+
+GpuDevice::GpuDevice(int ordinal, size_t memory_limit) : Device("gpu", 0), ordinal_(ordinal) {
+  ALISA_CHECK(ordinal >= 0 && ordinal < gpu_device_count(), "no CUDA device ", ordinal);
+  ALISA_CUDA_CHECK(cudaSetDevice(ordinal));
+  ALISA_CUDA_CHECK(cudaGetDeviceProperties(&properties_, ordinal));
+  ALISA_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_stream_, cudaStreamNonBlocking));
+  arena_bytes_ = arena_size(ordinal, memory_limit);
+  void* arena = nullptr;
+  ALISA_CUDA_CHECK(cudaMalloc(&arena, arena_bytes_));
+  arena_ = static_cast<char*>(arena);
+  free_blocks_[0] = arena_bytes_;
+  set_limit_bytes(arena_bytes_);
+}
+
+GpuDevice::~GpuDevice() {
+  // Destructors must not throw: report nothing, the process is tearing the context down.
+  (void)cudaStreamSynchronize(compute_stream_);
+  (void)cudaFree(arena_);
+  (void)cudaStreamDestroy(compute_stream_);
+}
+
+void GpuDevice::synchronize() {
+  ALISA_CUDA_CHECK(cudaStreamSynchronize(compute_stream_));
+}
+
+void GpuDevice::copy_from_host(void* dst, const void* src, size_t n_bytes) {
+  ALISA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyHostToDevice, compute_stream_));
+  // The source may be pageable memory the caller reuses at once: wait for the copy.
+  ALISA_CUDA_CHECK(cudaStreamSynchronize(compute_stream_));
+}
+
+void GpuDevice::copy_to_host(void* dst, const void* src, size_t n_bytes) {
+  ALISA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyDeviceToHost, compute_stream_));
+  ALISA_CUDA_CHECK(cudaStreamSynchronize(compute_stream_));
+}
+
+void* GpuDevice::raw_allocate(size_t n_bytes) {
+  const size_t size = round_up(n_bytes, kAlignment);
+  for (auto it = free_blocks_.begin(); it != free_blocks_.end(); ++it) {
+    if (it->second < size) continue;
+    const size_t offset = it->first;
+    const size_t rest = it->second - size;
+    free_blocks_.erase(it);
+    if (rest > 0) free_blocks_[offset + size] = rest;
+    return arena_ + offset;
+  }
+  return nullptr;  // Device::allocate reports the numbers
+}
+
+void GpuDevice::raw_free(void* data, size_t n_bytes) noexcept {
+  size_t offset = static_cast<size_t>(static_cast<char*>(data) - arena_);
+  size_t size = round_up(n_bytes, kAlignment);
+  auto next = free_blocks_.lower_bound(offset);
+  if (next != free_blocks_.end() && offset + size == next->first) {
+    size += next->second;
+    next = free_blocks_.erase(next);
+  }
+  if (next != free_blocks_.begin()) {
+    auto previous = std::prev(next);
+    if (previous->first + previous->second == offset) {
+      previous->second += size;
+      return;
+    }
+  }
+  free_blocks_[offset] = size;
+}
+
+}  // namespace alisa

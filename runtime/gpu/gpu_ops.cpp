@@ -1,0 +1,96 @@
+#include "runtime/gpu/gpu_ops.h"
+
+#include "kernels_gpu/activation.cuh"
+#include "kernels_gpu/add.cuh"
+#include "kernels_gpu/attention_decode.cuh"
+#include "kernels_gpu/attention_prefill.cuh"
+#include "kernels_gpu/convert.cuh"
+#include "kernels_gpu/cuda_check.cuh"
+#include "kernels_gpu/embedding.cuh"
+#include "kernels_gpu/layer_norm.cuh"
+#include "kernels_gpu/linear.cuh"
+#include "kernels_gpu/rms_norm.cuh"
+#include "kernels_gpu/rotary.cuh"
+#include "kernels_gpu/sampling.cuh"
+
+namespace alisa {
+
+GpuOps::GpuOps(GpuDevice& device)
+    : device_(device),
+      stream_(device.compute_stream()),
+      linear_(std::make_unique<gpu::LinearGpu>()) {}
+
+GpuOps::~GpuOps() = default;
+
+void GpuOps::embedding(const Tensor& token_ids, const Tensor& table, const Tensor& position_ids,
+                       const Tensor& position_table, const Tensor& out) {
+  gpu::embedding(embedding_params(token_ids, table, position_ids, position_table, out), stream_);
+}
+
+void GpuOps::layer_norm(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
+                        const Tensor& weight, const Tensor& bias, float eps, const Tensor& out) {
+  gpu::layer_norm(norm_params(x, residual, residual_out, weight, bias, eps, out), stream_);
+}
+
+void GpuOps::rms_norm(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
+                      const Tensor& weight, float eps, const Tensor& out) {
+  gpu::rms_norm(norm_params(x, residual, residual_out, weight, Tensor(), eps, out), stream_);
+}
+
+void GpuOps::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y) {
+  linear_->run(linear_params(x, weight, bias, y), stream_);
+}
+
+void GpuOps::activation(const Tensor& x, const Tensor& up, Activation activation,
+                        const Tensor& out) {
+  gpu::activation(activation_params(x, up, activation, out), stream_);
+}
+
+void GpuOps::add(const Tensor& a, const Tensor& b, const Tensor& out) {
+  gpu::add(add_params(a, b, out), stream_);
+}
+
+void GpuOps::rotary(const Tensor& x, const Tensor& position_ids, const Tensor& inv_freq) {
+  gpu::rotary(rotary_params(x, position_ids, inv_freq), stream_);
+}
+
+void GpuOps::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask,
+                       int64_t q_start, float scale, const Tensor& out) {
+  const AttentionParams p = attention_params(q, k, v, key_mask, q_start, scale, out);
+  if (p.n_q > 1) {
+    gpu::attention_prefill(p, stream_);
+    return;
+  }
+  const size_t needed = gpu::attention_decode_workspace_bytes(p);
+  if (attention_workspace_.n_bytes() < needed) {
+    // Kernels queued earlier may still read the old workspace.
+    device_.synchronize();
+    attention_workspace_ = Buffer();
+    attention_workspace_ = device_.allocate(needed, "decode attention workspace");
+  }
+  gpu::attention_decode(p, attention_workspace_.data(), attention_workspace_.n_bytes(), stream_);
+}
+
+void GpuOps::copy(const Tensor& src, const Tensor& dst) {
+  const CopyPlan plan = copy_plan(src, dst);
+  for (int64_t i = 0; i < plan.n_outer[0]; ++i) {
+    for (int64_t j = 0; j < plan.n_outer[1]; ++j) {
+      const char* from = plan.src + i * plan.src_outer_stride[0] + j * plan.src_outer_stride[1];
+      char* to = plan.dst + i * plan.dst_outer_stride[0] + j * plan.dst_outer_stride[1];
+      ALISA_CUDA_CHECK(cudaMemcpy2DAsync(to, plan.dst_pitch, from, plan.src_pitch, plan.row_bytes,
+                                         static_cast<size_t>(plan.n_rows), cudaMemcpyDeviceToDevice,
+                                         stream_));
+    }
+  }
+}
+
+void GpuOps::convert(const Tensor& src, const Tensor& dst) {
+  gpu::convert(convert_params(src, dst), stream_);
+}
+
+void GpuOps::sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
+                    const SamplingSettings& settings, const Tensor& tokens) {
+  gpu::sample(sampling_params(logits, rng_keys, step, settings, tokens), stream_);
+}
+
+}  // namespace alisa

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# On the development machine: puts what a GPU host needs into .carry/ (ignored by git): the
+# binaries of a CUDA build, the Debian packages of their shared libraries, and a copy of the
+# test fixtures. The device tool carries the folder; scripts/gpu_host_*.sh use it there.
+#
+#   scripts/prepare_gpu_carry.sh [BUILD_DIR]   (default: build)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-$root/build}
+carry=$root/.carry
+rm -rf "$carry"
+mkdir -p "$carry/bin" "$carry/debs"
+binaries=("$build/alisa")
+for test_binary in alisa_kernels_gpu_tests alisa_e2e_tests alisa_unit_tests alisa_runtime_tests \
+                   alisa_kernels_cpu_tests perf/alisa_gpu_kernel_bench; do
+  [ -x "$build/tests/$test_binary" ] && binaries+=("$build/tests/$test_binary")
+done
+[ -x "$build/tests/alisa_kernels_gpu_tests" ] || { echo "no GPU tests in $build: is it a CUDA build?" >&2; exit 1; }
+cp "${binaries[@]}" "$carry/bin/"
+strip --strip-debug "$carry"/bin/*
+bash "$root/scripts/gather_runtime_libs.sh" "$carry/debs" "${binaries[@]}"
+cp -r "$root/../shared/fixtures" "$carry/fixtures"
+du -sh "$carry"

@@ -25,6 +25,17 @@ std::filesystem::path fixture_path(const std::string& name) {
   return path;
 }
 
+std::filesystem::path demo_model_path(const std::string& name) {
+  const char* override_dir = std::getenv("ALISA_REPO_DIR");
+  const std::filesystem::path path = std::filesystem::absolute(
+      std::filesystem::path(override_dir != nullptr ? override_dir : ALISA_SOURCE_DIR) /
+      "configs/demo-models" / name);
+  if (!std::filesystem::exists(path / "config.json")) {
+    throw std::runtime_error("demo model not found: " + path.string());
+  }
+  return path;
+}
+
 ScratchDir::ScratchDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "alisa-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");

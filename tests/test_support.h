@@ -12,6 +12,9 @@ namespace alisa::test {
 // ../shared/fixtures/<name>; fails the test (throws) with a clear message when it is missing.
 std::filesystem::path fixture_path(const std::string& name);
 
+// configs/demo-models/<name> of this repository (ALISA_REPO_DIR overrides the build-time path).
+std::filesystem::path demo_model_path(const std::string& name);
+
 // A fresh, empty folder under the system temp dir, removed when the object goes away.
 class ScratchDir {
  public:

@@ -96,7 +96,8 @@ void run_generate(const RunFlags& flags) {
   int64_t n_generated = 0;
   for (size_t i = 0; i < records.size(); ++i) {
     nlohmann::json line = {{"id", records[i].id}, {"token_ids", outputs[i]}};
-    if (tokenizer != nullptr) line["text"] = tokenizer->decode(outputs[i]);
+    if (tokenizer != nullptr)
+      line["text"] = tokenizer->decode(outputs[i], /*skip_special_tokens=*/true);
     writer.write(line);
     n_generated += static_cast<int64_t>(outputs[i].size());
   }

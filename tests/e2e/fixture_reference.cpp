@@ -11,8 +11,13 @@
 namespace alisa::test {
 
 FixtureReference load_fixture_reference(const std::string& name) {
+  return load_reference(name.rfind("demo:", 0) == 0 ? demo_model_path(name.substr(5))
+                                                    : fixture_path(name));
+}
+
+FixtureReference load_reference(const std::filesystem::path& model_dir) {
   FixtureReference ref;
-  ref.model_dir = fixture_path(name);
+  ref.model_dir = model_dir;
   std::ifstream in(ref.model_dir / "reference.json");
   const nlohmann::json json = nlohmann::json::parse(in);
   ref.prompts = json["prompts"].get<std::vector<std::vector<int32_t>>>();

@@ -19,6 +19,9 @@ struct FixtureReference {
   std::vector<float> decode_logits;   // [batch, gen_len, vocab]
 };
 
+// A checkpoint folder with reference.json and reference.safetensors in the fixtures' format.
+FixtureReference load_reference(const std::filesystem::path& model_dir);
+// ../shared/fixtures/<name>, or the repository's demo models for "demo:opt-code" and the like.
 FixtureReference load_fixture_reference(const std::string& name);
 
 // ||a - r|| / ||r|| over a row (Euclidean norms): the relative error of a logits row.

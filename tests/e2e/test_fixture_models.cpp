@@ -1,16 +1,25 @@
 // The CPU engine against Hugging Face's float32 references for opt-tiny and llama-tiny.
+// The fixtures (random tiny models) and the project's trained demo models (configs/demo-models).
 // Tolerance: 1e-4 relative (Euclidean, per logits row). HF's own float32 llama-tiny reference is
 // 1.3e-4 absolute from float64 math; alisa's float32 path is 1.2e-6 from it.
 #include <algorithm>
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
 #include "runtime/engine.h"
 #include "tests/e2e/fixture_reference.h"
+#include "tests/test_support.h"
 
 namespace alisa::test {
 namespace {
 
 constexpr double kTolerance = 1e-4;
+
+// The demo models' references came from PyTorch on the GPU host's CPU, whose float32 logits are
+// themselves up to 1.04e-4 from float64 math there (alisa's: 2.2e-6): allow twice that.
+double tolerance_for(const std::string& name) {
+  return name.rfind("demo:", 0) == 0 ? 2e-4 : kTolerance;
+}
 
 int32_t argmax(const float* row, int64_t n) {
   return static_cast<int32_t>(std::max_element(row, row + n) - row);
@@ -26,7 +35,7 @@ bool clear_winner(const float* row, int64_t n, double margin) {
 }  // namespace
 
 TEST_CASE("prefill logits match Hugging Face on every unpadded position", "[e2e][cpu]") {
-  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::string name = GENERATE("opt-tiny", "llama-tiny", "demo:opt-code", "demo:llama-code");
   const FixtureReference ref = load_fixture_reference(name);
   Engine engine({.model = ref.model_dir.string(), .backend = {.device = DeviceChoice::kCpu}});
   const std::vector<float> logits =
@@ -37,14 +46,14 @@ TEST_CASE("prefill logits match Hugging Face on every unpadded position", "[e2e]
     if (ref.attention_mask[row] == 0) continue;
     INFO(name << " row " << row);
     REQUIRE(row_relative_error(&logits[row * ref.vocab], &ref.prefill_logits[row * ref.vocab],
-                               ref.vocab) <= kTolerance);
+                               ref.vocab) <= tolerance_for(name));
     ++checked;
   }
   CHECK(checked > ref.batch);
 }
 
 TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][cpu]") {
-  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::string name = GENERATE("opt-tiny", "llama-tiny", "demo:opt-code", "demo:llama-code");
   const FixtureReference ref = load_fixture_reference(name);
   Engine engine({.model = ref.model_dir.string(), .backend = {.device = DeviceChoice::kCpu}});
   BatchRunner runner = engine.make_runner(
@@ -59,7 +68,7 @@ TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][cpu]") {
       const float* actual = &logits[b * ref.vocab];
       const float* expected = &ref.decode_logits[(b * ref.gen_len + t) * ref.vocab];
       INFO(name << " sequence " << b << " step " << t);
-      REQUIRE(row_relative_error(actual, expected, ref.vocab) <= kTolerance);
+      REQUIRE(row_relative_error(actual, expected, ref.vocab) <= tolerance_for(name));
       if (clear_winner(expected, ref.vocab, 1e-3)) {
         CHECK(argmax(actual, ref.vocab) == ref.generated[b][t]);
         ++decided;
@@ -72,7 +81,7 @@ TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][cpu]") {
 }
 
 TEST_CASE("greedy generate reproduces Hugging Face's generated tokens", "[e2e][cpu]") {
-  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::string name = GENERATE("opt-tiny", "llama-tiny", "demo:opt-code", "demo:llama-code");
   const FixtureReference ref = load_fixture_reference(name);
   Engine engine({.model = ref.model_dir.string(), .backend = {.device = DeviceChoice::kCpu}});
   std::vector<Prompt> prompts;
@@ -93,6 +102,25 @@ TEST_CASE("greedy generate reproduces Hugging Face's generated tokens", "[e2e][c
   // One prompt at a time: batching and padding must not change greedy results.
   options.batch_size = 1;
   CHECK(engine.generate(prompts, options) == generated);
+}
+
+}  // namespace alisa::test
+
+namespace alisa::test {
+
+TEST_CASE("the demo models' tokenizers give PyTorch's prompt ids and completions", "[e2e][cpu]") {
+  const std::string name = GENERATE("opt-code", "llama-code");
+  const std::filesystem::path dir = demo_model_path(name);
+  const FixtureReference ref = load_reference(dir);
+  const nlohmann::json json = nlohmann::json::parse(read_text(dir / "reference.json"));
+  const Tokenizer tokenizer = Tokenizer::load(dir / "tokenizer.json");
+  const auto texts = json["prompt_texts"].get<std::vector<std::string>>();
+  const auto completions = json["completions"].get<std::vector<std::string>>();
+  REQUIRE(texts.size() == ref.prompts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    CHECK(tokenizer.encode(texts[i], /*add_special_tokens=*/true) == ref.prompts[i]);
+    CHECK(tokenizer.decode(ref.generated[i]) == completions[i]);
+  }
 }
 
 }  // namespace alisa::test

@@ -14,14 +14,4 @@ for model in opt-6.7b llama-2-7b; do
     --batch-sizes "$sizes" --output "$OUT/bench_$model.jsonl" >/dev/null 2>"$OUT/bench_$model.err"
   echo "$model bench exit $? $(tail -n 1 "$OUT/bench_$model.err")"
 done
-grep -E "ceiling|^attention|^decode|^prefill" "$OUT/kernel_bench.txt" | cut -c1-150 | head -40
-python3 - "$OUT" <<'PY'
-import json, sys, glob
-for path in sorted(glob.glob(sys.argv[1] + "/bench_*.jsonl")):
-    for line in open(path):
-        r = json.loads(line)
-        print(f"{r['model']:<20} b={r['batch_size']:<4} prefill {r['prefill_latency_s']:.3f}s "
-              f"step {r['decode_step_ms']:.2f}ms bytes/step {r['decode_step_bytes']/1e9:.2f}GB "
-              f"decode {r['decode_throughput']:.1f} tok/s total {r['total_throughput']:.1f} tok/s "
-              f"gpu peak {r['peak_memory_bytes'].get('gpu', 0)/2**30:.1f}GiB")
-PY
+python3 scripts/bench_table.py --kernels "$OUT/kernel_bench.json" "$OUT"/bench_*.jsonl

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   alisa::cli::add_forward_command(app);
   alisa::cli::add_tokenize_command(app);
   alisa::cli::add_bench_command(app);
+  alisa::cli::add_perplexity_command(app);
   app.parse_complete_callback(
       [&] { spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn); });
   try {

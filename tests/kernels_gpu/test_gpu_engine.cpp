@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/engine.h"
+#include "runtime/perplexity.h"
 #include "tests/e2e/fixture_reference.h"
+#include "tests/test_support.h"
 
 namespace alisa::test {
 namespace {
@@ -97,6 +101,27 @@ TEST_CASE("GPU sampling follows the CPU engine's streams", "[gpu][e2e]") {
   options.batch_size = 1;
   CHECK(gpu.generate(prompts, options) == first);  // per-prompt streams: batching changes nothing
   for (const auto& tokens : first) CHECK(tokens.size() == 8);
+}
+
+}  // namespace alisa::test
+
+namespace alisa::test {
+
+TEST_CASE("GPU held-out perplexity of the demo models matches PyTorch's", "[gpu][e2e]") {
+  const std::string name = GENERATE("opt-code", "llama-code");
+  const std::filesystem::path dir = demo_model_path(name);
+  const nlohmann::json reference =
+      nlohmann::json::parse(read_text(dir / "reference.json"))["heldout_perplexity"];
+  Engine engine(
+      {.model = dir.string(), .dummy_seed = 1234, .backend = {.device = DeviceChoice::kGpu}});
+  const std::vector<int32_t> ids =
+      engine.tokenizer()->encode(read_text(dir / reference["file"].get<std::string>()), false);
+  const PerplexityResult r = compute_perplexity(
+      engine, ids, {.context_length = reference["context_length"].get<int64_t>()});
+  const double expected = reference["value"].get<double>();
+  WARN(name << ": GPU perplexity " << r.perplexity << ", PyTorch (float32) " << expected);
+  CHECK(r.n_tokens == reference["n_tokens"].get<int64_t>());
+  CHECK(std::abs(r.perplexity - expected) <= 2e-3 * expected);  // float16 activations
 }
 
 }  // namespace alisa::test

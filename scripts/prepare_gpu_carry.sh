@@ -20,4 +20,8 @@ cp "${binaries[@]}" "$carry/bin/"
 strip --strip-debug "$carry"/bin/*
 bash "$root/scripts/gather_runtime_libs.sh" "$carry/debs" "${binaries[@]}"
 cp -r "$root/../shared/fixtures" "$carry/fixtures"
+# The device tool carries at most 64 MiB with the working tree: ship the binaries compressed
+# (scripts/gpu_host_env.sh unpacks them).
+tar czf "$carry/bin.tar.gz" -C "$carry" bin
+rm -rf "$carry/bin"
 du -sh "$carry"

@@ -1,4 +1,5 @@
 #include "kernels_cpu/layer_norm_cpu.h"
+#include "kernels_cpu/norm_input_cpu.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,34 +17,16 @@ void layer_norm_cpu(const NormParams& p) {
   ALISA_ASSERT(p.n_rows >= 0 && p.dim > 0, "n_rows=", p.n_rows, " dim=", p.dim);
   if (p.n_rows == 0) return;
   ALISA_ASSERT(p.x != nullptr && p.weight != nullptr && p.out != nullptr);
-  const float* x = static_cast<const float*>(p.x);                // [n_rows, dim]
-  const float* residual = static_cast<const float*>(p.residual);  // [n_rows, dim]
-  float* residual_out = static_cast<float*>(p.residual_out);      // [n_rows, dim]
-  const float* weight = static_cast<const float*>(p.weight);      // [dim]
-  const float* bias = static_cast<const float*>(p.bias);          // [dim]
-  float* out = static_cast<float*>(p.out);                        // [n_rows, dim]
+  const float* weight = static_cast<const float*>(p.weight);  // [dim]
+  const float* bias = static_cast<const float*>(p.bias);      // [dim]
+  float* out = static_cast<float*>(p.out);                    // [n_rows, dim]
   const int64_t dim = p.dim;
   const float eps = p.eps;
 
   auto rows = [&](const tbb::blocked_range<int64_t>& r) {
     std::vector<float> scratch;  // [dim], the sum when residual_out is not there to hold it
     for (int64_t row = r.begin(); row < r.end(); ++row) {
-      const float* xr = x + row * dim;
-      float* res_out = residual_out != nullptr ? residual_out + row * dim : nullptr;
-      const float* s = xr;  // the normalised input; every pass is elementwise, so aliasing is safe
-      if (residual != nullptr) {
-        const float* rr = residual + row * dim;
-        float* sum = res_out;
-        if (sum == nullptr) {
-          scratch.resize(static_cast<size_t>(dim));
-          sum = scratch.data();
-        }
-#pragma omp simd
-        for (int64_t d = 0; d < dim; ++d) sum[d] = xr[d] + rr[d];
-        s = sum;
-      } else if (res_out != nullptr && res_out != xr) {
-        std::copy(xr, xr + dim, res_out);
-      }
+      const float* s = norm_input_row(p, row, scratch);
       double total = 0;
 #pragma omp simd reduction(+ : total)
       for (int64_t d = 0; d < dim; ++d) total += s[d];

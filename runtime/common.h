@@ -38,6 +38,16 @@ std::string str(Args&&... args) {
   return detail::concat(std::forward<Args>(args)...);
 }
 
+// "[2, 7, 64]": a shape for messages.
+std::string shape_text(const int64_t* dims, size_t rank);
+template <typename Container>
+std::string shape_text(const Container& dims) {
+  return shape_text(dims.data(), dims.size());
+}
+
+// The message of an errno value, e.g. "No space left on device".
+std::string errno_text(int error);
+
 }  // namespace alisa
 
 #define ALISA_ASSERT(cond, ...)                                                                  \

@@ -83,15 +83,11 @@ void CpuOps::attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
 
 void CpuOps::copy(const Tensor& src, const Tensor& dst) {
   const CopyPlan plan = copy_plan(src, dst);
-  for (int64_t i = 0; i < plan.n_outer[0]; ++i) {
-    for (int64_t j = 0; j < plan.n_outer[1]; ++j) {
-      const char* from = plan.src + i * plan.src_outer_stride[0] + j * plan.src_outer_stride[1];
-      char* to = plan.dst + i * plan.dst_outer_stride[0] + j * plan.dst_outer_stride[1];
-      for (int64_t r = 0; r < plan.n_rows; ++r) {
-        std::memcpy(to + r * plan.dst_pitch, from + r * plan.src_pitch, plan.row_bytes);
-      }
+  plan.for_each_block([&](const char* from, char* to) {
+    for (int64_t r = 0; r < plan.n_rows; ++r) {
+      std::memcpy(to + r * plan.dst_pitch, from + r * plan.src_pitch, plan.row_bytes);
     }
-  }
+  });
 }
 
 void CpuOps::convert(const Tensor& src, const Tensor& dst) {

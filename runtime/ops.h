@@ -80,6 +80,17 @@ struct CopyPlan {
   size_t src_pitch = 0, dst_pitch = 0;
   int64_t n_outer[2] = {1, 1};
   size_t src_outer_stride[2] = {0, 0}, dst_outer_stride[2] = {0, 0};
+
+  // Calls f(src, dst) for the first row of every block.
+  template <typename F>
+  void for_each_block(F&& f) const {
+    for (int64_t i = 0; i < n_outer[0]; ++i) {
+      for (int64_t j = 0; j < n_outer[1]; ++j) {
+        f(src + i * src_outer_stride[0] + j * src_outer_stride[1],
+          dst + i * dst_outer_stride[0] + j * dst_outer_stride[1]);
+      }
+    }
+  }
 };
 CopyPlan copy_plan(const Tensor& src, const Tensor& dst);
 

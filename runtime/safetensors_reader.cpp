@@ -41,18 +41,6 @@ std::optional<DType> parse_dtype(std::string_view name) {
   return std::nullopt;
 }
 
-std::string errno_text(int error) {
-  return std::generic_category().message(error);
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
-
 // Names come from the file and may hold control characters; keep the message on one line.
 std::string printable(std::string_view text) {
   std::string out;

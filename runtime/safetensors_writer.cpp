@@ -25,18 +25,6 @@ namespace {
 // A single write call moves at most this much (Linux caps one call just under 2 GiB).
 constexpr uint64_t kMaxIoChunkBytes = uint64_t{1} << 30;
 
-std::string errno_text(int error) {
-  return std::generic_category().message(error);
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
-
 // Writes all n bytes, looping over partial writes and EINTR; Error naming the path on failure.
 void write_all(int fd, const fs::path& path, const void* src, uint64_t n) {
   const auto* in = static_cast<const char*>(src);

@@ -1,7 +1,5 @@
 #include "runtime/tensor.h"
 
-#include <sstream>
-
 namespace alisa {
 
 Tensor::Tensor(void* data, Device* device, DType dtype, std::initializer_list<int64_t> shape)
@@ -54,11 +52,7 @@ bool Tensor::is_contiguous() const {
 }
 
 std::string Tensor::shape_string() const {
-  std::ostringstream out;
-  out << '[';
-  for (int d = 0; d < rank_; ++d) out << (d ? ", " : "") << shape_[d];
-  out << ']';
-  return out.str();
+  return shape_text(shape_.data(), static_cast<size_t>(rank_));
 }
 
 Tensor Tensor::slice(int dim, int64_t begin, int64_t end) const {

@@ -23,12 +23,6 @@ uint64_t name_hash(const std::string& name) {
   return hash;
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
 void add_global(std::vector<WeightSlot>& slots, std::string name, std::vector<int64_t> shape,
                 Tensor GlobalWeights::*field, bool is_norm_weight = false) {
   WeightSlot slot;

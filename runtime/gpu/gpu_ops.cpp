@@ -73,15 +73,11 @@ void GpuOps::attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
 
 void GpuOps::copy(const Tensor& src, const Tensor& dst) {
   const CopyPlan plan = copy_plan(src, dst);
-  for (int64_t i = 0; i < plan.n_outer[0]; ++i) {
-    for (int64_t j = 0; j < plan.n_outer[1]; ++j) {
-      const char* from = plan.src + i * plan.src_outer_stride[0] + j * plan.src_outer_stride[1];
-      char* to = plan.dst + i * plan.dst_outer_stride[0] + j * plan.dst_outer_stride[1];
-      ALISA_CUDA_CHECK(cudaMemcpy2DAsync(to, plan.dst_pitch, from, plan.src_pitch, plan.row_bytes,
-                                         static_cast<size_t>(plan.n_rows), cudaMemcpyDeviceToDevice,
-                                         stream_));
-    }
-  }
+  plan.for_each_block([&](const char* from, char* to) {
+    ALISA_CUDA_CHECK(cudaMemcpy2DAsync(to, plan.dst_pitch, from, plan.src_pitch, plan.row_bytes,
+                                       static_cast<size_t>(plan.n_rows), cudaMemcpyDeviceToDevice,
+                                       stream_));
+  });
 }
 
 void GpuOps::convert(const Tensor& src, const Tensor& dst) {

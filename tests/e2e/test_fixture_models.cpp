@@ -1,7 +1,6 @@
 // The CPU engine against Hugging Face's float32 references for opt-tiny and llama-tiny.
 // The fixtures (random tiny models) and the project's trained demo models (configs/demo-models).
-// Tolerance: 1e-4 relative (Euclidean, per logits row). HF's own float32 llama-tiny reference is
-// 1.3e-4 absolute from float64 math; alisa's float32 path is 1.2e-6 from it.
+// Tolerance: 1e-4 relative (Euclidean, per logits row); alisa's float32 path lands near 6e-7.
 #include <algorithm>
 #include <catch2/catch.hpp>
 
@@ -19,17 +18,6 @@ constexpr double kTolerance = 1e-4;
 // themselves up to 1.04e-4 from float64 math there (alisa's: 2.2e-6): allow twice that.
 double tolerance_for(const std::string& name) {
   return name.rfind("demo:", 0) == 0 ? 2e-4 : kTolerance;
-}
-
-int32_t argmax(const float* row, int64_t n) {
-  return static_cast<int32_t>(std::max_element(row, row + n) - row);
-}
-
-// Second-largest gap: whether the argmax is decided beyond the tolerance.
-bool clear_winner(const float* row, int64_t n, double margin) {
-  std::vector<float> sorted(row, row + n);
-  std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
-  return sorted[0] - sorted[1] > margin;
 }
 
 }  // namespace

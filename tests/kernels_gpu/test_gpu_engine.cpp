@@ -21,16 +21,6 @@ Engine open_engine(const FixtureReference& ref, DeviceChoice device) {
       {.model = ref.model_dir.string(), .dummy_seed = 1234, .backend = {.device = device}});
 }
 
-int32_t argmax(const float* row, int64_t n) {
-  return static_cast<int32_t>(std::max_element(row, row + n) - row);
-}
-
-bool clear_winner(const float* row, int64_t n, double margin) {
-  std::vector<float> sorted(row, row + n);
-  std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
-  return sorted[0] - sorted[1] > margin;
-}
-
 }  // namespace
 
 TEST_CASE("GPU prefill logits match Hugging Face and the CPU engine", "[gpu][e2e]") {

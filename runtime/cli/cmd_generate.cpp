@@ -59,9 +59,11 @@ void run_generate(const RunFlags& flags) {
 
   const auto load_start = std::chrono::steady_clock::now();
   Engine engine(engine_options(config));
+  const double n_parameters = static_cast<double>(engine.spec().n_parameters());
   spdlog::info(
-      "loaded {} ({:.2f} B parameters) in {:.1f} s", engine.spec().name,
-      engine.spec().n_parameters() / 1e9,
+      "loaded {} ({:.2f}{} parameters) on the {} in {:.1f} s", engine.spec().name,
+      n_parameters >= 1e9 ? n_parameters / 1e9 : n_parameters / 1e6,
+      n_parameters >= 1e9 ? "B" : "M", engine.device().name(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
   std::optional<Tokenizer> own_tokenizer;
   if (config.tokenizer) own_tokenizer = Tokenizer::load(*config.tokenizer);

@@ -1,0 +1,167 @@
+#include "policy/memory_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "runtime/common.h"
+
+namespace alisa {
+namespace {
+
+// x * y, refusing (as the user's problem: an absurd workload) what does not fit 64 bits.
+uint64_t mul(uint64_t x, uint64_t y) {
+  uint64_t out = 0;
+  ALISA_CHECK(!__builtin_mul_overflow(x, y, &out), "memory plan: ", x, " * ", y,
+              " bytes overflows 64 bits");
+  return out;
+}
+
+uint64_t u(int64_t x) {
+  return static_cast<uint64_t>(x);
+}
+
+// round(x * percent / 100), clamped to [0, x]: exact byte fractions (percentages such as 33.3
+// are not exact in binary, so rounding to nearest rather than down).
+uint64_t part(uint64_t x, double percent) {
+  if (percent >= 100) return x;
+  if (percent <= 0) return 0;
+  const long double exact = static_cast<long double>(x) * percent / 100.0L;
+  return std::min(x, static_cast<uint64_t>(std::llround(exact)));
+}
+
+// Splits `total` into GPU, CPU and disk parts (gpu + cpu <= total, whatever the rounding).
+void split(uint64_t total, double gpu_percent, double cpu_percent, uint64_t& gpu, uint64_t& cpu,
+           uint64_t& disk) {
+  gpu = part(total, gpu_percent);
+  cpu = std::min(part(total, cpu_percent), total - gpu);
+  disk = total - gpu - cpu;
+}
+
+uint64_t int4_bytes(uint64_t n_values) {
+  const uint64_t n_groups = (n_values + kWeightGroupSize - 1) / kWeightGroupSize;
+  return (n_values + 1) / 2 + 4 * n_groups;  // 4-bit values, f16 scale and min per group
+}
+
+// The binary unit for a number of bytes: its divisor and name.
+struct Unit {
+  double divisor;
+  const char* name;
+};
+
+Unit unit_for(uint64_t n_bytes) {
+  static const Unit units[] = {
+      {1099511627776.0, "TiB"}, {1073741824.0, "GiB"}, {1048576.0, "MiB"}, {1024.0, "KiB"}};
+  for (const Unit& unit : units) {
+    if (static_cast<double>(n_bytes) >= unit.divisor) return unit;
+  }
+  return {1.0, "B"};
+}
+
+std::string in_unit(uint64_t n_bytes, const Unit& unit) {
+  if (unit.divisor == 1.0) return str(n_bytes, " B");
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f %s", static_cast<double>(n_bytes) / unit.divisor,
+                unit.name);
+  return text;
+}
+
+}  // namespace
+
+std::string bytes_text(uint64_t n_bytes) {
+  return in_unit(n_bytes, unit_for(n_bytes));
+}
+
+uint64_t stored_layer_weight_bytes(const ModelFootprint& model, bool compress_weights) {
+  if (!compress_weights) return model.layer_weight_bytes;
+  return int4_bytes(u(model.layer_matrix_params)) + 2 * u(model.layer_vector_params);
+}
+
+uint64_t stored_global_weight_bytes(const ModelFootprint& model, bool compress_weights) {
+  if (!compress_weights) return model.global_weight_bytes;
+  return int4_bytes(u(model.global_matrix_params)) + 2 * u(model.global_vector_params);
+}
+
+uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool compress_cache) {
+  if (!compress_cache) return model.kv_bytes_per_token_per_layer;
+  return 2 * (u(model.kv_dim) + 4 * u(model.n_kv_heads));  // K and V: int8 + f16 scale, zero
+}
+
+MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
+                       const Policy& policy) {
+  const int64_t s = workload.prompt_len;
+  const int64_t n = workload.gen_len;
+  ALISA_CHECK(s >= 1, "workload: prompt_len must be at least 1, got ", s);
+  ALISA_CHECK(n >= 0, "workload: gen_len must be at least 0, got ", n);
+  ALISA_CHECK(s <= model.max_positions && n <= model.max_positions - s,
+              "workload: prompt_len + gen_len (", s, " + ", n,
+              ") is more than the model's max_positions ", model.max_positions);
+  validate(policy, "policy");
+  const uint64_t L = u(model.n_layers), d = u(model.hidden_size), V = u(model.vocab_size);
+  const uint64_t m_f = u((model.gated_mlp ? 2 : 1) * model.ffn_dim);
+  const uint64_t b = u(policy.gpu_batch_size), B = u(policy.block_size());
+  const uint64_t Wl = stored_layer_weight_bytes(model, policy.compress_weights);
+  const uint64_t Wg = stored_global_weight_bytes(model, policy.compress_weights);
+  const uint64_t Kt = stored_kv_bytes_per_token_per_layer(model, policy.compress_cache);
+  const uint64_t tokens = u(s + n);
+
+  MemoryPlan plan;
+  // weights W = L * Wl + Wg
+  const uint64_t W = mul(L, Wl) + Wg;
+  split(W, policy.weights_gpu_percent, policy.weights_cpu_percent, plan.gpu.weights,
+        plan.cpu.weights, plan.disk.weights);
+  // KV cache C = L * B * (s + n) * Kt
+  const uint64_t C = mul(mul(mul(L, B), tokens), Kt);
+  split(C, policy.cache_gpu_percent, policy.cache_cpu_percent, plan.gpu.cache, plan.cpu.cache,
+        plan.disk.cache);
+  // activations A = B * s * d * 2
+  const uint64_t A = mul(mul(mul(B, u(s)), d), 2);
+  split(A, policy.activations_gpu_percent, policy.activations_cpu_percent, plan.gpu.activations,
+        plan.cpu.activations, plan.disk.activations);
+
+  // GPU workspace.
+  const uint64_t streamed_weights = 2 * (Wl - part(Wl, policy.weights_gpu_percent));
+  const uint64_t dequantised = policy.compress_weights ? model.layer_weight_bytes : 0;
+  const uint64_t Kb = mul(mul(b, tokens), Kt);
+  const uint64_t streamed_kv =
+      policy.cpu_attention ? 0 : 2 * (Kb - part(Kb, policy.cache_gpu_percent));
+  const uint64_t prefill = mul(mul(mul(b, u(s)), std::max(m_f, 3 * d)), 2);
+  const uint64_t logits = mul(mul(b, V), 4);
+  plan.gpu.workspace = streamed_weights + dequantised + streamed_kv + prefill + logits;
+  // CPU workspace: pinned staging of a layer's disk-resident weights, double-buffered.
+  uint64_t layer_gpu = 0, layer_cpu = 0, layer_disk = 0;
+  split(Wl, policy.weights_gpu_percent, policy.weights_cpu_percent, layer_gpu, layer_cpu,
+        layer_disk);
+  plan.cpu.workspace = 2 * layer_disk;
+  return plan;
+}
+
+void check_fits(const MemoryPlan& plan, const MemoryCaps& caps, const std::string& what) {
+  struct Tier {
+    const TierBytes& bytes;
+    uint64_t cap;
+    const char* name;
+    const char* limit_key;
+  };
+  const Tier tiers[] = {{plan.gpu, caps.gpu_bytes, "GPU memory", "gpu_memory_limit"},
+                        {plan.cpu, caps.cpu_bytes, "CPU memory", "cpu_memory_limit"},
+                        {plan.disk, caps.disk_bytes, "disk space", "disk_limit"}};
+  std::vector<std::string> problems;
+  for (const Tier& tier : tiers) {
+    const uint64_t total = tier.bytes.total();
+    if (tier.cap == 0 || total <= tier.cap) continue;
+    const Unit unit = unit_for(std::max(total, tier.cap));
+    problems.push_back(str(
+        in_unit(total, unit), " of ", tier.name, " (weights ", in_unit(tier.bytes.weights, unit),
+        ", KV cache ", in_unit(tier.bytes.cache, unit), ", activations ",
+        in_unit(tier.bytes.activations, unit), ", workspace ", in_unit(tier.bytes.workspace, unit),
+        ") but ", tier.limit_key, " is ", in_unit(tier.cap, unit)));
+  }
+  if (problems.empty()) return;
+  std::string message = what + " needs " + problems[0];
+  for (size_t i = 1; i < problems.size(); ++i) message += "; and " + problems[i];
+  throw Error(message);
+}
+
+}  // namespace alisa

@@ -1,0 +1,77 @@
+// The memory a policy needs on each tier, for a model and a workload, before anything is
+// allocated; check_fits refuses a plan that does not fit the caps, with every number.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "policy/footprint.h"
+#include "policy/policy.h"
+
+namespace alisa {
+
+struct Workload {
+  int64_t prompt_len = 0;  // s
+  int64_t gen_len = 0;     // n
+};
+
+// 0 = unlimited.
+struct MemoryCaps {
+  uint64_t gpu_bytes = 0;
+  uint64_t cpu_bytes = 0;
+  uint64_t disk_bytes = 0;
+};
+
+struct TierBytes {
+  uint64_t weights = 0;
+  uint64_t cache = 0;
+  uint64_t activations = 0;
+  uint64_t workspace = 0;
+  uint64_t total() const { return weights + cache + activations + workspace; }
+};
+
+struct MemoryPlan {
+  TierBytes gpu, cpu, disk;
+};
+
+// Stored bytes of one decoder layer's weights and of the global weights: f16, or with
+// compress_weights int4 matrices (4 bits + an f16 scale and an f16 minimum per group of 64, i.e.
+// 4.5 bits a value) and f16 vectors.
+uint64_t stored_layer_weight_bytes(const ModelFootprint& model, bool compress_weights);
+uint64_t stored_global_weight_bytes(const ModelFootprint& model, bool compress_weights);
+// Stored KV bytes of one token in one layer: f16 K and V, or with compress_cache int8 values
+// plus an f16 scale and an f16 zero per token and KV head.
+uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool compress_cache);
+
+// Symbols: L layers, d hidden, f ffn (m = 2 for a gated MLP, else 1), V vocab, b gpu_batch_size,
+// B = block_size = b * num_gpu_batches, s prompt_len, n gen_len; Wl, Wg the stored bytes of one
+// layer's and of the global weights, Wf the f16 bytes of one layer, Kt the stored KV bytes of one
+// token in one layer; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (wd, cd, ad =
+// the rest on disk); part(x, p) = x * p / 100 rounded to the nearest byte.
+//   weights      W = L * Wl + Wg;  gpu = part(W, wg), cpu = part(W, wc), disk = the rest
+//   KV cache     C = L * B * (s + n) * Kt;  split by cg / cc the same way
+//   activations  A = B * s * d * 2 (the block's hidden states, f16);  split by ag / ac
+//   GPU workspace:
+//     streamed weights  2 * (Wl - part(Wl, wg))   double buffer of a layer's non-resident part
+//     dequantised layer Wf                        only with compress_weights
+//     streamed KV       2 * (Kb - part(Kb, cg))   Kb = b * (s + n) * Kt, one GPU batch's KV of
+//                                                 one layer; only without cpu_attention
+//     prefill           b * s * max(m * f, 3 * d) * 2   one GPU batch's f16 intermediates
+//     logits            b * V * 4                       f32
+//   CPU workspace: 2 * (Wl - part(Wl, wg) - part(Wl, wc)), the pinned staging of a layer's
+//   disk-resident weights.
+// Moving a percentage from GPU to CPU never increases the GPU total when L >= 2 (the double
+// buffer holds 2 layers' worth of what leaves the GPU).
+// Throws alisa::Error for a workload with s < 1, n < 0, or s + n beyond the model's positions.
+MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy);
+
+// Throws alisa::Error when a capped tier's total exceeds its cap, naming `what` (e.g. "policy
+// opt-30b.yaml"), the tier, every term and the cap, e.g. "policy needs 18.3 GiB of GPU memory
+// (weights 12.1 GiB, KV cache 5.2 GiB, activations 1.0 GiB, workspace 0.0 GiB) but
+// gpu_memory_limit is 14.5 GiB". Every tier that does not fit is named.
+void check_fits(const MemoryPlan& plan, const MemoryCaps& caps, const std::string& what);
+
+// "18.3 GiB", "512 B", "1.5 MiB": binary units, one decimal.
+std::string bytes_text(uint64_t n_bytes);
+
+}  // namespace alisa

@@ -1,0 +1,126 @@
+#include "policy/policy.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "runtime/common.h"
+
+namespace alisa {
+namespace {
+
+// Large enough for any real block; small enough that byte products cannot overflow.
+constexpr int64_t kMaxBlockSize = int64_t{1} << 20;
+
+template <typename T>
+T scalar(const YAML::Node& node, const std::string& where, const char* expected) {
+  ALISA_CHECK(node.IsScalar(), where, " must be ", expected);
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    throw Error(str(where, " must be ", expected, ", got '", node.Scalar(), "'"));
+  }
+}
+
+void check_percent(double value, const std::string& source, const char* key) {
+  ALISA_CHECK(std::isfinite(value) && value >= 0 && value <= 100, source, ": '", key,
+              "' must be a percentage in [0, 100], got ", value);
+}
+
+void check_split(double gpu, double cpu, const std::string& source, const char* kind) {
+  ALISA_CHECK(gpu + cpu <= 100, source, ": ", kind, "_gpu_percent + ", kind, "_cpu_percent is ",
+              gpu + cpu, " (", gpu, " + ", cpu,
+              "), more than 100 (the rest, 100 - gpu - cpu, goes to disk)");
+}
+
+}  // namespace
+
+const char* policy_keys() {
+  return "gpu_batch_size, num_gpu_batches, weights_gpu_percent, weights_cpu_percent, "
+         "cache_gpu_percent, cache_cpu_percent, activations_gpu_percent, "
+         "activations_cpu_percent, cpu_attention, pin_weights, compress_weights, compress_cache";
+}
+
+void validate(const Policy& p, const std::string& source) {
+  ALISA_CHECK(p.gpu_batch_size >= 1, source, ": 'gpu_batch_size' must be at least 1, got ",
+              p.gpu_batch_size);
+  ALISA_CHECK(p.num_gpu_batches >= 1, source, ": 'num_gpu_batches' must be at least 1, got ",
+              p.num_gpu_batches);
+  ALISA_CHECK(p.gpu_batch_size <= kMaxBlockSize / p.num_gpu_batches, source,
+              ": gpu_batch_size * num_gpu_batches (", p.gpu_batch_size, " * ", p.num_gpu_batches,
+              ") must be at most ", kMaxBlockSize);
+  check_percent(p.weights_gpu_percent, source, "weights_gpu_percent");
+  check_percent(p.weights_cpu_percent, source, "weights_cpu_percent");
+  check_percent(p.cache_gpu_percent, source, "cache_gpu_percent");
+  check_percent(p.cache_cpu_percent, source, "cache_cpu_percent");
+  check_percent(p.activations_gpu_percent, source, "activations_gpu_percent");
+  check_percent(p.activations_cpu_percent, source, "activations_cpu_percent");
+  check_split(p.weights_gpu_percent, p.weights_cpu_percent, source, "weights");
+  check_split(p.cache_gpu_percent, p.cache_cpu_percent, source, "cache");
+  check_split(p.activations_gpu_percent, p.activations_cpu_percent, source, "activations");
+}
+
+Policy policy_from_yaml(const std::string& yaml_text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw Error(str(source, ": not valid YAML (line ", e.mark.line + 1, ": ", e.msg, ")"));
+  }
+  Policy policy;
+  if (root.IsNull()) return policy;
+  ALISA_CHECK(root.IsMap(), source,
+              ": expected a mapping of policy settings (known: ", policy_keys(), ")");
+  std::set<std::string> seen;
+  for (const auto& item : root) {
+    ALISA_CHECK(item.first.IsScalar(), source, ": line ", item.first.Mark().line + 1,
+                ": a key must be a plain name (known: ", policy_keys(), ")");
+    const std::string key = item.first.as<std::string>();
+    ALISA_CHECK(seen.insert(key).second, source, ": key '", key, "' appears more than once");
+    const YAML::Node& value = item.second;
+    const std::string where = str(source, ": '", key, "'");
+    if (key == "gpu_batch_size") {
+      policy.gpu_batch_size = scalar<int64_t>(value, where, "an integer");
+    } else if (key == "num_gpu_batches") {
+      policy.num_gpu_batches = scalar<int64_t>(value, where, "an integer");
+    } else if (key == "weights_gpu_percent") {
+      policy.weights_gpu_percent = scalar<double>(value, where, "a number");
+    } else if (key == "weights_cpu_percent") {
+      policy.weights_cpu_percent = scalar<double>(value, where, "a number");
+    } else if (key == "cache_gpu_percent") {
+      policy.cache_gpu_percent = scalar<double>(value, where, "a number");
+    } else if (key == "cache_cpu_percent") {
+      policy.cache_cpu_percent = scalar<double>(value, where, "a number");
+    } else if (key == "activations_gpu_percent") {
+      policy.activations_gpu_percent = scalar<double>(value, where, "a number");
+    } else if (key == "activations_cpu_percent") {
+      policy.activations_cpu_percent = scalar<double>(value, where, "a number");
+    } else if (key == "cpu_attention") {
+      policy.cpu_attention = scalar<bool>(value, where, "true or false");
+    } else if (key == "pin_weights") {
+      policy.pin_weights = scalar<bool>(value, where, "true or false");
+    } else if (key == "compress_weights") {
+      policy.compress_weights = scalar<bool>(value, where, "true or false");
+    } else if (key == "compress_cache") {
+      policy.compress_cache = scalar<bool>(value, where, "true or false");
+    } else {
+      throw Error(str(source, ": unknown key '", key, "' (known: ", policy_keys(), ")"));
+    }
+  }
+  validate(policy, source);
+  return policy;
+}
+
+Policy load_policy(const std::filesystem::path& path) {
+  ALISA_CHECK(std::filesystem::is_regular_file(path), "policy ", path.string(), " does not exist");
+  std::ifstream in(path, std::ios::binary);
+  ALISA_CHECK(in, "policy ", path.string(), " cannot be read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return policy_from_yaml(text.str(), path.string());
+}
+
+}  // namespace alisa

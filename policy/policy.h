@@ -1,0 +1,51 @@
+// Policy: where the weights, KV cache and activations live and how the block is shaped
+// (FlexGen's policy space). Read from YAML, validated once; immutable afterwards.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace alisa {
+
+// compress_weights: int4 values with an f16 scale and an f16 minimum per group of this many.
+inline constexpr int64_t kWeightGroupSize = 64;
+
+struct Policy {
+  // One weight load serves block_size() = gpu_batch_size * num_gpu_batches sequences.
+  int64_t gpu_batch_size = 1;
+  int64_t num_gpu_batches = 1;
+  // Percentages (0-100) on the GPU and on the CPU; the rest (100 - gpu - cpu) is on disk.
+  double weights_gpu_percent = 100;
+  double weights_cpu_percent = 0;
+  double cache_gpu_percent = 100;
+  double cache_cpu_percent = 0;
+  double activations_gpu_percent = 100;
+  double activations_cpu_percent = 0;
+  bool cpu_attention = false;     // attend CPU-resident KV on the CPU
+  bool pin_weights = true;        // CPU-resident weights in pinned memory
+  bool compress_weights = false;  // int4 group-wise (kWeightGroupSize), dequantised on the GPU
+  bool compress_cache = false;    // int8 with an f16 scale and zero per token and head
+
+  int64_t block_size() const { return gpu_batch_size * num_gpu_batches; }
+  double weights_disk_percent() const { return 100 - weights_gpu_percent - weights_cpu_percent; }
+  double cache_disk_percent() const { return 100 - cache_gpu_percent - cache_cpu_percent; }
+  double activations_disk_percent() const {
+    return 100 - activations_gpu_percent - activations_cpu_percent;
+  }
+};
+
+// The keys a policy YAML may hold, for messages.
+const char* policy_keys();
+
+// Throws alisa::Error naming `source` and the key when a batch size is < 1 (or their product
+// absurd), a percentage is outside [0, 100] (or not a number), or gpu + cpu > 100 for a kind.
+void validate(const Policy& policy, const std::string& source);
+
+// Parses a policy YAML mapping (every key optional, defaults as above) and validates it. Unknown
+// or repeated keys, wrong types and malformed YAML throw alisa::Error naming `source` and the key.
+Policy policy_from_yaml(const std::string& yaml_text, const std::string& source);
+// Reads and parses a policy file; errors name the path.
+Policy load_policy(const std::filesystem::path& path);
+
+}  // namespace alisa

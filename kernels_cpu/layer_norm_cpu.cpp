@@ -1,5 +1,6 @@
 #include "kernels_cpu/layer_norm_cpu.h"
 #include "kernels_cpu/norm_input_cpu.h"
+#include "kernels_cpu/parallel_rows.h"
 
 #include <algorithm>
 #include <cmath>
@@ -50,12 +51,7 @@ void layer_norm_cpu(const NormParams& p) {
       }
     }
   };
-  if (p.n_rows * dim < 32768) {
-    rows(tbb::blocked_range<int64_t>(0, p.n_rows));
-  } else {
-    const int64_t grain = std::max<int64_t>(1, 8192 / dim);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.n_rows, grain), rows);
-  }
+  parallel_rows(p.n_rows, dim, rows);
 }
 
 }  // namespace alisa

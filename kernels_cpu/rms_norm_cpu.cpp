@@ -1,5 +1,6 @@
 #include "kernels_cpu/rms_norm_cpu.h"
 #include "kernels_cpu/norm_input_cpu.h"
+#include "kernels_cpu/parallel_rows.h"
 
 #include <algorithm>
 #include <cmath>
@@ -37,12 +38,7 @@ void rms_norm_cpu(const NormParams& p) {
       for (int64_t d = 0; d < dim; ++d) o[d] = weight[d] * (s[d] * inv);
     }
   };
-  if (p.n_rows * dim < 32768) {
-    rows(tbb::blocked_range<int64_t>(0, p.n_rows));
-  } else {
-    const int64_t grain = std::max<int64_t>(1, 8192 / dim);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.n_rows, grain), rows);
-  }
+  parallel_rows(p.n_rows, dim, rows);
 }
 
 }  // namespace alisa

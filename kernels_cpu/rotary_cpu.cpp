@@ -1,4 +1,5 @@
 #include "kernels_cpu/rotary_cpu.h"
+#include "kernels_cpu/parallel_rows.h"
 
 #include <algorithm>
 #include <cmath>
@@ -49,12 +50,7 @@ void rotary_cpu(const RotaryParams& p) {
     }
   };
   const int64_t work_per_token = p.n_heads * p.rotary_dim + 8 * half;  // rough: cos/sin cost more
-  if (p.n_tokens * work_per_token < 32768) {
-    tokens(tbb::blocked_range<int64_t>(0, p.n_tokens));
-  } else {
-    const int64_t grain = std::max<int64_t>(1, 8192 / work_per_token);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.n_tokens, grain), tokens);
-  }
+  parallel_rows(p.n_tokens, work_per_token, tokens);
 }
 
 }  // namespace alisa

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
 
 #include "runtime/common.h"
 

@@ -40,8 +40,6 @@ class BatchRunner {
   std::vector<int32_t> sample(const SamplingSettings& settings, std::span<const uint64_t> rng_keys,
                               uint64_t step);
 
-  int64_t length() const { return length_; }
-  int64_t batch() const { return shape_.batch; }
 
  private:
   Tensor staging_rows(int64_t rows) const;

@@ -8,7 +8,9 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include "kernels_cpu/attention_cpu_half.h"
 #include "runtime/common.h"
+#include "runtime/dtype.h"
 
 namespace alisa {
 namespace {
@@ -136,12 +138,49 @@ ALISA_ATTENTION_CLONES void attend(const Tile<N>& t, int64_t head_dim, int64_t k
   }
 }
 
+// The float16-KV tile kernel for `isa`.
+attention_detail::HalfTileKernel half_tile_kernel(AttentionIsa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == AttentionIsa::kAvx512) return attention_detail::attend_half_avx512;
+  if (isa == AttentionIsa::kAvx2) return attention_detail::attend_half_avx2;
+#endif
+  return attention_detail::attend_half_generic;
+}
+
 }  // namespace
 
+AttentionIsa attention_cpu_best_isa() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const AttentionIsa best = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl")) {
+      return AttentionIsa::kAvx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c")) {
+      return AttentionIsa::kAvx2;
+    }
+    return AttentionIsa::kBaseline;
+  }();
+  return best;
+#else
+  return AttentionIsa::kBaseline;
+#endif
+}
+
 void attention_cpu(const AttentionParams& p) {
-  ALISA_ASSERT(p.dtype == DType::kF32 && p.kv_dtype == DType::kF32,
-               "attention_cpu takes float32, got q ", dtype_name(p.dtype), ", kv ",
+  attention_cpu(p, attention_cpu_best_isa());
+}
+
+void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
+  const bool half_q = p.dtype == DType::kF16;  // q and out
+  const bool half_kv = p.kv_dtype == DType::kF16;
+  ALISA_ASSERT((half_q || p.dtype == DType::kF32) && (half_kv || p.kv_dtype == DType::kF32),
+               "attention_cpu takes f32 or f16, got q ", dtype_name(p.dtype), ", kv ",
                dtype_name(p.kv_dtype));
+  ALISA_ASSERT(isa <= attention_cpu_best_isa(), "attention_cpu: this CPU lacks instruction set ",
+               static_cast<int>(isa));
   ALISA_ASSERT(p.batch >= 0 && p.n_q >= 0 && p.head_dim > 0 && p.n_kv_heads > 0 &&
                    p.n_heads % p.n_kv_heads == 0,
                "batch=", p.batch, " n_q=", p.n_q, " n_heads=", p.n_heads,
@@ -151,51 +190,101 @@ void attention_cpu(const AttentionParams& p) {
   if (p.batch == 0 || p.n_q == 0 || p.n_heads == 0) return;
   ALISA_ASSERT(p.q != nullptr && p.k != nullptr && p.v != nullptr && p.key_mask != nullptr &&
                p.out != nullptr);
-  const float* q = static_cast<const float*>(p.q);  // [batch, n_q, n_heads, head_dim]
-  const float* k = static_cast<const float*>(p.k);  // [batch, n_kv_tokens, n_kv_heads, head_dim]
-  const float* v = static_cast<const float*>(p.v);  // [batch, n_kv_tokens, n_kv_heads, head_dim]
-  float* out = static_cast<float*>(p.out);          // [batch, n_q, n_heads, head_dim]
+  // q, out: [batch, n_q, n_heads, head_dim]; k, v: [batch, n_kv_tokens, n_kv_heads, head_dim].
+  const int64_t dim = p.head_dim;
   const int64_t group = p.n_heads / p.n_kv_heads;
   // Per (batch, KV head), rows (query i, head in group) in that order: a tile's rows see
   // (nearly) the same keys. Tiles innermost, so one KV head's K and V stay in cache.
   const int64_t n_rows = p.n_q * group;
   const int64_t n_tiles = (n_rows + kTile - 1) / kTile;
   const int64_t n_work = p.batch * p.n_kv_heads * n_tiles;
+  static_assert(kTile == attention_detail::kMaxTileRows);
+  const attention_detail::HalfTileKernel attend_half = half_tile_kernel(isa);
 
   auto work = [&](const tbb::blocked_range<int64_t>& range) {
     std::vector<float> scores(static_cast<size_t>(kTile * p.n_kv_tokens));  // [kTile, n_kv]
-    std::vector<float> acc(static_cast<size_t>(kTile * p.head_dim));        // [kTile, head_dim]
+    std::vector<float> acc(static_cast<size_t>(kTile * dim));               // [kTile, head_dim]
+    // float16 q and out: a tile's rows in float32, converted in and out ([kTile, head_dim] each).
+    std::vector<float> q32(half_q ? static_cast<size_t>(kTile * dim) : 0);
+    std::vector<float> out32(q32.size());
     for (int64_t w = range.begin(); w < range.end(); ++w) {
       const int64_t tile = w % n_tiles;
       const int64_t kv_head = (w / n_tiles) % p.n_kv_heads;
       const int64_t b = w / (n_tiles * p.n_kv_heads);
-      Tile<kTile> t;
-      t.k = k + b * p.kv_batch_stride + kv_head * p.head_dim;
-      t.v = v + b * p.kv_batch_stride + kv_head * p.head_dim;
-      t.mask = p.key_mask + b * p.mask_batch_stride;
+      const int64_t kv_offset = b * p.kv_batch_stride + kv_head * dim;
+      const uint8_t* mask = p.key_mask + b * p.mask_batch_stride;
       const int64_t first = tile * kTile;
       const int n = static_cast<int>(std::min<int64_t>(kTile, n_rows - first));
+      const float* q_rows[kTile];
+      float* out_rows[kTile];
+      int64_t out_offset[kTile];
+      int64_t key_end[kTile];
       for (int r = 0; r < n; ++r) {
         const int64_t i = (first + r) / group;
         const int64_t h = kv_head * group + (first + r) % group;
-        t.q[r] = q + b * p.q_batch_stride + i * p.q_token_stride + h * p.head_dim;
-        t.out[r] = out + b * p.out_batch_stride + i * p.out_token_stride + h * p.head_dim;
-        t.key_end[r] = p.q_start + i + 1;
+        const int64_t q_offset = b * p.q_batch_stride + i * p.q_token_stride + h * dim;
+        out_offset[r] = b * p.out_batch_stride + i * p.out_token_stride + h * dim;
+        key_end[r] = p.q_start + i + 1;
+        if (half_q) {
+          const uint16_t* src = static_cast<const uint16_t*>(p.q) + q_offset;
+          float* row = q32.data() + r * dim;
+          for (int64_t d = 0; d < dim; ++d) row[d] = half_bits_to_float(src[d]);
+          q_rows[r] = row;
+          out_rows[r] = out32.data() + r * dim;
+        } else {
+          q_rows[r] = static_cast<const float*>(p.q) + q_offset;
+          out_rows[r] = static_cast<float*>(p.out) + out_offset[r];
+        }
       }
-      if (n == kTile) {
-        attend<kTile>(t, p.head_dim, p.kv_token_stride, p.scale, scores.data(), acc.data(),
+      if (half_kv) {
+        attention_detail::HalfTile t;
+        t.n = n;
+        for (int r = 0; r < n; ++r) {
+          t.q[r] = q_rows[r];
+          t.key_end[r] = key_end[r];
+          t.out[r] = out_rows[r];
+        }
+        t.k = static_cast<const uint16_t*>(p.k) + kv_offset;
+        t.v = static_cast<const uint16_t*>(p.v) + kv_offset;
+        t.mask = mask;
+        t.head_dim = dim;
+        t.kv_token_stride = p.kv_token_stride;
+        t.scale = p.scale;
+        t.scores = scores.data();
+        t.scores_stride = p.n_kv_tokens;
+        t.acc = acc.data();
+        attend_half(t);
+      } else {
+        Tile<kTile> t;
+        for (int r = 0; r < n; ++r) {
+          t.q[r] = q_rows[r];
+          t.key_end[r] = key_end[r];
+          t.out[r] = out_rows[r];
+        }
+        t.k = static_cast<const float*>(p.k) + kv_offset;
+        t.v = static_cast<const float*>(p.v) + kv_offset;
+        t.mask = mask;
+        if (n == kTile) {
+          attend<kTile>(t, dim, p.kv_token_stride, p.scale, scores.data(), acc.data(),
+                        p.n_kv_tokens);
+        } else {
+          for (int r = 0; r < n; ++r) {  // the ragged end of a (batch, KV head): one row at a time
+            const Tile<1> one{{t.q[r]}, {t.key_end[r]}, {t.out[r]}, t.k, t.v, t.mask};
+            attend<1>(one, dim, p.kv_token_stride, p.scale, scores.data(), acc.data(),
                       p.n_kv_tokens);
-        continue;
+          }
+        }
       }
-      for (int r = 0; r < n; ++r) {  // the ragged end of a (batch, KV head): one row at a time
-        const Tile<1> one{{t.q[r]}, {t.key_end[r]}, {t.out[r]}, t.k, t.v, t.mask};
-        attend<1>(one, p.head_dim, p.kv_token_stride, p.scale, scores.data(), acc.data(),
-                  p.n_kv_tokens);
+      if (half_q) {
+        for (int r = 0; r < n; ++r) {
+          uint16_t* dst = static_cast<uint16_t*>(p.out) + out_offset[r];
+          for (int64_t d = 0; d < dim; ++d) dst[d] = float_to_half_bits(out_rows[r][d]);
+        }
       }
     }
   };
   const int64_t keys_per_row = std::min(p.n_kv_tokens, p.q_start + p.n_q);
-  if (p.batch * p.n_heads * p.n_q * keys_per_row * p.head_dim < 65536) {
+  if (p.batch * p.n_heads * p.n_q * keys_per_row * dim < 65536) {
     work(tbb::blocked_range<int64_t>(0, n_work));
   } else {
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_work), work);

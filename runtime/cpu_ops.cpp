@@ -11,6 +11,7 @@
 #include "kernels_cpu/embedding_cpu.h"
 #include "kernels_cpu/layer_norm_cpu.h"
 #include "kernels_cpu/linear_cpu.h"
+#include "kernels_cpu/quantize_cpu.h"
 #include "kernels_cpu/rms_norm_cpu.h"
 #include "kernels_cpu/rotary_cpu.h"
 #include "kernels_cpu/sampling_cpu.h"
@@ -99,6 +100,24 @@ void CpuOps::sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
                     const SamplingSettings& settings, const Tensor& tokens) {
   const SamplingParams p = sampling_params(logits, rng_keys, step, settings, tokens);
   in_arena([&] { sampling_cpu(p); });
+}
+
+void CpuOps::dequantize_int4(const Tensor& packed, const Tensor& scale, const Tensor& min,
+                             const Tensor& out) {
+  const DequantizeInt4Params p = dequantize_int4_params(packed, scale, min, out);
+  in_arena([&] { dequantize_int4_cpu(p); });
+}
+
+void CpuOps::quantize_int8_rows(const Tensor& x, const Tensor& q, const Tensor& scale,
+                                const Tensor& zero) {
+  const QuantizeInt8Params p = quantize_int8_params(x, q, scale, zero);
+  in_arena([&] { quantize_int8_cpu(p); });
+}
+
+void CpuOps::dequantize_int8_rows(const Tensor& q, const Tensor& scale, const Tensor& zero,
+                                  const Tensor& out) {
+  const DequantizeInt8Params p = dequantize_int8_params(q, scale, zero, out);
+  in_arena([&] { dequantize_int8_cpu(p); });
 }
 
 }  // namespace alisa

@@ -38,6 +38,12 @@ class CpuOps final : public Ops {
   void convert(const Tensor& src, const Tensor& dst) override;
   void sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
               const SamplingSettings& settings, const Tensor& tokens) override;
+  void dequantize_int4(const Tensor& packed, const Tensor& scale, const Tensor& min,
+                       const Tensor& out) override;
+  void quantize_int8_rows(const Tensor& x, const Tensor& q, const Tensor& scale,
+                          const Tensor& zero) override;
+  void dequantize_int8_rows(const Tensor& q, const Tensor& scale, const Tensor& zero,
+                            const Tensor& out) override;
 
  private:
   template <typename F>

@@ -160,4 +160,62 @@ __host__ __device__
   return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // 24 random bits
 }
 
+// Group-wise int4 weights (FlexGen's compression): the flat array of n values is cut into groups
+// of `group` consecutive values (the last may be shorter). Per group, with s = f16((max - min) /
+// 15) and m = f16(min) read back as floats: q = clamp(rint((x - m) / s), 0, 15) (0 when s == 0),
+// two per byte, element 2i in the low nibble. Dequantised: fmaf(q, s, m) rounded to the output
+// dtype, the same bits on CPU and GPU. NaN inputs are left out of min / max and get q = 0.
+constexpr int64_t kInt4Group = 64;  // FlexGen's group size
+
+constexpr int64_t int4_packed_bytes(int64_t n) {
+  return (n + 1) / 2;
+}
+constexpr int64_t int4_n_groups(int64_t n, int64_t group) {
+  return (n + group - 1) / group;
+}
+
+struct QuantizeInt4Params {
+  const void* x = nullptr;      // [n]
+  DType x_dtype = DType::kF32;  // f32 or f16
+  uint8_t* packed = nullptr;    // [ceil(n / 2)]
+  uint16_t* scale = nullptr;    // [ceil(n / group)], f16 bits
+  uint16_t* min = nullptr;      // [ceil(n / group)], f16 bits
+  int64_t n = 0;
+  int64_t group = 64;
+};
+
+struct DequantizeInt4Params {
+  const uint8_t* packed = nullptr;  // [ceil(n / 2)]
+  const uint16_t* scale = nullptr;  // [ceil(n / group)], f16 bits
+  const uint16_t* min = nullptr;    // [ceil(n / group)], f16 bits
+  void* out = nullptr;              // [n]
+  DType out_dtype = DType::kF32;    // f32 or f16
+  int64_t n = 0;
+  int64_t group = 64;
+};
+
+// Per-row int8 KV cache (a row is one token of one KV head): as int4 with 255 steps and one
+// group per row; zero = f16(row min). x and out rows may be strided; q, scale, zero are dense.
+struct QuantizeInt8Params {
+  const void* x = nullptr;      // [n_rows, row_len], rows x_row_stride apart
+  DType x_dtype = DType::kF32;  // f32 or f16
+  uint8_t* q = nullptr;         // [n_rows, row_len]
+  uint16_t* scale = nullptr;    // [n_rows], f16 bits
+  uint16_t* zero = nullptr;     // [n_rows], f16 bits
+  int64_t n_rows = 0;
+  int64_t row_len = 0;
+  int64_t x_row_stride = 0;  // 0 means row_len
+};
+
+struct DequantizeInt8Params {
+  const uint8_t* q = nullptr;       // [n_rows, row_len]
+  const uint16_t* scale = nullptr;  // [n_rows], f16 bits
+  const uint16_t* zero = nullptr;   // [n_rows], f16 bits
+  void* out = nullptr;              // [n_rows, row_len], rows out_row_stride apart
+  DType out_dtype = DType::kF32;    // f32 or f16
+  int64_t n_rows = 0;
+  int64_t row_len = 0;
+  int64_t out_row_stride = 0;  // 0 means row_len
+};
+
 }  // namespace alisa

@@ -50,6 +50,18 @@ class Ops {
   // One token per row of logits [batch, vocab] into tokens [batch] (int32).
   virtual void sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
                       const SamplingSettings& settings, const Tensor& tokens) = 0;
+  // Compressed weights and KV cache (format: QuantizeInt4Params / QuantizeInt8Params).
+  // int4 weights, groups of kInt4Group: packed u8 [ceil(n / 2)], scale and min f16 [n_groups],
+  // out contiguous with n values, f16 or f32.
+  virtual void dequantize_int4(const Tensor& packed, const Tensor& scale, const Tensor& min,
+                               const Tensor& out) = 0;
+  // int8 rows: x [rows, row_len] (f16 or f32, rows may be strided); q u8 [rows, row_len], scale
+  // and zero f16 [rows], all contiguous.
+  virtual void quantize_int8_rows(const Tensor& x, const Tensor& q, const Tensor& scale,
+                                  const Tensor& zero) = 0;
+  // out [rows, row_len] (f16 or f32, rows may be strided) from q, scale and zero as above.
+  virtual void dequantize_int8_rows(const Tensor& q, const Tensor& scale, const Tensor& zero,
+                                    const Tensor& out) = 0;
 };
 
 // Params builders shared by every Ops implementation: they check shapes and dtypes (a mismatch is
@@ -96,5 +108,15 @@ CopyPlan copy_plan(const Tensor& src, const Tensor& dst);
 
 SamplingParams sampling_params(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
                                const SamplingSettings& settings, const Tensor& tokens);
+
+// int4 groups of kInt4Group; x contiguous (f32 or f16), the rest as for Ops::dequantize_int4.
+QuantizeInt4Params quantize_int4_params(const Tensor& x, const Tensor& packed, const Tensor& scale,
+                                        const Tensor& min);
+DequantizeInt4Params dequantize_int4_params(const Tensor& packed, const Tensor& scale,
+                                            const Tensor& min, const Tensor& out);
+QuantizeInt8Params quantize_int8_params(const Tensor& x, const Tensor& q, const Tensor& scale,
+                                        const Tensor& zero);
+DequantizeInt8Params dequantize_int8_params(const Tensor& q, const Tensor& scale,
+                                            const Tensor& zero, const Tensor& out);
 
 }  // namespace alisa

@@ -245,4 +245,95 @@ SamplingParams sampling_params(const Tensor& logits, const Tensor& rng_keys, uin
                         .top_p = settings.top_p};
 }
 
+namespace {
+
+bool is_float(DType t) {
+  return t == DType::kF32 || t == DType::kF16;
+}
+
+// scale and min (or zero): f16, contiguous, n values each.
+void check_affine(const Tensor& scale, const Tensor& min, int64_t n, const char* what) {
+  for (const Tensor* t : {&scale, &min}) {
+    ALISA_ASSERT(!t->empty() && t->dtype() == DType::kF16 && t->is_contiguous() && t->numel() == n,
+                 what, " scale / min ", t->shape_string(), " ", dtype_name(t->dtype()),
+                 ", expected ", n, " contiguous f16");
+  }
+}
+
+void check_int4(const Tensor& values, const Tensor& packed, const Tensor& scale, const Tensor& min,
+                const char* what) {
+  const int64_t n = values.numel();
+  ALISA_ASSERT(!values.empty() && values.is_contiguous() && is_float(values.dtype()), what, " ",
+               values.shape_string(), " ", dtype_name(values.dtype()),
+               ": contiguous f16 or f32 expected");
+  check_rows(packed, int4_packed_bytes(n), 1, DType::kU8, what);
+  check_affine(scale, min, int4_n_groups(n, kInt4Group), what);
+}
+
+// [rows, row_len] with unit column stride: rows may be strided.
+void check_row_view(const Tensor& t, const char* what) {
+  ALISA_ASSERT(!t.empty() && t.rank() == 2 && t.stride(1) == 1 && t.stride(0) >= t.size(1) &&
+                   is_float(t.dtype()),
+               what, " must be f16 or f32 [rows, row_len] with unit column stride, got ",
+               t.shape_string(), " ", dtype_name(t.dtype()));
+}
+
+}  // namespace
+
+QuantizeInt4Params quantize_int4_params(const Tensor& x, const Tensor& packed, const Tensor& scale,
+                                        const Tensor& min) {
+  check_int4(x, packed, scale, min, "quantize_int4");
+  return QuantizeInt4Params{.x = x.data(),
+                            .x_dtype = x.dtype(),
+                            .packed = packed.data_as<uint8_t>(),
+                            .scale = scale.data_as<uint16_t>(),
+                            .min = min.data_as<uint16_t>(),
+                            .n = x.numel(),
+                            .group = kInt4Group};
+}
+
+DequantizeInt4Params dequantize_int4_params(const Tensor& packed, const Tensor& scale,
+                                            const Tensor& min, const Tensor& out) {
+  check_int4(out, packed, scale, min, "dequantize_int4");
+  return DequantizeInt4Params{.packed = packed.data_as<uint8_t>(),
+                              .scale = scale.data_as<uint16_t>(),
+                              .min = min.data_as<uint16_t>(),
+                              .out = out.data(),
+                              .out_dtype = out.dtype(),
+                              .n = out.numel(),
+                              .group = kInt4Group};
+}
+
+QuantizeInt8Params quantize_int8_params(const Tensor& x, const Tensor& q, const Tensor& scale,
+                                        const Tensor& zero) {
+  check_row_view(x, "quantize_int8 x");
+  const int64_t rows = x.size(0), len = x.size(1);
+  check_rows(q, rows, len, DType::kU8, "quantize_int8 q");
+  check_affine(scale, zero, rows, "quantize_int8");
+  return QuantizeInt8Params{.x = x.data(),
+                            .x_dtype = x.dtype(),
+                            .q = q.data_as<uint8_t>(),
+                            .scale = scale.data_as<uint16_t>(),
+                            .zero = zero.data_as<uint16_t>(),
+                            .n_rows = rows,
+                            .row_len = len,
+                            .x_row_stride = x.stride(0)};
+}
+
+DequantizeInt8Params dequantize_int8_params(const Tensor& q, const Tensor& scale,
+                                            const Tensor& zero, const Tensor& out) {
+  check_row_view(out, "dequantize_int8 out");
+  const int64_t rows = out.size(0), len = out.size(1);
+  check_rows(q, rows, len, DType::kU8, "dequantize_int8 q");
+  check_affine(scale, zero, rows, "dequantize_int8");
+  return DequantizeInt8Params{.q = q.data_as<uint8_t>(),
+                              .scale = scale.data_as<uint16_t>(),
+                              .zero = zero.data_as<uint16_t>(),
+                              .out = out.data(),
+                              .out_dtype = out.dtype(),
+                              .n_rows = rows,
+                              .row_len = len,
+                              .out_row_stride = out.stride(0)};
+}
+
 }  // namespace alisa

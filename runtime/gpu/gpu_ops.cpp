@@ -9,6 +9,7 @@
 #include "kernels_gpu/embedding.cuh"
 #include "kernels_gpu/layer_norm.cuh"
 #include "kernels_gpu/linear.cuh"
+#include "kernels_gpu/quantize.cuh"
 #include "kernels_gpu/rms_norm.cuh"
 #include "kernels_gpu/rotary.cuh"
 #include "kernels_gpu/sampling.cuh"
@@ -87,6 +88,21 @@ void GpuOps::convert(const Tensor& src, const Tensor& dst) {
 void GpuOps::sample(const Tensor& logits, const Tensor& rng_keys, uint64_t step,
                     const SamplingSettings& settings, const Tensor& tokens) {
   gpu::sample(sampling_params(logits, rng_keys, step, settings, tokens), stream_);
+}
+
+void GpuOps::dequantize_int4(const Tensor& packed, const Tensor& scale, const Tensor& min,
+                             const Tensor& out) {
+  gpu::dequantize_int4_gpu(dequantize_int4_params(packed, scale, min, out), stream_);
+}
+
+void GpuOps::quantize_int8_rows(const Tensor& x, const Tensor& q, const Tensor& scale,
+                                const Tensor& zero) {
+  gpu::quantize_int8_gpu(quantize_int8_params(x, q, scale, zero), stream_);
+}
+
+void GpuOps::dequantize_int8_rows(const Tensor& q, const Tensor& scale, const Tensor& zero,
+                                  const Tensor& out) {
+  gpu::dequantize_int8_gpu(dequantize_int8_params(q, scale, zero, out), stream_);
 }
 
 }  // namespace alisa

@@ -32,6 +32,9 @@ Backend make_backend(const BackendOptions& options) {
     ALISA_CHECK(gpu_device_count() > 0, "--device gpu: no CUDA device is present");
     auto device = std::make_unique<GpuDevice>(0, options.gpu_memory_limit);
     backend.ops = std::make_unique<GpuOps>(*device);
+    backend.cpu_tier = std::make_unique<PinnedHostDevice>(*device, options.cpu_memory_limit);
+    backend.cpu_pageable = std::make_unique<CpuDevice>(options.cpu_memory_limit, "cpu pageable");
+    backend.cpu_ops = std::make_unique<CpuOps>(options.n_threads);
     backend.device = std::move(device);
     backend.activation_dtype = DType::kF16;
     return backend;
@@ -39,7 +42,9 @@ Backend make_backend(const BackendOptions& options) {
     throw Error("--device gpu: this alisa was built without CUDA (nvcc was not found)");
 #endif
   }
-  backend.device = std::make_unique<CpuDevice>(options.cpu_memory_limit);
+  backend.device = std::make_unique<CpuDevice>(
+      options.gpu_memory_limit != 0 ? options.gpu_memory_limit : options.cpu_memory_limit);
+  backend.cpu_tier = std::make_unique<CpuDevice>(options.cpu_memory_limit, "cpu tier");
   backend.ops = std::make_unique<CpuOps>(options.n_threads);
   backend.activation_dtype = DType::kF32;
   return backend;

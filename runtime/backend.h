@@ -19,13 +19,22 @@ struct BackendOptions {
   DeviceChoice device = DeviceChoice::kAuto;
   int n_threads = 0;            // CPU threads; 0: all cores
   size_t cpu_memory_limit = 0;  // bytes; 0: no cap
-  size_t gpu_memory_limit = 0;  // bytes; 0: the GPU's free memory
+  // bytes; 0: the GPU's free memory. On CPU runs it caps the compute arena that stands in for
+  // GPU memory (so offloading policies run without a GPU); 0 there: cpu_memory_limit.
+  size_t gpu_memory_limit = 0;
 };
 
 struct Backend {
-  std::unique_ptr<Device> device;
+  std::unique_ptr<Device> device;  // the compute device
   std::unique_ptr<Ops> ops;
   DType activation_dtype = DType::kF32;  // of activations, weights and the KV cache
+  // The CPU tier of offloaded runs: pinned memory on GPU runs (capped by cpu_memory_limit), and
+  // pageable memory for weights when pin_weights is off.
+  std::unique_ptr<Device> cpu_tier;
+  std::unique_ptr<Device> cpu_pageable;
+  // The CPU's ops for cpu_attention on GPU runs; CPU runs use `ops`.
+  std::unique_ptr<Ops> cpu_ops;
+  Ops* host_ops() const { return cpu_ops ? cpu_ops.get() : ops.get(); }
 };
 
 Backend make_backend(const BackendOptions& options);

@@ -4,7 +4,7 @@
 
 namespace alisa {
 
-BatchRunner::BatchRunner(const ModelSpec& spec, const ModelWeights& weights, Ops& ops,
+BatchRunner::BatchRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops,
                          Device& device, const BatchShape& shape)
     : spec_(spec), weights_(weights), ops_(ops), device_(device), shape_(shape), program_(spec) {
   const int64_t b = shape.batch;
@@ -72,7 +72,7 @@ void BatchRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
   const Tensor hidden = hidden_.slice(0, 0, n);
   program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
   for (int64_t j = 0; j < spec_.n_layers; ++j) {
-    program_.layer(weights_.layer(j), cache_[static_cast<size_t>(j)], step, scratch_, hidden, ops_);
+    program_.layer(weights_.resident_layer(j), cache_[static_cast<size_t>(j)], step, scratch_, hidden, ops_);
   }
   length_ += n_new;
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/decoder_program.h"
+#include "runtime/weight_store.h"
 
 namespace alisa {
 
@@ -24,7 +25,7 @@ struct BatchShape {
 
 class BatchRunner {
  public:
-  BatchRunner(const ModelSpec& spec, const ModelWeights& weights, Ops& ops, Device& device,
+  BatchRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops, Device& device,
               const BatchShape& shape);
 
   // Appends n_new tokens to every sequence: token_ids and new_mask are [batch, n_new] (row
@@ -45,7 +46,7 @@ class BatchRunner {
   Tensor staging_rows(int64_t rows) const;
 
   const ModelSpec& spec_;
-  const ModelWeights& weights_;
+  const WeightStore& weights_;
   Ops& ops_;
   Device& device_;
   BatchShape shape_;

@@ -1,14 +1,91 @@
-// All data movement between host memory and a device's memory goes through here. On the CPU
-// device these are plain copies; the GPU and the tiered offloading add streams and events.
+// All data movement between tiers goes through here: host memory <-> a device's memory (queued
+// on the device's transfer queues, returning events), and disk <-> host memory (on the I/O
+// worker pool, returning futures). The engine counts the bytes on every link and times every
+// span of work for the timeline (stream busy time, overlap, the Chrome trace).
 #pragma once
 
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/disk_file.h"
+#include "runtime/io_pool.h"
 #include "runtime/tensor.h"
+#include "runtime/timeline.h"
 
 namespace alisa {
 
+// Synchronous copies for set-up and results (weights at load, logits and tokens back).
 // dst (contiguous, on its device) = n_bytes of host memory at src.
 void copy_host_to_device(const Tensor& dst, const void* src);
 // dst (host memory) = src (contiguous, on its device).
 void copy_device_to_host(void* dst, const Tensor& src);
+
+class CopyEngine {
+ public:
+  // `io` may be null when nothing lives on disk.
+  CopyEngine(Device& compute, Timeline& timeline, IoPool* io);
+  ~CopyEngine();
+  CopyEngine(const CopyEngine&) = delete;
+  CopyEngine& operator=(const CopyEngine&) = delete;
+
+  Device& compute() const { return compute_; }
+  Timeline& timeline() const { return timeline_; }
+
+  // Starts the clock every span is measured from; call when the device is idle.
+  void start_clock();
+  // Microseconds since start_clock() on the host's clock (spans of host work).
+  double host_now_us() const;
+
+  // An event recorded on `queue` now (valid until settle()).
+  Event& record(Queue queue);
+  void wait(Queue queue, const Event& event) { compute_.wait(queue, event); }
+  void host_wait(const Event& event) { compute_.host_wait(event); }
+
+  // A span of queued work: begin() marks its start on `queue`, end() its end, and returns the
+  // end event. The span's times are read at settle().
+  Event& begin(Queue queue);
+  Event& end(Queue queue, Event& start, Lane lane, std::string name, uint64_t bytes = 0,
+             std::optional<Link> link = std::nullopt);
+
+  // n_bytes between host memory and the compute device, queued on `queue`, counted on `link`.
+  void copy(Queue queue, void* dst, const void* src, size_t n_bytes, Link link);
+
+  // Disk reads and writes on the I/O pool, timed on the host clock. A write may wait for an event
+  // first (the data it writes is still being copied into its staging buffer).
+  std::future<void> read_disk(const DiskFile& file, uint64_t offset, void* dst, size_t n_bytes,
+                              std::string name);
+  std::future<void> write_disk(DiskFile& file, uint64_t offset, const void* src, size_t n_bytes,
+                               std::string name, const Event* after = nullptr);
+
+  // Adds a span of host work (CPU attention) measured with host_now_us().
+  void host_span(Lane lane, std::string name, double start_us, double end_us);
+
+  // Call when all queued work is complete: turns the pending spans into timeline spans and
+  // recycles the events.
+  void settle();
+
+ private:
+  struct PendingSpan {
+    Lane lane;
+    std::string name;
+    Event* start;
+    Event* end;
+    uint64_t bytes;
+    std::optional<Link> link;
+  };
+  Event& fresh_event();
+
+  Device& compute_;
+  Timeline& timeline_;
+  IoPool* io_;
+  std::unique_ptr<Event> origin_;
+  double origin_host_us_ = 0;
+  std::vector<std::unique_ptr<Event>> events_;
+  size_t n_events_used_ = 0;
+  std::vector<PendingSpan> pending_;
+};
 
 }  // namespace alisa

@@ -72,6 +72,14 @@ void DecoderProgram::embed(const GlobalWeights& w, const StepBatch& step,
 
 void DecoderProgram::layer(const LayerWeights& w, const KvLayerView& cache, const StepBatch& step,
                            const DecoderScratch& scratch, const Tensor& hidden, Ops& ops) const {
+  layer_qkv(w, step, scratch, hidden, ops);
+  layer_attend(cache, step, scratch, ops);
+  layer_rest(w, step, scratch, hidden, ops);
+}
+
+void DecoderProgram::layer_qkv(const LayerWeights& w, const StepBatch& step,
+                               const DecoderScratch& scratch, const Tensor& hidden,
+                               Ops& ops) const {
   const int64_t n = step.batch * step.n_new;
   ALISA_ASSERT(n <= scratch.max_tokens, "step of ", n, " tokens > scratch ", scratch.max_tokens);
   const Tensor none;
@@ -79,11 +87,7 @@ void DecoderProgram::layer(const LayerWeights& w, const KvLayerView& cache, cons
   const Tensor q = rows_of(scratch.q, n);
   const Tensor k = rows_of(scratch.k, n);
   const Tensor v = rows_of(scratch.v, n);
-  const Tensor attention = rows_of(scratch.attention, n);
-  const Tensor out = rows_of(scratch.out, n);
   const int64_t hd = spec_.head_dim;
-
-  // Attention block.
   const Tensor& attention_input = spec_.norm_before ? normed : hidden;
   if (spec_.norm_before)
     norm(hidden, none, none, w.attn_norm_weight, w.attn_norm_bias, normed, ops);
@@ -94,15 +98,33 @@ void DecoderProgram::layer(const LayerWeights& w, const KvLayerView& cache, cons
     ops.rotary(q.reshape({n, spec_.n_heads, hd}), step.position_ids, scratch.inv_freq);
     ops.rotary(k.reshape({n, spec_.n_kv_heads, hd}), step.position_ids, scratch.inv_freq);
   }
+}
+
+void DecoderProgram::layer_attend(const KvLayerView& cache, const StepBatch& step,
+                                  const DecoderScratch& scratch, Ops& ops) const {
+  const int64_t n = step.batch * step.n_new;
+  const int64_t hd = spec_.head_dim;
   const int64_t end = step.past + step.n_new;
-  const Tensor k_new = k.reshape({step.batch, step.n_new, spec_.n_kv_heads, hd});
-  const Tensor v_new = v.reshape({step.batch, step.n_new, spec_.n_kv_heads, hd});
+  const Tensor k_new =
+      rows_of(scratch.k, n).reshape({step.batch, step.n_new, spec_.n_kv_heads, hd});
+  const Tensor v_new =
+      rows_of(scratch.v, n).reshape({step.batch, step.n_new, spec_.n_kv_heads, hd});
   ops.copy(k_new, cache.k.slice(1, step.past, end));
   ops.copy(v_new, cache.v.slice(1, step.past, end));
-  ops.attention(q.reshape({step.batch, step.n_new, spec_.n_heads, hd}), cache.k.slice(1, 0, end),
-                cache.v.slice(1, 0, end), step.key_mask, step.past,
+  ops.attention(rows_of(scratch.q, n).reshape({step.batch, step.n_new, spec_.n_heads, hd}),
+                cache.k.slice(1, 0, end), cache.v.slice(1, 0, end), step.key_mask, step.past,
                 1.0f / std::sqrt(static_cast<float>(hd)),
-                attention.reshape({step.batch, step.n_new, spec_.n_heads, hd}));
+                rows_of(scratch.attention, n).reshape({step.batch, step.n_new, spec_.n_heads, hd}));
+}
+
+void DecoderProgram::layer_rest(const LayerWeights& w, const StepBatch& step,
+                                const DecoderScratch& scratch, const Tensor& hidden,
+                                Ops& ops) const {
+  const int64_t n = step.batch * step.n_new;
+  const Tensor none;
+  const Tensor normed = rows_of(scratch.normed, n);
+  const Tensor attention = rows_of(scratch.attention, n);
+  const Tensor out = rows_of(scratch.out, n);
   ops.linear(attention, w.o_weight, w.o_bias, out);
 
   // hidden += attention output, then the MLP's input: pre-norm normalises the sum, post-norm

@@ -58,9 +58,20 @@ class DecoderProgram {
   // hidden [batch * n_new, hidden] = embeddings of the step's tokens.
   void embed(const GlobalWeights& w, const StepBatch& step, const DecoderScratch& scratch,
              const Tensor& hidden, Ops& ops) const;
-  // One decoder layer, updating hidden in place and storing the new K/V into the cache.
+  // One decoder layer, updating hidden in place and storing the new K/V into the cache: the
+  // three parts below in order. The offloading schedule runs them apart when the attention runs
+  // on the CPU next to a CPU-resident cache.
   void layer(const LayerWeights& w, const KvLayerView& cache, const StepBatch& step,
              const DecoderScratch& scratch, const Tensor& hidden, Ops& ops) const;
+  // scratch.q, .k, .v = the step's projected (and rotated) queries, keys and values.
+  void layer_qkv(const LayerWeights& w, const StepBatch& step, const DecoderScratch& scratch,
+                 const Tensor& hidden, Ops& ops) const;
+  // Stores scratch.k, .v into the cache and attends: scratch.attention.
+  void layer_attend(const KvLayerView& cache, const StepBatch& step,
+                    const DecoderScratch& scratch, Ops& ops) const;
+  // hidden += output projection and MLP.
+  void layer_rest(const LayerWeights& w, const StepBatch& step, const DecoderScratch& scratch,
+                  const Tensor& hidden, Ops& ops) const;
   // logits [rows, vocab] (f32) for hidden rows [rows, hidden] (contiguous; overwritten). When
   // activations are not f32 the head computes into `staging` ([rows, vocab], activation dtype)
   // and converts.

@@ -1,5 +1,6 @@
 #include "runtime/device.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -72,6 +73,33 @@ void CpuDevice::copy_from_host(void* dst, const void* src, size_t n_bytes) {
 }
 
 void CpuDevice::copy_to_host(void* dst, const void* src, size_t n_bytes) {
+  std::memcpy(dst, src, n_bytes);
+}
+
+namespace {
+
+// Work on the CPU is done when queued: an event is the time it was recorded.
+struct CpuEvent final : Event {
+  std::chrono::steady_clock::time_point at;
+};
+
+}  // namespace
+
+std::unique_ptr<Event> CpuDevice::create_event() {
+  return std::make_unique<CpuEvent>();
+}
+
+void CpuDevice::record(Event& event, Queue) {
+  static_cast<CpuEvent&>(event).at = std::chrono::steady_clock::now();
+}
+
+double CpuDevice::elapsed_us(const Event& from, const Event& to) {
+  return std::chrono::duration<double, std::micro>(static_cast<const CpuEvent&>(to).at -
+                                                   static_cast<const CpuEvent&>(from).at)
+      .count();
+}
+
+void CpuDevice::copy_async(Queue, void* dst, const void* src, size_t n_bytes) {
   std::memcpy(dst, src, n_bytes);
 }
 

@@ -12,6 +12,20 @@ namespace alisa {
 
 enum class DeviceKind : uint8_t { kCpu, kGpu };
 
+// The device's queues of work (CUDA streams on the GPU): ops run on kCompute; the block schedule
+// moves weights in, the KV cache in and the KV cache out on their own queues so transfers overlap
+// compute and each other. Work on one queue runs in order; queues order against each other only
+// through events.
+enum class Queue : uint8_t { kCompute, kWeightsIn, kCacheIn, kCacheOut };
+inline constexpr int kNumQueues = 4;
+
+// A marker recorded on a queue: complete once all work queued before it there has run. Created
+// by its device, reusable (recording again moves the marker).
+class Event {
+ public:
+  virtual ~Event() = default;
+};
+
 class Device;
 
 class Buffer {
@@ -54,6 +68,19 @@ class Device {
   virtual void copy_from_host(void* dst, const void* src, size_t n_bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t n_bytes) = 0;  // returns when done
 
+  // Asynchronous work ordering. On the CPU device work is synchronous, so these only note times.
+  virtual std::unique_ptr<Event> create_event() = 0;
+  virtual void record(Event& event, Queue queue) = 0;
+  // Work queued on `queue` after this call waits for `event`.
+  virtual void wait(Queue queue, const Event& event) = 0;
+  // Blocks the calling thread until `event` is complete.
+  virtual void host_wait(const Event& event) = 0;
+  // Microseconds from `from` to `to`; both recorded and complete.
+  virtual double elapsed_us(const Event& from, const Event& to) = 0;
+  // n_bytes from src to dst queued on `queue`; either side may be host memory or this device's.
+  // Asynchronous for pinned host memory; pageable host memory makes it synchronous.
+  virtual void copy_async(Queue queue, void* dst, const void* src, size_t n_bytes) = 0;
+
   // Allocates n_bytes (64-byte aligned at least). Throws alisa::Error naming `purpose` and the
   // numbers when the cap would be exceeded or the allocation fails.
   Buffer allocate(size_t n_bytes, std::string_view purpose);
@@ -80,13 +107,20 @@ class Device {
   size_t peak_bytes_ = 0;
 };
 
-// Ordinary (pageable) host memory: the CPU compute device.
+// Ordinary (pageable) host memory: the CPU compute device, and the CPU tier of a CPU run.
 class CpuDevice final : public Device {
  public:
-  explicit CpuDevice(size_t limit_bytes = 0) : Device("cpu", limit_bytes) {}
+  explicit CpuDevice(size_t limit_bytes = 0, std::string name = "cpu")
+      : Device(std::move(name), limit_bytes) {}
   DeviceKind kind() const override { return DeviceKind::kCpu; }
   void copy_from_host(void* dst, const void* src, size_t n_bytes) override;
   void copy_to_host(void* dst, const void* src, size_t n_bytes) override;
+  std::unique_ptr<Event> create_event() override;
+  void record(Event& event, Queue queue) override;
+  void wait(Queue, const Event&) override {}
+  void host_wait(const Event&) override {}
+  double elapsed_us(const Event& from, const Event& to) override;
+  void copy_async(Queue queue, void* dst, const void* src, size_t n_bytes) override;
 
  protected:
   void* raw_allocate(size_t n_bytes) override;

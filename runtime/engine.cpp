@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "policy/memory_plan.h"
+
 namespace alisa {
 namespace {
 
@@ -27,15 +29,71 @@ uint64_t sampling_key(uint64_t seed, uint64_t prompt_index) {
   return z ^ (z >> 33);
 }
 
+ModelFootprint footprint_of(const ModelSpec& spec) {
+  return footprint_from_sizes({.n_layers = spec.n_layers,
+                               .hidden_size = spec.hidden_size,
+                               .q_dim = spec.q_dim(),
+                               .kv_dim = spec.kv_dim(),
+                               .n_kv_heads = spec.n_kv_heads,
+                               .ffn_dim = spec.ffn_dim,
+                               .gated_mlp = spec.gated_mlp,
+                               .attention_bias = spec.attention_bias,
+                               .mlp_bias = spec.mlp_bias,
+                               .layer_norm = spec.norm == NormKind::kLayerNorm,
+                               .final_norm = spec.final_norm,
+                               .vocab_size = spec.vocab_size,
+                               .embed_dim = spec.embed_dim(),
+                               .tie_word_embeddings = spec.tie_word_embeddings,
+                               .learned_positions = spec.learned_positions,
+                               .position_offset = spec.position_offset,
+                               .max_positions = spec.max_positions});
+}
+
+// The plan is in float16 bytes; CPU runs keep float32.
+void scale_plan(MemoryPlan& plan, size_t element_bytes) {
+  for (TierBytes* tier : {&plan.gpu, &plan.cpu, &plan.disk}) {
+    for (uint64_t* x : {&tier->weights, &tier->cache, &tier->activations, &tier->workspace}) {
+      *x = *x / 2 * element_bytes;
+    }
+  }
+}
+
 }  // namespace
 
 Engine::Engine(const EngineOptions& options)
-    : spec_(open_spec(options.model)), backend_(make_backend(options.backend)) {
+    : spec_(open_spec(options.model)),
+      backend_(make_backend(options.backend)),
+      policy_(options.policy),
+      offload_dir_(options.offload_dir.empty()
+                       ? std::filesystem::temp_directory_path() / "alisa-offload"
+                       : options.offload_dir) {
+  timeline_.set_keep_spans(options.keep_trace_spans);
+  const Policy policy = policy_.value_or(Policy{});
+  ALISA_CHECK(!policy.compress_weights && !policy.compress_cache,
+              "policy: compress_weights and compress_cache are not supported yet");
+  if (policy_) {
+    // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
+    // (cache, activations, workspace) is checked when a workload's runner is made.
+    MemoryPlan plan = plan_memory(footprint_of(spec_), {.prompt_len = 1, .gen_len = 0}, policy);
+    scale_plan(plan, dtype_size(activation_dtype()));
+    plan.gpu.cache = plan.cpu.cache = plan.disk.cache = 0;
+    plan.gpu.activations = plan.cpu.activations = plan.disk.activations = 0;
+    plan.gpu.workspace = plan.cpu.workspace = 0;
+    check_fits(plan, {.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()},
+               "the policy's weights");
+  }
+  if (policy.weights_disk_percent() > 0 || policy.cache_disk_percent() > 0 ||
+      policy.activations_disk_percent() > 0) {
+    io_ = std::make_unique<IoPool>();
+  }
+  copies_ = std::make_unique<CopyEngine>(device(), timeline_, io_.get());
   std::unique_ptr<WeightSource> source = is_dummy(options.model)
                                              ? make_dummy_weights(options.dummy_seed)
                                              : open_checkpoint_weights(options.model);
-  weights_ = std::make_unique<ModelWeights>(
-      ModelWeights::load(spec_, *source, device(), activation_dtype()));
+  weights_ = std::make_unique<WeightStore>(
+      spec_, *source, tiers(), activation_dtype(),
+      WeightPlacement{.compute_percent = policy.weights_gpu_percent,
+                      .cpu_percent = policy.weights_cpu_percent});
   if (!is_dummy(options.model)) {
     const std::filesystem::path tokenizer_path =
         std::filesystem::path(options.model) / "tokenizer.json";
@@ -45,10 +103,49 @@ Engine::Engine(const EngineOptions& options)
 
 Engine::~Engine() = default;
 
+Tiers Engine::tiers() const {
+  const bool pageable_weights = policy_ && !policy_->pin_weights && backend_.cpu_pageable;
+  return {.compute = backend_.device.get(),
+          .cpu = backend_.cpu_tier.get(),
+          .cpu_weights = pageable_weights ? backend_.cpu_pageable.get() : backend_.cpu_tier.get(),
+          .disk_dir = offload_dir_};
+}
+
 BatchRunner Engine::make_runner(const BatchShape& shape) {
+  ALISA_CHECK(weights_->fully_resident(),
+              "this command needs every weight on the compute device, but the policy keeps ",
+              100 - policy_->weights_gpu_percent, "% of them elsewhere");
   BatchShape with_dtype = shape;
   with_dtype.activation_dtype = activation_dtype();
   return BatchRunner(spec_, *weights_, ops(), device(), with_dtype);
+}
+
+std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int64_t capacity,
+                                                       int64_t max_step_tokens) {
+  ALISA_ASSERT(n_sequences >= 1, "a block of no sequences");
+  Policy policy = policy_.value_or(Policy{});
+  if (!policy_) policy.gpu_batch_size = n_sequences;
+  // A job smaller than the block gets fewer (or smaller) GPU batches, not padding.
+  if (n_sequences < policy.block_size()) {
+    policy.num_gpu_batches = (n_sequences + policy.gpu_batch_size - 1) / policy.gpu_batch_size;
+    if (policy.num_gpu_batches == 1) policy.gpu_batch_size = n_sequences;
+  }
+  const int64_t prompt_len = std::max<int64_t>(1, max_step_tokens);
+  MemoryPlan plan = plan_memory(
+      footprint_of(spec_), {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, policy);
+  scale_plan(plan, dtype_size(activation_dtype()));
+  // Weights are in place already: what remains must fit next to them.
+  plan.gpu.weights = weights_->bytes_on(Tier::kCompute);
+  plan.cpu.weights = weights_->bytes_on(Tier::kCpu);
+  check_fits(plan, {.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()},
+             policy_ ? "the policy" : "the batch");
+  const BlockShape shape{.gpu_batch_size = policy.gpu_batch_size,
+                         .num_gpu_batches = policy.num_gpu_batches,
+                         .capacity = capacity,
+                         .max_step_tokens = max_step_tokens,
+                         .activation_dtype = activation_dtype()};
+  return std::make_unique<BlockRunner>(spec_, *weights_, ops(), backend_.host_ops(), tiers(),
+                                       *copies_, policy, shape);
 }
 
 void Engine::validate_prompt(const std::vector<int32_t>& ids, int64_t max_new_tokens,
@@ -128,30 +225,40 @@ std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& pr
            spec_.eos_token_ids.end();
   };
 
-  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(options.batch_size)) {
-    const size_t last = std::min(order.size(), first + static_cast<size_t>(options.batch_size));
+  int64_t max_prompt = 0;
+  for (const Prompt& prompt : prompts) {
+    max_prompt = std::max<int64_t>(max_prompt, static_cast<int64_t>(prompt.token_ids.size()));
+  }
+  const int64_t wanted = policy_ ? policy_->block_size() : options.batch_size;
+  std::unique_ptr<BlockRunner> runner = make_block_runner(
+      std::min<int64_t>(wanted, static_cast<int64_t>(prompts.size())),
+      max_prompt + options.max_new_tokens, max_prompt);
+  const int64_t block = runner->shape().block_size();
+
+  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(block)) {
+    const size_t last = std::min(order.size(), first + static_cast<size_t>(block));
+    const int64_t n_real = static_cast<int64_t>(last - first);
+    // A short last block is filled with copies of its last prompt, whose results are dropped.
     std::vector<const std::vector<int32_t>*> batch_prompts;
     std::vector<uint64_t> keys;
-    for (size_t i = first; i < last; ++i) {
-      batch_prompts.push_back(&prompts[order[i]].token_ids);
-      keys.push_back(sampling_key(options.seed, prompts[order[i]].index));
+    for (int64_t i = 0; i < block; ++i) {
+      const size_t at = order[first + static_cast<size_t>(std::min(i, n_real - 1))];
+      batch_prompts.push_back(&prompts[at].token_ids);
+      keys.push_back(sampling_key(options.seed, prompts[at].index));
     }
-    const int64_t b = static_cast<int64_t>(batch_prompts.size());
     std::vector<int32_t> ids;
     std::vector<uint8_t> mask;
     int64_t seq_len = 0;
     left_pad(batch_prompts, pad_id, ids, mask, seq_len);
-    BatchRunner runner = make_runner({.batch = b,
-                                      .capacity = seq_len + options.max_new_tokens,
-                                      .max_step_tokens = seq_len,
-                                      .all_logits = false});
-    runner.step(ids, mask, seq_len, LogitRows::kLast);
-    std::vector<bool> finished(static_cast<size_t>(b), false);
-    const std::vector<uint8_t> ones(static_cast<size_t>(b), 1);
+    runner->reset();
+    runner->step(ids, mask, seq_len);
+    std::vector<bool> finished(static_cast<size_t>(block), false);
+    for (int64_t s = n_real; s < block; ++s) finished[static_cast<size_t>(s)] = true;
+    const std::vector<uint8_t> ones(static_cast<size_t>(block), 1);
     for (int64_t t = 0; t < options.max_new_tokens; ++t) {
-      std::vector<int32_t> tokens = runner.sample(options.sampling, keys, static_cast<uint64_t>(t));
+      std::vector<int32_t> tokens = runner->sample(options.sampling, keys, static_cast<uint64_t>(t));
       bool all_finished = true;
-      for (int64_t s = 0; s < b; ++s) {
+      for (int64_t s = 0; s < block; ++s) {
         if (finished[static_cast<size_t>(s)]) {
           tokens[static_cast<size_t>(s)] = pad_id;  // as Hugging Face: pad after EOS
           continue;
@@ -162,10 +269,10 @@ std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& pr
         }
         all_finished = all_finished && finished[static_cast<size_t>(s)];
       }
-      done += b;
+      done += n_real;
       if (progress) progress(done, total);
       if (all_finished || t + 1 == options.max_new_tokens) break;
-      runner.step(tokens, ones, 1, LogitRows::kLast);
+      runner->step(tokens, ones, 1);
     }
     done = static_cast<int64_t>(last) * options.max_new_tokens;
     if (progress) progress(done, total);

@@ -10,8 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "policy/policy.h"
 #include "runtime/backend.h"
 #include "runtime/batch_runner.h"
+#include "runtime/block_runner.h"
+#include "runtime/copy_engine.h"
+#include "runtime/weight_store.h"
 #include "runtime/model_spec.h"
 #include "runtime/ops.h"
 #include "runtime/tokenizer.h"
@@ -23,6 +27,11 @@ struct EngineOptions {
   std::string model;           // a checkpoint folder, or "dummy:NAME" (configs/models/NAME.json)
   uint64_t dummy_seed = 1234;  // seed of dummy weights
   BackendOptions backend;      // device (CPU unless asked), threads, memory caps
+  // Where weights, KV cache and activations live and how blocks are shaped. None: everything
+  // on the compute device, one GPU batch of GenerationOptions::batch_size.
+  std::optional<Policy> policy = std::nullopt;
+  std::filesystem::path offload_dir = {};  // the disk tier; empty: <temp>/alisa-offload
+  bool keep_trace_spans = false;      // keep every span for write_trace()
 };
 
 struct GenerationOptions {
@@ -68,8 +77,18 @@ class Engine {
                                              const ProgressFn& progress = {});
 
   // A runner over this engine's weights, for callers that drive steps themselves (tests,
-  // teacher forcing, benchmarks).
+  // teacher forcing). Needs every weight on the compute device.
   BatchRunner make_runner(const BatchShape& shape);
+  // The offloading schedule for up to n_sequences sequences (the policy's block, or one GPU
+  // batch without a policy, never larger than needed), after checking that the policy's memory
+  // plan fits the caps.
+  std::unique_ptr<BlockRunner> make_block_runner(int64_t n_sequences, int64_t capacity,
+                                                 int64_t max_step_tokens);
+  const std::optional<Policy>& policy() const { return policy_; }
+  const WeightStore& weights() const { return *weights_; }
+  // Per-stream busy time, bytes per link, overlap; spans when keep_trace_spans.
+  Timeline& timeline() { return timeline_; }
+  Device& cpu_tier() const { return *backend_.cpu_tier; }
 
   // Throws alisa::Error when a prompt is empty, has ids outside the vocabulary, or would need
   // more positions than the model has.
@@ -77,9 +96,16 @@ class Engine {
                        const std::string& name) const;
 
  private:
+  Tiers tiers() const;
+
   ModelSpec spec_;
   Backend backend_;
-  std::unique_ptr<ModelWeights> weights_;
+  std::optional<Policy> policy_;
+  std::filesystem::path offload_dir_;
+  Timeline timeline_;
+  std::unique_ptr<IoPool> io_;
+  std::unique_ptr<CopyEngine> copies_;
+  std::unique_ptr<WeightStore> weights_;
   std::optional<Tokenizer> tokenizer_;
 };
 

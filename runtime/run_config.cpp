@@ -30,7 +30,8 @@ std::string resolve_path(const std::filesystem::path& base, const std::string& v
 const char* run_config_keys() {
   return "model, prompts, output, tokenizer, max_new_tokens, prompt_len, gen_len, temperature, "
          "top_p, top_k, seed, "
-         "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, dummy_seed";
+         "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, dummy_seed, "
+         "policy, offload_dir";
 }
 
 void RunConfig::merge(const RunConfig& o) {
@@ -55,6 +56,8 @@ void RunConfig::merge(const RunConfig& o) {
   take(threads, o.threads);
   take(cpu_memory_limit, o.cpu_memory_limit);
   take(dummy_seed, o.dummy_seed);
+  take(policy, o.policy);
+  take(offload_dir, o.offload_dir);
 }
 
 RunConfig load_run_config(const std::filesystem::path& path) {
@@ -115,6 +118,10 @@ RunConfig load_run_config(const std::filesystem::path& path) {
           parse_byte_size(scalar<std::string>(value, where, "a byte size"), where);
     } else if (key == "dummy_seed") {
       config.dummy_seed = scalar<uint64_t>(value, where, "a non-negative integer");
+    } else if (key == "policy") {
+      config.policy = resolve_path(base, scalar<std::string>(value, where, "a path"));
+    } else if (key == "offload_dir") {
+      config.offload_dir = resolve_path(base, scalar<std::string>(value, where, "a folder"));
     } else {
       throw Error(str(path.string(), ": unknown key '", key, "' (known: ", run_config_keys(), ")"));
     }

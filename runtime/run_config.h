@@ -28,6 +28,8 @@ struct RunConfig {
   std::optional<uint64_t> gpu_memory_limit;  // bytes
   std::optional<uint64_t> cpu_memory_limit;  // bytes
   std::optional<uint64_t> dummy_seed;
+  std::optional<std::string> policy;       // policy YAML (configs/policies/...)
+  std::optional<std::string> offload_dir;  // the disk tier's folder
 
   // Fields set in `overrides` replace this config's.
   void merge(const RunConfig& overrides);

@@ -1,5 +1,7 @@
 #include "runtime/tensor.h"
 
+#include <utility>
+
 namespace alisa {
 
 Tensor::Tensor(void* data, Device* device, DType dtype, std::initializer_list<int64_t> shape)
@@ -70,6 +72,17 @@ Tensor Tensor::reshape(std::initializer_list<int64_t> shape) const {
   ALISA_ASSERT(is_contiguous(), "reshape of a strided view ", shape_string());
   Tensor view(data_, device_, dtype_, shape);
   ALISA_ASSERT(view.numel() == numel(), "reshape ", shape_string(), " to ", view.shape_string());
+  return view;
+}
+
+Tensor Tensor::transpose(int a, int b) const {
+  if (a < 0) a += rank_;
+  if (b < 0) b += rank_;
+  ALISA_ASSERT(a >= 0 && a < rank_ && b >= 0 && b < rank_, "transpose ", a, ", ", b, " of ",
+               shape_string());
+  Tensor view = *this;
+  std::swap(view.shape_[a], view.shape_[b]);
+  std::swap(view.strides_[a], view.strides_[b]);
   return view;
 }
 

@@ -42,6 +42,8 @@ class Tensor {
   Tensor slice(int dim, int64_t begin, int64_t end) const;
   // View with another shape over the same contiguous elements.
   Tensor reshape(std::initializer_list<int64_t> shape) const;
+  // View with dimensions a and b swapped (strides follow).
+  Tensor transpose(int a, int b) const;
 
  private:
   void set_contiguous_strides();

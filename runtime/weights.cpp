@@ -146,6 +146,12 @@ class CheckpointWeights final : public WeightSource {
 
   std::string description() const override { return "checkpoint " + folder_.string(); }
 
+  std::optional<FileRegion> stored_region(const WeightSlot& slot, DType dtype) const override {
+    const SafetensorsEntry& entry = entry_for(slot);
+    if (entry.dtype != dtype) return std::nullopt;
+    return FileRegion{.file = entry.file, .offset = entry.offset_bytes, .n_bytes = entry.n_bytes};
+  }
+
  private:
   // Hugging Face names with the "model." prefix; older exports omit it.
   const SafetensorsEntry& entry_for(const WeightSlot& slot) const {
@@ -211,50 +217,6 @@ std::unique_ptr<WeightSource> open_checkpoint_weights(const std::filesystem::pat
 
 std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed) {
   return std::make_unique<DummyWeights>(seed);
-}
-
-ModelWeights ModelWeights::load(const ModelSpec& spec, const WeightSource& source, Device& device,
-                                DType dtype) {
-  ALISA_ASSERT(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16, "weights in ",
-               dtype_name(dtype));
-  const std::vector<WeightSlot> layout = weight_layout(spec);
-  source.validate(layout);
-  ModelWeights weights;
-  weights.layers_.resize(static_cast<size_t>(spec.n_layers));
-  weights.buffers_.reserve(layout.size());
-  std::vector<float> values;     // host staging, float32
-  std::vector<uint16_t> narrow;  // host staging, 16-bit
-  for (const WeightSlot& slot : layout) {
-    OwnedTensor owned = allocate_tensor(device, dtype, slot.shape.data(),
-                                        static_cast<int>(slot.shape.size()), slot.name);
-    values.resize(static_cast<size_t>(product(slot.shape)));
-    source.read_f32(slot, values.data());
-    if (dtype == DType::kF32) {
-      copy_host_to_device(owned.tensor, values.data());
-    } else {
-      narrow.resize(values.size());
-      convert_cpu({.x = values.data(),
-                   .out = narrow.data(),
-                   .n = static_cast<int64_t>(values.size()),
-                   .x_dtype = DType::kF32,
-                   .out_dtype = dtype});
-      copy_host_to_device(owned.tensor, narrow.data());
-    }
-    if (slot.layer >= 0) {
-      weights.layers_[static_cast<size_t>(slot.layer)].*slot.layer_field = owned.tensor;
-    } else {
-      weights.globals_.*slot.global_field = owned.tensor;
-    }
-    weights.buffers_.push_back(std::move(owned.buffer));
-  }
-  if (spec.tie_word_embeddings) weights.globals_.lm_head = weights.globals_.token_embedding;
-  return weights;
-}
-
-size_t ModelWeights::n_bytes() const {
-  size_t total = 0;
-  for (const Buffer& buffer : buffers_) total += buffer.n_bytes();
-  return total;
 }
 
 }  // namespace alisa

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,10 +49,22 @@ struct WeightSlot {
 // Every stored weight of the model, in checkpoint order: globals first, then layer by layer.
 std::vector<WeightSlot> weight_layout(const ModelSpec& spec);
 
+// Where a tensor's bytes lie in a file.
+struct FileRegion {
+  std::filesystem::path file;
+  uint64_t offset = 0;
+  uint64_t n_bytes = 0;
+};
+
 // A provider of weight values, converted to float32.
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
+  // The file bytes of a slot when they are stored exactly in `dtype` (so the disk tier can read
+  // them where they lie); nullopt otherwise.
+  virtual std::optional<FileRegion> stored_region(const WeightSlot&, DType) const {
+    return std::nullopt;
+  }
   // Checks that every slot is present with the right shape; throws alisa::Error naming the
   // first that is not.
   virtual void validate(const std::vector<WeightSlot>& layout) const = 0;
@@ -64,20 +77,5 @@ std::unique_ptr<WeightSource> open_checkpoint_weights(const std::filesystem::pat
 // Seeded random weights: every tensor gets values of a realistic scale from a counter-based
 // generator keyed by (seed, tensor name), so any subset can be produced independently.
 std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed);
-
-// Weights materialised on one device in one dtype, and the buffers that hold them.
-class ModelWeights {
- public:
-  static ModelWeights load(const ModelSpec& spec, const WeightSource& source, Device& device,
-                           DType dtype);
-  const GlobalWeights& globals() const { return globals_; }
-  const LayerWeights& layer(int64_t j) const { return layers_.at(static_cast<size_t>(j)); }
-  size_t n_bytes() const;
-
- private:
-  GlobalWeights globals_;
-  std::vector<LayerWeights> layers_;
-  std::vector<Buffer> buffers_;
-};
 
 }  // namespace alisa

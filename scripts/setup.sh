@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake
   libdnnl-dev libtbb-dev libyaml-cpp-dev catch2
+  ocl-icd-opencl-dev opencl-headers  # oneDNN's CMake package requires OpenCL
   nlohmann-json3-dev libcli11-dev libspdlog-dev libicu-dev
   libbenchmark-dev
 )

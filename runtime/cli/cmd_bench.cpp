@@ -1,3 +1,4 @@
+#include <fstream>
 #include <iostream>
 
 #include "runtime/bench.h"
@@ -8,9 +9,34 @@
 namespace alisa::cli {
 namespace {
 
+nlohmann::json policy_json(const Policy& p) {
+  return {{"gpu_batch_size", p.gpu_batch_size},
+          {"num_gpu_batches", p.num_gpu_batches},
+          {"weights_gpu_percent", p.weights_gpu_percent},
+          {"weights_cpu_percent", p.weights_cpu_percent},
+          {"cache_gpu_percent", p.cache_gpu_percent},
+          {"cache_cpu_percent", p.cache_cpu_percent},
+          {"activations_gpu_percent", p.activations_gpu_percent},
+          {"activations_cpu_percent", p.activations_cpu_percent},
+          {"cpu_attention", p.cpu_attention},
+          {"pin_weights", p.pin_weights},
+          {"compress_weights", p.compress_weights},
+          {"compress_cache", p.compress_cache}};
+}
+
+void write_json_file(const std::string& path, const nlohmann::json& json) {
+  std::ofstream out(path);
+  out << json.dump() << '\n';
+  out.close();
+  ALISA_CHECK(out.good(), "cannot write the trace to '", path, "'");
+}
+
 nlohmann::json settings_json(const RunConfig& c, const EngineOptions& e) {
   const char* devices[] = {"auto", "cpu", "gpu"};
+  nlohmann::json policy = nullptr;
+  if (e.policy) policy = policy_json(*e.policy);
   return {{"device", devices[static_cast<int>(e.backend.device)]},
+          {"policy", policy},
           {"gpu_memory_limit", c.gpu_memory_limit.value_or(0)},
           {"cpu_memory_limit", c.cpu_memory_limit.value_or(0)},
           {"threads", c.threads.value_or(0)},
@@ -23,6 +49,7 @@ void add_bench_command(CLI::App& app) {
   auto flags = std::make_shared<RunFlags>();
   auto warmup = std::make_shared<bool>(true);
   auto batch_sizes = std::make_shared<std::vector<int64_t>>();
+  auto trace = std::make_shared<std::string>();
   RunConfig& o = flags->overrides;
   CLI::App* cmd =
       app.add_subcommand("bench", "Time a synthetic generation workload and print one JSON object");
@@ -36,13 +63,23 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',');
   add_override(cmd, "--seed", o.seed, "Seed of the random prompts (0)");
   add_override(cmd, "--output", o.output, "Also write the JSON to this file");
+  cmd->add_option("--trace", *trace,
+                  "Write a Chrome trace (chrome://tracing, Perfetto) of the timed run's schedule");
   cmd->add_flag_callback(
       "--no-warmup", [warmup] { *warmup = false; }, "Time the first run (default: warm up first)");
-  cmd->callback([flags, warmup, batch_sizes] {
+  cmd->callback([flags, warmup, batch_sizes, trace] {
     const RunConfig config = resolve_run_config(*flags);
+    EngineOptions options = engine_options(config);
+    options.keep_trace_spans = !trace->empty();
     std::vector<int64_t> sizes = *batch_sizes;
+    if (options.policy) {
+      // The policy fixes the block: gpu_batch_size * num_gpu_batches sequences.
+      ALISA_CHECK(sizes.empty() && !config.batch_size, "bench: with a policy the batch is its ",
+                  "block (gpu_batch_size * num_gpu_batches); drop --batch-size(s)");
+      sizes.push_back(options.policy->block_size());
+    }
     if (sizes.empty()) sizes.push_back(config.batch_size.value_or(1));
-    const EngineOptions options = engine_options(config);
+    ALISA_CHECK(trace->empty() || sizes.size() == 1, "bench: --trace takes one batch size");
     Engine engine(options);
     std::optional<JsonlWriter> writer;
     if (config.output) writer.emplace(*config.output);
@@ -57,6 +94,7 @@ void add_bench_command(CLI::App& app) {
           bench_report(engine, workload, result, settings_json(config, options));
       std::cout << (sizes.size() == 1 ? report.dump(2) : report.dump()) << std::endl;
       if (writer) writer->write(report);
+      if (!trace->empty()) write_json_file(*trace, result.trace);
     }
     if (writer) writer->close();
   });

@@ -20,6 +20,10 @@ void add_engine_flags(CLI::App* cmd, RunFlags& flags) {
                          "Cap on memory of the CPU device, e.g. 16GiB (default: none)");
   add_override(cmd, "--threads", o.threads, "CPU threads (default: all cores)");
   add_override(cmd, "--dummy-seed", o.dummy_seed, "Seed of dummy weights (1234)");
+  add_override(cmd, "--policy", o.policy,
+               "Offloading policy YAML (configs/policies/); default: all on the compute device");
+  add_override(cmd, "--offload-dir", o.offload_dir,
+               "Folder of the disk tier (default: <temp>/alisa-offload)");
 }
 
 RunConfig resolve_run_config(const RunFlags& flags) {
@@ -30,12 +34,16 @@ RunConfig resolve_run_config(const RunFlags& flags) {
 }
 
 EngineOptions engine_options(const RunConfig& config) {
-  return {.model = config.model.value_or(""),
-          .dummy_seed = config.dummy_seed.value_or(1234),
-          .backend = {.device = parse_device_choice(config.device.value_or("auto"), "device"),
-                      .n_threads = config.threads.value_or(0),
-                      .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
-                      .gpu_memory_limit = config.gpu_memory_limit.value_or(0)}};
+  EngineOptions options{
+      .model = config.model.value_or(""),
+      .dummy_seed = config.dummy_seed.value_or(1234),
+      .backend = {.device = parse_device_choice(config.device.value_or("auto"), "device"),
+                  .n_threads = config.threads.value_or(0),
+                  .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
+                  .gpu_memory_limit = config.gpu_memory_limit.value_or(0)},
+      .offload_dir = config.offload_dir.value_or("")};
+  if (config.policy) options.policy = load_policy(*config.policy);
+  return options;
 }
 
 }  // namespace alisa::cli

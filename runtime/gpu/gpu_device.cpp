@@ -1,5 +1,7 @@
 #include "runtime/gpu/gpu_device.h"
 
+#include <cstring>
+
 #include "kernels_gpu/cuda_check.cuh"
 
 namespace alisa {
@@ -42,7 +44,9 @@ GpuDevice::GpuDevice(int ordinal, size_t memory_limit) : Device("gpu", 0), ordin
   ALISA_CHECK(ordinal >= 0 && ordinal < gpu_device_count(), "no CUDA device ", ordinal);
   ALISA_CUDA_CHECK(cudaSetDevice(ordinal));
   ALISA_CUDA_CHECK(cudaGetDeviceProperties(&properties_, ordinal));
-  ALISA_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_stream_, cudaStreamNonBlocking));
+  for (cudaStream_t& stream : streams_) {
+    ALISA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  }
   arena_bytes_ = arena_size(ordinal, memory_limit);
   void* arena = nullptr;
   ALISA_CUDA_CHECK(cudaMalloc(&arena, arena_bytes_));
@@ -53,24 +57,86 @@ GpuDevice::GpuDevice(int ordinal, size_t memory_limit) : Device("gpu", 0), ordin
 
 GpuDevice::~GpuDevice() {
   // Destructors must not throw: report nothing, the process is tearing the context down.
-  (void)cudaStreamSynchronize(compute_stream_);
+  for (cudaStream_t stream : streams_) (void)cudaStreamSynchronize(stream);
   (void)cudaFree(arena_);
-  (void)cudaStreamDestroy(compute_stream_);
+  for (cudaStream_t stream : streams_) (void)cudaStreamDestroy(stream);
 }
 
 void GpuDevice::synchronize() {
-  ALISA_CUDA_CHECK(cudaStreamSynchronize(compute_stream_));
+  for (cudaStream_t stream : streams_) ALISA_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void GpuDevice::copy_from_host(void* dst, const void* src, size_t n_bytes) {
-  ALISA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyHostToDevice, compute_stream_));
+  ALISA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyHostToDevice, compute_stream()));
   // The source may be pageable memory the caller reuses at once: wait for the copy.
-  ALISA_CUDA_CHECK(cudaStreamSynchronize(compute_stream_));
+  ALISA_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
 }
 
 void GpuDevice::copy_to_host(void* dst, const void* src, size_t n_bytes) {
-  ALISA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyDeviceToHost, compute_stream_));
-  ALISA_CUDA_CHECK(cudaStreamSynchronize(compute_stream_));
+  ALISA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyDeviceToHost, compute_stream()));
+  ALISA_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
+}
+
+namespace {
+
+struct GpuEvent final : Event {
+  cudaEvent_t event = nullptr;
+  ~GpuEvent() override { (void)cudaEventDestroy(event); }
+};
+
+cudaEvent_t cuda_event(const Event& event) {
+  return static_cast<const GpuEvent&>(event).event;
+}
+
+}  // namespace
+
+std::unique_ptr<Event> GpuDevice::create_event() {
+  auto event = std::make_unique<GpuEvent>();
+  ALISA_CUDA_CHECK(cudaEventCreate(&event->event));  // timing on: spans of the trace
+  return event;
+}
+
+void GpuDevice::record(Event& event, Queue queue) {
+  ALISA_CUDA_CHECK(cudaEventRecord(cuda_event(event), stream(queue)));
+}
+
+void GpuDevice::wait(Queue queue, const Event& event) {
+  ALISA_CUDA_CHECK(cudaStreamWaitEvent(stream(queue), cuda_event(event), 0));
+}
+
+void GpuDevice::host_wait(const Event& event) {
+  ALISA_CUDA_CHECK(cudaEventSynchronize(cuda_event(event)));
+}
+
+double GpuDevice::elapsed_us(const Event& from, const Event& to) {
+  float ms = 0;
+  ALISA_CUDA_CHECK(cudaEventElapsedTime(&ms, cuda_event(from), cuda_event(to)));
+  return 1000.0 * ms;
+}
+
+void GpuDevice::copy_async(Queue queue, void* dst, const void* src, size_t n_bytes) {
+  ALISA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyDefault, stream(queue)));
+}
+
+void PinnedHostDevice::copy_from_host(void* dst, const void* src, size_t n_bytes) {
+  std::memcpy(dst, src, n_bytes);
+}
+
+void PinnedHostDevice::copy_to_host(void* dst, const void* src, size_t n_bytes) {
+  std::memcpy(dst, src, n_bytes);
+}
+
+void* PinnedHostDevice::raw_allocate(size_t n_bytes) {
+  void* data = nullptr;
+  if (cudaHostAlloc(&data, n_bytes, cudaHostAllocPortable) != cudaSuccess) {
+    (void)cudaGetLastError();  // not sticky: Device::allocate reports the numbers
+    return nullptr;
+  }
+  return data;
+}
+
+void PinnedHostDevice::raw_free(void* data, size_t) noexcept {
+  (void)cudaFreeHost(data);
 }
 
 void* GpuDevice::raw_allocate(size_t n_bytes) {

@@ -12,6 +12,7 @@
 
 #include "runtime/common.h"
 #include "runtime/device.h"
+#include "runtime/weight_store.h"
 #include "runtime/dtype.h"
 #include "runtime/model_spec.h"
 #include "runtime/safetensors.h"
@@ -21,7 +22,7 @@
 using alisa::CpuDevice;
 using alisa::DType;
 using alisa::ModelSpec;
-using alisa::ModelWeights;
+using alisa::WeightStore;
 using alisa::SafetensorsCheckpoint;
 using alisa::Tensor;
 using alisa::weight_layout;
@@ -71,8 +72,8 @@ Moments moments(const std::vector<float>& values) {
   return m;
 }
 
-const Tensor& tensor_of(const ModelWeights& weights, const WeightSlot& slot) {
-  return slot.layer >= 0 ? weights.layer(slot.layer).*slot.layer_field
+const Tensor& tensor_of(const WeightStore& weights, const WeightSlot& slot) {
+  return slot.layer >= 0 ? weights.resident_layer(slot.layer).*slot.layer_field
                          : weights.globals().*slot.global_field;
 }
 
@@ -85,6 +86,11 @@ std::vector<float> f16_values(const SafetensorsCheckpoint& checkpoint, const std
   std::vector<float> values;
   for (uint16_t h : raw) values.push_back(alisa::half_bits_to_float(h));
   return values;
+}
+
+// Every weight on `device`.
+alisa::Tiers on(CpuDevice& device) {
+  return {.compute = &device, .cpu = &device, .cpu_weights = &device};
 }
 
 }  // namespace
@@ -218,11 +224,11 @@ TEST_CASE("dummy weights are seeded, varied and of a realistic scale", "[weights
   }
 }
 
-TEST_CASE("dummy weights loaded into ModelWeights match slot-by-slot reads", "[weights]") {
+TEST_CASE("dummy weights loaded into a WeightStore match slot-by-slot reads", "[weights]") {
   const ModelSpec spec = alisa::load_model_spec(fixture_path("llama-tiny"));
   const auto source = alisa::make_dummy_weights(7);
   CpuDevice device;
-  const ModelWeights weights = ModelWeights::load(spec, *source, device, DType::kF32);
+  const WeightStore weights(spec, *source, on(device), DType::kF32, {});
   for (const WeightSlot& slot : weight_layout(spec)) {
     INFO(slot.name);
     const Tensor& t = tensor_of(weights, slot);
@@ -232,7 +238,7 @@ TEST_CASE("dummy weights loaded into ModelWeights match slot-by-slot reads", "[w
   }
 }
 
-TEST_CASE("ModelWeights::load of a fixture gives the checkpoint's float16 values", "[weights]") {
+TEST_CASE("a WeightStore of a fixture gives the checkpoint's float16 values", "[weights]") {
   for (const char* model : {"opt-tiny", "llama-tiny"}) {
     INFO(model);
     const ModelSpec spec = alisa::load_model_spec(fixture_path(model));
@@ -241,7 +247,7 @@ TEST_CASE("ModelWeights::load of a fixture gives the checkpoint's float16 values
     CHECK_THAT(source->description(), Contains(fixture_path(model).string()));
     const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open(fixture_path(model));
     CpuDevice device;
-    const ModelWeights weights = ModelWeights::load(spec, *source, device, DType::kF32);
+    const WeightStore weights(spec, *source, on(device), DType::kF32, {});
 
     int64_t total = 0;
     for (const WeightSlot& slot : weight_layout(spec)) {
@@ -259,8 +265,8 @@ TEST_CASE("ModelWeights::load of a fixture gives the checkpoint's float16 values
       total += t.numel();
     }
     CHECK(total == spec.n_parameters());
-    CHECK(weights.n_bytes() == static_cast<size_t>(total) * sizeof(float));
-    CHECK(device.used_bytes() == weights.n_bytes());
+    CHECK(weights.bytes_on(alisa::Tier::kCompute) == static_cast<size_t>(total) * sizeof(float));
+    CHECK(device.used_bytes() == weights.bytes_on(alisa::Tier::kCompute));
 
     const alisa::GlobalWeights& g = weights.globals();
     if (spec.tie_word_embeddings) {
@@ -271,21 +277,21 @@ TEST_CASE("ModelWeights::load of a fixture gives the checkpoint's float16 values
       const std::vector<float> lm_head = f16_values(checkpoint, "lm_head.weight");
       CHECK(std::equal(lm_head.begin(), lm_head.end(), g.lm_head.data_as<float>()));
       CHECK(g.position_embedding.empty());
-      CHECK(weights.layer(0).q_bias.empty());  // LLaMA: no biases
-      CHECK(weights.layer(1).down_bias.empty());
-      CHECK(weights.layer(1).gate_weight.size(0) == 160);
+      CHECK(weights.resident_layer(0).q_bias.empty());  // LLaMA: no biases
+      CHECK(weights.resident_layer(1).down_bias.empty());
+      CHECK(weights.resident_layer(1).gate_weight.size(0) == 160);
     }
   }
 }
 
-TEST_CASE("ModelWeights::load frees everything and names the cap when it does not fit",
+TEST_CASE("a WeightStore frees everything and names the cap when it does not fit",
           "[weights]") {
   const ModelSpec spec = alisa::load_model_spec(fixture_path("opt-tiny"));
   const auto source = alisa::open_checkpoint_weights(fixture_path("opt-tiny"));
   CpuDevice device(64 * 1024);  // the model needs ~400 KiB in float32
-  REQUIRE_THROWS_AS(ModelWeights::load(spec, *source, device, DType::kF32), alisa::Error);
+  REQUIRE_THROWS_AS(WeightStore(spec, *source, on(device), DType::kF32, {}), alisa::Error);
   REQUIRE_THROWS_WITH(
-      ModelWeights::load(spec, *source, device, DType::kF32),
+      WeightStore(spec, *source, on(device), DType::kF32, {}),
       Contains("memory limit") && Contains("64.00 KiB") && Contains("model.decoder."));
   CHECK(device.used_bytes() == 0);
   CHECK(device.peak_bytes() <= 64 * 1024);

@@ -1,0 +1,439 @@
+#include "runtime/block_runner.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace alisa {
+namespace {
+
+constexpr uint64_t kFileAlignment = 4096;
+
+uint64_t round_up(uint64_t n, uint64_t to) {
+  return (n + to - 1) / to * to;
+}
+
+// A file in the offload folder holding `n` regions of `region_bytes` each (block-aligned).
+std::unique_ptr<DiskFile> offload_file(const Tiers& tiers, const std::string& what, uint64_t n,
+                                       uint64_t region_bytes) {
+  std::filesystem::create_directories(tiers.disk_dir);
+  const std::filesystem::path path =
+      tiers.disk_dir / ("alisa-" + what + "-" + std::to_string(::getpid()) + ".bin");
+  return std::make_unique<DiskFile>(
+      DiskFile::create(path, n * round_up(region_bytes, kFileAlignment)));
+}
+
+}  // namespace
+
+BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops,
+                         Ops* cpu_ops, const Tiers& tiers, CopyEngine& copies,
+                         const Policy& policy, const BlockShape& shape)
+    : spec_(spec),
+      weights_(weights),
+      ops_(ops),
+      cpu_ops_(cpu_ops),
+      tiers_(tiers),
+      copies_(copies),
+      policy_(policy),
+      shape_(shape),
+      program_(spec) {
+  const int64_t b = shape.gpu_batch_size;
+  const int64_t n_batches = shape.num_gpu_batches;
+  const int64_t block = shape.block_size();
+  const int64_t max_tokens = b * shape.max_step_tokens;
+  const DType act = shape.activation_dtype;
+  Device& compute = *tiers.compute;
+  auto make = [&](Device& device, DType dtype, std::initializer_list<int64_t> dims,
+                  const char* what) {
+    OwnedTensor owned = allocate_tensor(device, dtype, dims, what);
+    buffers_.push_back(std::move(owned.buffer));
+    return owned.tensor;
+  };
+  auto raw = [&](Device& device, size_t n_bytes, const char* what) {
+    buffers_.push_back(device.allocate(n_bytes, what));
+    return buffers_.back().data();
+  };
+
+  // Weights: two slots (layer j computes from one while j + 1 streams into the other), and two
+  // host stagings for disk-resident tensors.
+  if (!weights.fully_resident()) {
+    for (void*& slot : weight_slot_) slot = raw(compute, weights.slot_bytes(), "weight slot");
+  }
+  if (weights.staging_bytes() > 0) {
+    for (void*& staging : weight_staging_) {
+      staging = raw(*tiers.cpu, weights.staging_bytes(), "weight disk staging");
+    }
+  }
+
+  // KV cache units and hidden states, homed by the policy's percentages.
+  const size_t kv_bytes = static_cast<size_t>(shape.capacity) * kv_row_bytes();
+  const int64_t n_units = spec.n_layers * n_batches;
+  const std::vector<uint64_t> kv_sizes(static_cast<size_t>(n_units), 2 * kv_bytes);
+  const std::vector<Tier> kv_homes =
+      place_by_percent(kv_sizes, policy.cache_gpu_percent, policy.cache_cpu_percent);
+  const size_t hidden_bytes =
+      static_cast<size_t>(max_tokens * spec.hidden_size) * dtype_size(act);
+  const std::vector<uint64_t> hidden_sizes(static_cast<size_t>(n_batches), hidden_bytes);
+  const std::vector<Tier> hidden_homes = place_by_percent(
+      hidden_sizes, policy.activations_gpu_percent, policy.activations_cpu_percent);
+  auto count = [](const std::vector<Tier>& homes, Tier tier) {
+    return static_cast<uint64_t>(std::count(homes.begin(), homes.end(), tier));
+  };
+  DiskFile* kv_file = nullptr;
+  DiskFile* hidden_file = nullptr;
+  if (const uint64_t n = count(kv_homes, Tier::kDisk); n > 0) {
+    files_.push_back(offload_file(tiers, "kv-cache", 2 * n, kv_bytes));
+    kv_file = files_.back().get();
+  }
+  if (const uint64_t n = count(hidden_homes, Tier::kDisk); n > 0) {
+    files_.push_back(offload_file(tiers, "activations", n, hidden_bytes));
+    hidden_file = files_.back().get();
+  }
+  uint64_t kv_region = 0, hidden_region = 0;
+  const uint64_t kv_stride = round_up(kv_bytes, kFileAlignment);
+  kv_.resize(static_cast<size_t>(n_units));
+  for (int64_t u = 0; u < n_units; ++u) {
+    const Tier home = kv_homes[static_cast<size_t>(u)];
+    const bool on_disk = home == Tier::kDisk;
+    kv_[u].k = HomedBuffer(home, kv_bytes, tiers, kv_file, on_disk ? kv_stride * kv_region++ : 0,
+                           "KV cache");
+    kv_[u].v = HomedBuffer(home, kv_bytes, tiers, kv_file, on_disk ? kv_stride * kv_region++ : 0,
+                           "KV cache");
+  }
+  hidden_.resize(static_cast<size_t>(n_batches));
+  for (int64_t k = 0; k < n_batches; ++k) {
+    const Tier home = hidden_homes[static_cast<size_t>(k)];
+    hidden_[k] = HomedBuffer(
+        home, hidden_bytes, tiers, hidden_file,
+        home == Tier::kDisk ? round_up(hidden_bytes, kFileAlignment) * hidden_region++ : 0,
+        "hidden states");
+  }
+  const bool kv_slots = count(kv_homes, Tier::kCompute) < kv_homes.size();
+  const bool hidden_slots = count(hidden_homes, Tier::kCompute) < hidden_homes.size();
+  for (int s = 0; s < 2; ++s) {
+    if (kv_slots) {
+      kv_slot_k_[s] = raw(compute, kv_bytes, "KV cache slot");
+      kv_slot_v_[s] = raw(compute, kv_bytes, "KV cache slot");
+    }
+    if (hidden_slots) hidden_slot_[s] = raw(compute, hidden_bytes, "hidden state slot");
+  }
+  if (kv_file != nullptr || hidden_file != nullptr) {
+    disk_staging_ = raw(*tiers.cpu, std::max(kv_bytes, hidden_bytes), "disk staging");
+  }
+  hidden_stored_.assign(static_cast<size_t>(n_batches), nullptr);
+
+  inputs_.resize(static_cast<size_t>(n_batches));
+  for (BatchInputs& in : inputs_) {
+    in.token_ids = make(compute, DType::kI32, {max_tokens}, "token ids");
+    in.position_ids = make(compute, DType::kI32, {max_tokens}, "position ids");
+    in.key_mask = make(compute, DType::kU8, {b, shape.capacity}, "key mask");
+    in.mask_host.assign(static_cast<size_t>(b * shape.capacity), 0);
+  }
+  scratch_ = program_.allocate_scratch(compute, act, max_tokens, buffers_);
+  if (policy.cpu_attention && count(kv_homes, Tier::kCpu) > 0) {
+    ALISA_ASSERT(cpu_ops != nullptr, "cpu_attention without CPU ops");
+    // Decode steps only: one new token per sequence.
+    host_scratch_.max_tokens = b;
+    host_scratch_.q = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention queries");
+    host_scratch_.k = make(*tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention keys");
+    host_scratch_.v = make(*tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention values");
+    host_scratch_.attention = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention output");
+  }
+  head_rows_ = make(compute, act, {b, spec.hidden_size}, "head rows");
+  logits_ = make(compute, DType::kF32, {block, spec.vocab_size}, "logits");
+  if (act != DType::kF32) logits_staging_ = make(compute, act, {b, spec.vocab_size}, "logits");
+  rng_keys_ = make(compute, DType::kI64, {block}, "sampling keys");
+  sampled_ = make(compute, DType::kI32, {block}, "sampled tokens");
+  n_real_tokens_.assign(static_cast<size_t>(block), 0);
+}
+
+BlockRunner::~BlockRunner() {
+  // Queued copies may still read or write these buffers.
+  try {
+    tiers_.compute->synchronize();
+  } catch (...) {
+  }
+}
+
+void BlockRunner::reset() {
+  length_ = 0;
+  std::fill(n_real_tokens_.begin(), n_real_tokens_.end(), 0);
+  for (BatchInputs& in : inputs_) std::fill(in.mask_host.begin(), in.mask_host.end(), uint8_t{0});
+}
+
+size_t BlockRunner::kv_row_bytes() const {
+  return static_cast<size_t>(shape_.gpu_batch_size * spec_.kv_dim()) *
+         dtype_size(shape_.activation_dtype);
+}
+
+Tensor BlockRunner::kv_view(void* data, Device* device) const {
+  return Tensor(data, device, shape_.activation_dtype,
+                {shape_.capacity, shape_.gpu_batch_size, spec_.n_kv_heads, spec_.head_dim})
+      .transpose(0, 1);
+}
+
+Tensor BlockRunner::hidden_view(int64_t k, int slot, int64_t n_new) const {
+  const HomedBuffer& home = hidden_[static_cast<size_t>(k)];
+  void* data = home.home() == Tier::kCompute ? home.data() : hidden_slot_[slot];
+  return Tensor(data, tiers_.compute, shape_.activation_dtype,
+                {shape_.gpu_batch_size * n_new, spec_.hidden_size});
+}
+
+bool BlockRunner::cpu_attends(int64_t unit, int64_t past) const {
+  return policy_.cpu_attention && past > 0 && kv_[static_cast<size_t>(unit)].k.home() == Tier::kCpu;
+}
+
+bool BlockRunner::kv_in_slot(int64_t unit, int64_t past) const {
+  return kv_[static_cast<size_t>(unit)].k.home() != Tier::kCompute && !cpu_attends(unit, past);
+}
+
+void BlockRunner::read_weights_from_disk(int64_t j) {
+  if (j >= spec_.n_layers || !weights_.layer_on_disk(j)) return;
+  const int s = static_cast<int>(j % 2);
+  // The staging was last read by the copies of layer j - 2.
+  weight_reads_[s] = weights_.read_disk(j, weight_staging_[s], copies_, weights_ready_[s]);
+}
+
+void BlockRunner::load_weights(int64_t j) {
+  if (weights_.fully_resident() || j >= spec_.n_layers) return;
+  const int s = static_cast<int>(j % 2);
+  for (std::future<void>& read : weight_reads_[s]) read.get();
+  weight_reads_[s].clear();
+  if (layer_done_[s] != nullptr) copies_.wait(Queue::kWeightsIn, *layer_done_[s]);
+  Event& start = copies_.begin(Queue::kWeightsIn);
+  const uint64_t bytes = weights_.queue_load(j, weight_slot_[s], weight_staging_[s], copies_);
+  weights_ready_[s] = &copies_.end(Queue::kWeightsIn, start, Lane::kWeightsIn,
+                                   str("layer ", j, " weights"), bytes, Link::kCpuToGpu);
+}
+
+void BlockRunner::prefetch(int64_t unit, int64_t n_new, int64_t past) {
+  const int64_t n_batches = shape_.num_gpu_batches;
+  if (unit >= spec_.n_layers * n_batches) return;
+  const int64_t j = unit / n_batches, k = unit % n_batches;
+  const int s = static_cast<int>(unit % 2);
+  SlotEvents& slot = slots_[s];
+  const bool uses_slot = kv_in_slot(unit, past) || hidden_[k].home() != Tier::kCompute;
+  const bool load_kv = kv_in_slot(unit, past) && past > 0;
+  const bool load_hidden = hidden_[k].home() != Tier::kCompute && j > 0;
+  if (!load_kv && !load_hidden) {
+    // Nothing to bring in, but the compute must not overwrite what the slot's previous unit
+    // is still storing from it.
+    slot.ready = uses_slot ? slot.stored : nullptr;
+    return;
+  }
+  // The slot's previous unit must be computed and stored; the hidden states stored by layer j - 1.
+  if (slot.computed != nullptr) copies_.wait(Queue::kCacheIn, *slot.computed);
+  if (slot.stored != nullptr) copies_.wait(Queue::kCacheIn, *slot.stored);
+  if (load_hidden && hidden_stored_[k] != nullptr) {
+    copies_.wait(Queue::kCacheIn, *hidden_stored_[k]);
+  }
+  Event& start = copies_.begin(Queue::kCacheIn);
+  uint64_t bytes = 0;
+  if (load_kv) {
+    const size_t n = static_cast<size_t>(past) * kv_row_bytes();
+    const KvUnit& kv = kv_[static_cast<size_t>(unit)];
+    kv.k.load(0, n, kv_slot_k_[s], Queue::kCacheIn, copies_, disk_staging_);
+    kv.v.load(0, n, kv_slot_v_[s], Queue::kCacheIn, copies_, disk_staging_);
+    bytes += 2 * n;
+  }
+  if (load_hidden) {
+    const size_t n = static_cast<size_t>(shape_.gpu_batch_size * n_new * spec_.hidden_size) *
+                     dtype_size(shape_.activation_dtype);
+    hidden_[k].load(0, n, hidden_slot_[s], Queue::kCacheIn, copies_, disk_staging_);
+    bytes += n;
+  }
+  slot.ready = &copies_.end(Queue::kCacheIn, start, Lane::kCacheIn,
+                            str("layer ", j, " batch ", k, " cache in"), bytes, Link::kCpuToGpu);
+}
+
+void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past) {
+  const int64_t n_batches = shape_.num_gpu_batches;
+  const int64_t j = unit / n_batches, k = unit % n_batches;
+  const int s = static_cast<int>(unit % 2);
+  const int64_t b = shape_.gpu_batch_size;
+  const BatchInputs& in = inputs_[static_cast<size_t>(k)];
+  const StepBatch step{.batch = b,
+                       .n_new = n_new,
+                       .past = past,
+                       .token_ids = in.token_ids.slice(0, 0, b * n_new),
+                       .position_ids = in.position_ids.slice(0, 0, b * n_new),
+                       .key_mask = in.key_mask};
+  const Tensor hidden = hidden_view(k, s, n_new);
+  if (slots_[s].ready != nullptr) copies_.wait(Queue::kCompute, *slots_[s].ready);
+  const std::string name = str("layer ", j, " batch ", k);
+  Event* start = &copies_.begin(Queue::kCompute);
+  if (j == 0) program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
+  if (cpu_attends(unit, past)) {
+    program_.layer_qkv(w, step, scratch_, hidden, ops_);
+    copies_.end(Queue::kCompute, *start, Lane::kCompute, name + " qkv");
+    attend_on_cpu(unit, step);
+    start = &copies_.begin(Queue::kCompute);
+    program_.layer_rest(w, step, scratch_, hidden, ops_);
+  } else {
+    const KvUnit& kv = kv_[static_cast<size_t>(unit)];
+    const bool in_slot = kv_in_slot(unit, past);
+    const KvLayerView cache{
+        .k = kv_view(in_slot ? kv_slot_k_[s] : kv.k.data(), tiers_.compute),
+        .v = kv_view(in_slot ? kv_slot_v_[s] : kv.v.data(), tiers_.compute)};
+    program_.layer(w, cache, step, scratch_, hidden, ops_);
+  }
+  if (j == spec_.n_layers - 1) head(k, hidden, n_new);
+  slots_[s].computed = &copies_.end(Queue::kCompute, *start, Lane::kCompute, name);
+}
+
+void BlockRunner::attend_on_cpu(int64_t unit, const StepBatch& step) {
+  const int64_t k = unit % shape_.num_gpu_batches;
+  const int64_t n = step.batch * step.n_new;
+  ALISA_ASSERT(step.n_new == 1, "CPU attention serves decode steps");
+  // The step's queries, keys and values to the CPU, where the cache lies.
+  auto to_host = [&](const Tensor& device_rows, const Tensor& host_rows) {
+    copies_.copy(Queue::kCompute, host_rows.data(), device_rows.data(), host_rows.n_bytes(),
+                 Link::kGpuToCpu);
+  };
+  to_host(scratch_.q.slice(0, 0, n), host_scratch_.q);
+  to_host(scratch_.k.slice(0, 0, n), host_scratch_.k);
+  to_host(scratch_.v.slice(0, 0, n), host_scratch_.v);
+  copies_.host_wait(copies_.record(Queue::kCompute));
+
+  const double start = copies_.host_now_us();
+  BatchInputs& in = inputs_[static_cast<size_t>(k)];
+  const Tensor host_mask(in.mask_host.data(), tiers_.cpu, DType::kU8,
+                         {step.batch, shape_.capacity});
+  StepBatch host_step = step;
+  host_step.key_mask = host_mask;  // the CPU reads only the mask (and the scratch, the cache)
+  const KvUnit& kv = kv_[static_cast<size_t>(unit)];
+  program_.layer_attend({.k = kv_view(kv.k.data(), tiers_.cpu), .v = kv_view(kv.v.data(), tiers_.cpu)},
+                        host_step, host_scratch_, *cpu_ops_);
+  copies_.host_span(Lane::kCpuAttention, str("layer ", unit / shape_.num_gpu_batches, " batch ", k,
+                                             " CPU attention"),
+                    start, copies_.host_now_us());
+  copies_.copy(Queue::kCompute, scratch_.attention.data(), host_scratch_.attention.data(),
+               host_scratch_.attention.n_bytes(), Link::kCpuToGpu);
+}
+
+void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
+  const int64_t n_batches = shape_.num_gpu_batches;
+  const int64_t j = unit / n_batches, k = unit % n_batches;
+  const int s = static_cast<int>(unit % 2);
+  SlotEvents& slot = slots_[s];  // slot.stored keeps an older store when this unit stores nothing
+  const bool store_kv = kv_in_slot(unit, past);
+  const bool store_hidden = hidden_[k].home() != Tier::kCompute && j + 1 < spec_.n_layers;
+  if (!store_kv && !store_hidden) return;
+  copies_.wait(Queue::kCacheOut, *slot.computed);
+  Event& start = copies_.begin(Queue::kCacheOut);
+  uint64_t bytes = 0;
+  if (store_kv) {
+    const size_t row = kv_row_bytes();
+    const size_t offset = static_cast<size_t>(past) * row, n = static_cast<size_t>(n_new) * row;
+    KvUnit& kv = kv_[static_cast<size_t>(unit)];
+    kv.k.store(offset, n, static_cast<char*>(kv_slot_k_[s]) + offset, Queue::kCacheOut, copies_,
+               disk_staging_);
+    kv.v.store(offset, n, static_cast<char*>(kv_slot_v_[s]) + offset, Queue::kCacheOut, copies_,
+               disk_staging_);
+    bytes += 2 * n;
+  }
+  if (store_hidden) {
+    const size_t n = static_cast<size_t>(shape_.gpu_batch_size * n_new * spec_.hidden_size) *
+                     dtype_size(shape_.activation_dtype);
+    hidden_[k].store(0, n, hidden_slot_[s], Queue::kCacheOut, copies_, disk_staging_);
+    bytes += n;
+  }
+  slot.stored = &copies_.end(Queue::kCacheOut, start, Lane::kCacheOut,
+                             str("layer ", j, " batch ", k, " cache out"), bytes, Link::kGpuToCpu);
+  if (store_hidden) hidden_stored_[k] = slot.stored;
+}
+
+void BlockRunner::head(int64_t k, const Tensor& hidden, int64_t n_new) {
+  const int64_t b = shape_.gpu_batch_size;
+  const Tensor last = hidden.reshape({b, n_new, spec_.hidden_size}).slice(1, n_new - 1, n_new);
+  ops_.copy(last, head_rows_.reshape({b, 1, spec_.hidden_size}));
+  program_.head(weights_.globals(), head_rows_, scratch_, logits_staging_,
+                logits_.slice(0, k * b, (k + 1) * b), ops_);
+}
+
+void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8_t> new_mask,
+                       int64_t n_new) {
+  const int64_t b = shape_.gpu_batch_size;
+  const int64_t n_batches = shape_.num_gpu_batches;
+  const int64_t block = shape_.block_size();
+  ALISA_ASSERT(n_new >= 1 && n_new <= shape_.max_step_tokens, "step of ", n_new, " tokens");
+  ALISA_ASSERT(static_cast<int64_t>(token_ids.size()) == block * n_new &&
+                   static_cast<int64_t>(new_mask.size()) == block * n_new,
+               "step inputs");
+  ALISA_ASSERT(length_ + n_new <= shape_.capacity, "cache of ", shape_.capacity, " tokens is full");
+  for (int32_t id : token_ids) {
+    ALISA_ASSERT(id >= 0 && id < spec_.vocab_size, "token id ", id, " outside the vocabulary");
+  }
+  const int64_t past = length_;
+
+  // Inputs per GPU batch: ids, Hugging Face positions, the key mask.
+  std::vector<int32_t> positions(static_cast<size_t>(b * n_new));
+  for (int64_t k = 0; k < n_batches; ++k) {
+    BatchInputs& in = inputs_[static_cast<size_t>(k)];
+    for (int64_t s = 0; s < b; ++s) {
+      const int64_t seq = k * b + s;
+      for (int64_t i = 0; i < n_new; ++i) {
+        const size_t at = static_cast<size_t>(seq * n_new + i);
+        const bool real = new_mask[at] != 0;
+        in.mask_host[static_cast<size_t>(s * shape_.capacity + past + i)] = real ? 1 : 0;
+        const int32_t position = real ? n_real_tokens_[static_cast<size_t>(seq)]++ : 0;
+        positions[static_cast<size_t>(s * n_new + i)] =
+            position + static_cast<int32_t>(spec_.position_offset);
+      }
+    }
+    copy_host_to_device(in.token_ids.slice(0, 0, b * n_new), token_ids.data() + k * b * n_new);
+    copy_host_to_device(in.position_ids.slice(0, 0, b * n_new), positions.data());
+    copy_host_to_device(in.key_mask, in.mask_host.data());
+  }
+
+  // The block schedule. Disk reads run two layers ahead, CPU->GPU weight copies one layer ahead,
+  // cache and hidden-state loads one (layer, batch) ahead.
+  std::fill(std::begin(layer_done_), std::end(layer_done_), nullptr);
+  std::fill(std::begin(weights_ready_), std::end(weights_ready_), nullptr);
+  for (SlotEvents& slot : slots_) slot = {};
+  std::fill(hidden_stored_.begin(), hidden_stored_.end(), nullptr);
+  read_weights_from_disk(0);
+  read_weights_from_disk(1);
+  load_weights(0);
+  prefetch(0, n_new, past);
+  for (int64_t j = 0; j < spec_.n_layers; ++j) {
+    load_weights(j + 1);
+    read_weights_from_disk(j + 2);
+    const int ws = static_cast<int>(j % 2);
+    if (weights_ready_[ws] != nullptr && !weights_.fully_resident()) {
+      copies_.wait(Queue::kCompute, *weights_ready_[ws]);
+    }
+    const LayerWeights w = weights_.fully_resident() ? weights_.resident_layer(j)
+                                                     : weights_.view(j, weight_slot_[ws]);
+    for (int64_t k = 0; k < n_batches; ++k) {
+      const int64_t unit = j * n_batches + k;
+      compute(unit, w, n_new, past);
+      store(unit, n_new, past);
+      prefetch(unit + 1, n_new, past);
+    }
+    layer_done_[ws] = slots_[static_cast<int>((j * n_batches + n_batches - 1) % 2)].computed;
+  }
+  length_ += n_new;
+  tiers_.compute->synchronize();
+  copies_.settle();
+}
+
+std::vector<float> BlockRunner::logits_to_host() const {
+  std::vector<float> host(static_cast<size_t>(logits_.numel()));
+  copy_device_to_host(host.data(), logits_);
+  return host;
+}
+
+std::vector<int32_t> BlockRunner::sample(const SamplingSettings& settings,
+                                         std::span<const uint64_t> rng_keys, uint64_t step) {
+  const int64_t block = shape_.block_size();
+  ALISA_ASSERT(static_cast<int64_t>(rng_keys.size()) == block, "one sampling key per sequence");
+  copy_host_to_device(rng_keys_, rng_keys.data());
+  ops_.sample(logits_, rng_keys_, step, settings, sampled_);
+  std::vector<int32_t> tokens(static_cast<size_t>(block));
+  copy_device_to_host(tokens.data(), sampled_);
+  return tokens;
+}
+
+}  // namespace alisa

@@ -1,0 +1,123 @@
+// BlockRunner: the offloading schedule. A block of gpu_batch_size * num_gpu_batches sequences
+// goes through the decoder layer by layer; within a layer, GPU batch by GPU batch, so one load of
+// a layer's weights serves the whole block (FlexGen's zig-zag block schedule). While (layer j,
+// batch k) computes, the weights of layer j + 1 stream in on their queue, the cache and hidden
+// states of the next (layer, batch) on another, and those of the previous one go back on a
+// third; every wait is on an event of the slot it reuses, never on the whole device.
+// With cpu_attention, a CPU-resident cache is attended on the CPU where it lies (decode steps):
+// only the step's queries, keys, values and the attention output cross the link.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "policy/policy.h"
+#include "runtime/decoder_program.h"
+#include "runtime/homed_buffer.h"
+#include "runtime/weight_store.h"
+
+namespace alisa {
+
+struct BlockShape {
+  int64_t gpu_batch_size = 1;
+  int64_t num_gpu_batches = 1;
+  int64_t capacity = 1;         // cache tokens per sequence (prompt + generated)
+  int64_t max_step_tokens = 1;  // per sequence in one call (the padded prompt length)
+  DType activation_dtype = DType::kF32;
+  int64_t block_size() const { return gpu_batch_size * num_gpu_batches; }
+};
+
+class BlockRunner {
+ public:
+  // cpu_ops: the CPU's ops, for cpu_attention (may be null when the policy does not ask for it).
+  BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops, Ops* cpu_ops,
+              const Tiers& tiers, CopyEngine& copies, const Policy& policy,
+              const BlockShape& shape);
+  ~BlockRunner();
+  BlockRunner(const BlockRunner&) = delete;
+  BlockRunner& operator=(const BlockRunner&) = delete;
+
+  const BlockShape& shape() const { return shape_; }
+  // Starts a new block of sequences (the cache is reused).
+  void reset();
+  // Appends n_new tokens to every sequence of the block: token_ids and new_mask are
+  // [block_size, n_new] (row major); new_mask 0 marks left padding. Positions follow Hugging
+  // Face. Leaves the logits of each sequence's last token.
+  void step(std::span<const int32_t> token_ids, std::span<const uint8_t> new_mask, int64_t n_new);
+  // [block_size, vocab] f32.
+  std::vector<float> logits_to_host() const;
+  std::vector<int32_t> sample(const SamplingSettings& settings, std::span<const uint64_t> rng_keys,
+                              uint64_t step);
+
+ private:
+  struct KvUnit {
+    HomedBuffer k, v;  // each [capacity, gpu_batch_size, n_kv_heads, head_dim]: token-major, so
+                       // a prefix of tokens is one contiguous range to move
+  };
+  struct BatchInputs {
+    Tensor token_ids;      // [b * max_step_tokens] i32
+    Tensor position_ids;   // [b * max_step_tokens] i32
+    Tensor key_mask;       // [b, capacity] u8
+    std::vector<uint8_t> mask_host;  // [b, capacity]
+  };
+  struct SlotEvents {
+    Event* ready = nullptr;     // its loads are done
+    Event* computed = nullptr;  // its last compute is done
+    Event* stored = nullptr;    // its stores are done
+  };
+
+  bool cpu_attends(int64_t unit, int64_t past) const;
+  bool kv_in_slot(int64_t unit, int64_t past) const;
+  Tensor kv_view(void* data, Device* device) const;  // [b, capacity, n_kv_heads, head_dim]
+  size_t kv_row_bytes() const;                        // one token of the GPU batch
+  Tensor hidden_view(int64_t k, int slot, int64_t n_new) const;
+
+  void load_weights(int64_t j);
+  void read_weights_from_disk(int64_t j);
+  void prefetch(int64_t unit, int64_t n_new, int64_t past);
+  void compute(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past);
+  void store(int64_t unit, int64_t n_new, int64_t past);
+  void attend_on_cpu(int64_t unit, const StepBatch& step);
+  void head(int64_t k, const Tensor& hidden, int64_t n_new);
+
+  const ModelSpec& spec_;
+  const WeightStore& weights_;
+  Ops& ops_;
+  Ops* cpu_ops_;
+  Tiers tiers_;
+  CopyEngine& copies_;
+  Policy policy_;
+  BlockShape shape_;
+  DecoderProgram program_;
+
+  std::vector<Buffer> buffers_;
+  std::vector<std::unique_ptr<DiskFile>> files_;
+  std::vector<KvUnit> kv_;            // [n_layers * num_gpu_batches]
+  std::vector<HomedBuffer> hidden_;   // [num_gpu_batches], each [b * max_step_tokens, hidden]
+  std::vector<BatchInputs> inputs_;   // [num_gpu_batches]
+  void* weight_slot_[2] = {};
+  void* weight_staging_[2] = {};
+  std::vector<std::future<void>> weight_reads_[2];
+  Event* weights_ready_[2] = {};
+  Event* layer_done_[2] = {};
+  void* kv_slot_k_[2] = {};
+  void* kv_slot_v_[2] = {};
+  void* hidden_slot_[2] = {};
+  void* disk_staging_ = nullptr;  // host bytes of one KV unit or hidden buffer
+  SlotEvents slots_[2];
+  std::vector<Event*> hidden_stored_;  // [num_gpu_batches]
+  DecoderScratch scratch_;
+  DecoderScratch host_scratch_;  // q, k, v, attention on the CPU tier (cpu_attention)
+  Tensor head_rows_;       // [b, hidden]
+  Tensor logits_;          // [block_size, vocab] f32
+  Tensor logits_staging_;  // [b, vocab] in the activation dtype (when that is not f32)
+  Tensor rng_keys_;        // [block_size] u64
+  Tensor sampled_;         // [block_size] i32
+
+  std::vector<int32_t> n_real_tokens_;  // [block_size]
+  int64_t length_ = 0;
+};
+
+}  // namespace alisa

@@ -1,0 +1,41 @@
+#include "runtime/homed_buffer.h"
+
+namespace alisa {
+
+HomedBuffer::HomedBuffer(Tier home, size_t n_bytes, const Tiers& tiers, DiskFile* file,
+                         uint64_t file_offset, const std::string& purpose)
+    : home_(home), n_bytes_(n_bytes), file_(file), file_offset_(file_offset) {
+  if (home == Tier::kCompute) buffer_ = tiers.compute->allocate(n_bytes, purpose);
+  if (home == Tier::kCpu) buffer_ = tiers.cpu->allocate(n_bytes, purpose);
+  ALISA_ASSERT(home != Tier::kDisk || file != nullptr, purpose, " on disk without a file");
+}
+
+void HomedBuffer::load(size_t offset, size_t n, void* dst, Queue queue, CopyEngine& copies,
+                       void* staging) const {
+  ALISA_ASSERT(offset + n <= n_bytes_, "load past the end of a homed buffer");
+  if (n == 0) return;
+  if (home_ == Tier::kCpu) {
+    copies.copy(queue, dst, static_cast<const char*>(data()) + offset, n, Link::kCpuToGpu);
+    return;
+  }
+  ALISA_ASSERT(home_ == Tier::kDisk, "load of a compute-resident buffer");
+  copies.read_disk(*file_, file_offset_ + offset, staging, n, "load from disk").get();
+  copies.copy(queue, dst, staging, n, Link::kCpuToGpu);
+  copies.host_wait(copies.record(queue));  // the staging is reused at once
+}
+
+void HomedBuffer::store(size_t offset, size_t n, const void* src, Queue queue, CopyEngine& copies,
+                        void* staging) {
+  ALISA_ASSERT(offset + n <= n_bytes_, "store past the end of a homed buffer");
+  if (n == 0) return;
+  if (home_ == Tier::kCpu) {
+    copies.copy(queue, static_cast<char*>(data()) + offset, src, n, Link::kGpuToCpu);
+    return;
+  }
+  ALISA_ASSERT(home_ == Tier::kDisk, "store of a compute-resident buffer");
+  copies.copy(queue, staging, src, n, Link::kGpuToCpu);
+  copies.host_wait(copies.record(queue));
+  copies.write_disk(*file_, file_offset_ + offset, staging, n, "store to disk").get();
+}
+
+}  // namespace alisa

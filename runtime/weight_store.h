@@ -1,0 +1,81 @@
+// WeightStore: the model's weights placed on the tiers by a policy. Global weights (embeddings,
+// head, final norm) stay on the compute device; each decoder layer's tensors are placed by
+// place_by_percent over the whole model, so a layer may have tensors on every tier. The block
+// schedule brings a layer's non-resident tensors into a compute-side slot before computing it.
+#pragma once
+
+#include <future>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "runtime/copy_engine.h"
+#include "runtime/tiers.h"
+#include "runtime/weights.h"
+
+namespace alisa {
+
+struct WeightPlacement {
+  double compute_percent = 100;
+  double cpu_percent = 0;  // the rest is on disk
+};
+
+class WeightStore {
+ public:
+  // Reads every weight from `source` once, converts it to `dtype` and stores it on its tier.
+  // Throws alisa::Error (naming the tier and the numbers) when a tier's cap is too small.
+  WeightStore(const ModelSpec& spec, const WeightSource& source, const Tiers& tiers, DType dtype,
+              const WeightPlacement& placement);
+  ~WeightStore();
+  WeightStore(const WeightStore&) = delete;
+  WeightStore& operator=(const WeightStore&) = delete;
+
+  const GlobalWeights& globals() const { return globals_; }
+  bool fully_resident() const { return slot_bytes_ == 0; }
+  // Layer j when every tensor of it is on the compute device.
+  const LayerWeights& resident_layer(int64_t j) const;
+
+  // Compute bytes a slot needs to hold any layer's non-resident tensors, and host bytes of the
+  // staging that any layer's disk-resident tensors pass through.
+  size_t slot_bytes() const { return slot_bytes_; }
+  size_t staging_bytes() const { return staging_bytes_; }
+  uint64_t bytes_on(Tier tier) const { return tier_bytes_[static_cast<int>(tier)]; }
+  bool layer_on_disk(int64_t j) const;
+
+  // Reads layer j's disk-resident tensors into `staging` on the I/O pool, once `after` (the
+  // previous user of the staging) is complete. One future per tensor.
+  std::vector<std::future<void>> read_disk(int64_t j, void* staging, CopyEngine& copies,
+                                           const Event* after) const;
+  // Queues on Queue::kWeightsIn the copies of layer j's non-resident tensors into `slot`: CPU
+  // tensors from where they live, disk tensors from `staging` (their reads complete). Returns
+  // the bytes queued.
+  uint64_t queue_load(int64_t j, void* slot, const void* staging, CopyEngine& copies) const;
+  // Layer j's weights, its non-resident tensors viewing `slot`.
+  LayerWeights view(int64_t j, void* slot) const;
+
+ private:
+  struct StoredTensor {
+    Tensor LayerWeights::*field = nullptr;
+    Tier tier = Tier::kCompute;
+    Tensor home;                 // compute or CPU tier
+    size_t n_bytes = 0;
+    size_t slot_offset = 0;      // non-resident tensors
+    size_t staging_offset = 0;   // disk tensors
+    const DiskFile* file = nullptr;
+    uint64_t file_offset = 0;
+    std::vector<int64_t> shape;
+  };
+
+  DType dtype_;
+  Device* compute_;
+  GlobalWeights globals_;
+  std::vector<LayerWeights> resident_;           // per layer: compute-resident tensors only
+  std::vector<std::vector<StoredTensor>> layers_;  // per layer
+  std::vector<Buffer> buffers_;
+  std::map<std::filesystem::path, std::unique_ptr<DiskFile>> files_;
+  size_t slot_bytes_ = 0;
+  size_t staging_bytes_ = 0;
+  uint64_t tier_bytes_[3] = {0, 0, 0};
+};
+
+}  // namespace alisa

@@ -1,0 +1,44 @@
+// The offloading schedule on the GPU: pinned CPU tier, disk folder, the transfer streams and
+// events. Same equivalences as on the CPU: data-moving policies are bitwise-identical to the
+// all-resident policy; CPU attention (float16 cache on the CPU) is close and keeps greedy tokens.
+#include <catch2/catch.hpp>
+
+#include "tests/runtime/offload_runs.h"
+#include "tests/test_support.h"
+
+namespace alisa::test {
+
+TEST_CASE("GPU: policies that only move data give bitwise-identical logits", "[gpu][offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  const Run resident =
+      run_policy(model, DeviceChoice::kGpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  for (const PolicyCase& c : data_moving_policies()) {
+    INFO(name << ": " << c.what);
+    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kGpu, c.policy, disk.path()), resident));
+  }
+}
+
+TEST_CASE("GPU: CPU attention over a pinned cache matches and keeps greedy tokens",
+          "[gpu][offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  const Run resident =
+      run_policy(model, DeviceChoice::kGpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  Policy policy = policy_with(20, 80, 0, 100, 0, 100);
+  policy.cpu_attention = true;
+  const Run cpu = run_policy(model, DeviceChoice::kGpu, policy, disk.path());
+  REQUIRE(cpu.logits.size() == resident.logits.size());
+  for (size_t step = 0; step < cpu.logits.size(); ++step) {
+    INFO(name << " step " << step);
+    // float16 activations: the CPU attends the same f16 cache with f32 accumulation.
+    const Comparison c = compare(cpu.logits[step].data(), resident.logits[step].data(),
+                                 cpu.logits[step].size(), 2e-2, 2e-2);
+    CHECK(c.ok());
+  }
+  CHECK(cpu.tokens == resident.tokens);
+}
+
+}  // namespace alisa::test

@@ -1,0 +1,32 @@
+// Runs of the offloading schedule over a fixture model, shared by the CPU tests and the GPU
+// tests: the same block of left-padded random prompts, prefill then greedy decode steps.
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+#include "runtime/engine.h"
+
+namespace alisa::test {
+
+struct Run {
+  std::vector<std::vector<float>> logits;  // per step: [block, vocab]
+  std::vector<std::vector<int32_t>> tokens;
+};
+
+// gpu_batch_size 2, num_gpu_batches 3, the given GPU and CPU percentages.
+Policy policy_with(double wg, double wc, double cg, double cc, double ag, double ac);
+
+Run run_policy(const std::filesystem::path& model, DeviceChoice device, const Policy& policy,
+               const std::filesystem::path& offload_dir, int64_t n_decode = 4);
+
+bool bitwise_equal(const Run& a, const Run& b);
+
+// The cases whose policies only move data, against policy_with(100, 0, 100, 0, 100, 0).
+struct PolicyCase {
+  const char* what;
+  Policy policy;
+};
+std::vector<PolicyCase> data_moving_policies();
+
+}  // namespace alisa::test

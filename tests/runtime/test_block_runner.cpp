@@ -1,0 +1,131 @@
+// The offloading schedule on the CPU: a compute arena (standing in for GPU memory), a capped CPU
+// tier and a disk folder. Policies that only move data must give bitwise-identical logits to the
+// all-resident policy; CPU attention must match within float tolerance with the same tokens.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <fstream>
+
+#include "runtime/engine.h"
+#include "tests/runtime/offload_runs.h"
+#include "tests/test_support.h"
+
+namespace alisa::test {
+namespace {
+
+using Catch::Matchers::Contains;
+
+}  // namespace
+
+TEST_CASE("place_by_percent tracks the asked split within one item", "[offload]") {
+  const std::vector<uint64_t> sizes = {100, 100, 100, 100, 400, 400, 5, 5,
+                                       100, 100, 100, 100, 400, 400, 5, 5};
+  const std::vector<Tier> tiers = place_by_percent(sizes, 20, 50);
+  uint64_t placed[3] = {0, 0, 0}, total = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    placed[static_cast<int>(tiers[i])] += sizes[i];
+    total += sizes[i];
+  }
+  CHECK(std::abs(static_cast<double>(placed[0]) - 0.2 * static_cast<double>(total)) <= 400);
+  CHECK(std::abs(static_cast<double>(placed[1]) - 0.5 * static_cast<double>(total)) <= 400);
+  CHECK(placed[0] > 0);
+  CHECK(placed[2] > 0);
+  // 0% asked is 0% given; 100% is all.
+  for (Tier t : place_by_percent(sizes, 0, 100)) CHECK(t == Tier::kCpu);
+  for (Tier t : place_by_percent(sizes, 100, 0)) CHECK(t == Tier::kCompute);
+}
+
+TEST_CASE("policies that only move data give bitwise-identical logits", "[offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  const Run resident = run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  for (const PolicyCase& c : data_moving_policies()) {
+    INFO(name << ": " << c.what);
+    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kCpu, c.policy, disk.path()), resident));
+  }
+}
+
+TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy tokens",
+          "[offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  const Run resident = run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  Policy policy = policy_with(20, 80, 0, 100, 0, 100);
+  policy.cpu_attention = true;
+  const Run cpu = run_policy(model, DeviceChoice::kCpu, policy, disk.path());
+  REQUIRE(cpu.logits.size() == resident.logits.size());
+  for (size_t step = 0; step < cpu.logits.size(); ++step) {
+    INFO(name << " step " << step);
+    const Comparison c = compare(cpu.logits[step].data(), resident.logits[step].data(),
+                                 cpu.logits[step].size(), 1e-5, 1e-5);
+    CHECK(c.ok());
+  }
+  CHECK(cpu.tokens == resident.tokens);
+}
+
+TEST_CASE("generate with an offloading policy gives the all-resident completions",
+          "[offload][e2e]") {
+  const std::filesystem::path model = fixture_path("opt-tiny");
+  ScratchDir disk;
+  std::vector<Prompt> prompts;
+  for (uint64_t i = 0; i < 7; ++i) {  // 7: a short last block
+    prompts.push_back({.token_ids = {5, static_cast<int32_t>(10 + i), 42, 7}, .index = i});
+  }
+  prompts[3].token_ids = {9, 8};  // different lengths: padding
+  GenerationOptions options;
+  options.max_new_tokens = 5;
+  options.batch_size = 3;
+  options.stop_at_eos = false;
+  Engine resident({.model = model.string(), .backend = {.device = DeviceChoice::kCpu}});
+  Engine offloaded({.model = model.string(),
+                    .backend = {.device = DeviceChoice::kCpu},
+                    .policy = policy_with(30, 30, 20, 40, 50, 50),
+                    .offload_dir = disk.path()});
+  CHECK(offloaded.generate(prompts, options) == resident.generate(prompts, options));
+}
+
+TEST_CASE("a policy that does not fit the caps is refused with the numbers", "[offload]") {
+  const std::filesystem::path model = fixture_path("opt-tiny");
+  ScratchDir disk;
+  try {
+    Engine engine({.model = model.string(),
+                   .backend = {.device = DeviceChoice::kCpu, .gpu_memory_limit = 4096},
+                   .policy = policy_with(100, 0, 100, 0, 100, 0),
+                   .offload_dir = disk.path()});
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Contains("gpu_memory_limit") && Contains("weights"));
+  }
+  // The weights fit on the CPU tier, but the block's KV cache does not fit the compute arena.
+  Engine engine({.model = model.string(),
+                 .backend = {.device = DeviceChoice::kCpu, .gpu_memory_limit = 384 << 10},
+                 .policy = policy_with(0, 100, 100, 0, 100, 0),
+                 .offload_dir = disk.path()});
+  CHECK_THROWS_WITH(engine.make_block_runner(6, 128, 100),
+                    Contains("gpu_memory_limit") && Contains("KV cache"));
+}
+
+TEST_CASE("an offloaded weight file that goes bad gives an error naming it", "[offload]") {
+  ScratchDir dir;
+  // opt-tiny stores float16 and the CPU computes in float32, so its disk-resident weights are
+  // converted into an offload file in the offload folder.
+  Engine engine({.model = fixture_path("opt-tiny").string(),
+                 .backend = {.device = DeviceChoice::kCpu},
+                 .policy = policy_with(0, 0, 100, 0, 100, 0),
+                 .offload_dir = dir.path()});
+  int n_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    std::filesystem::resize_file(entry.path(), 64);
+    ++n_files;
+  }
+  REQUIRE(n_files == 1);
+  GenerationOptions options;
+  options.max_new_tokens = 2;
+  options.batch_size = 1;
+  CHECK_THROWS_WITH(engine.generate({{.token_ids = {5, 6}}}, options),
+                    Contains("alisa-weights-") && Contains("end of file"));
+}
+
+}  // namespace alisa::test

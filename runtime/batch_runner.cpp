@@ -72,7 +72,8 @@ void BatchRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
   const Tensor hidden = hidden_.slice(0, 0, n);
   program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
   for (int64_t j = 0; j < spec_.n_layers; ++j) {
-    program_.layer(weights_.resident_layer(j), cache_[static_cast<size_t>(j)], step, scratch_, hidden, ops_);
+    program_.layer(weights_.resident_layer(j), cache_[static_cast<size_t>(j)], step, scratch_,
+                   hidden, ops_);
   }
   length_ += n_new;
 

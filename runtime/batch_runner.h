@@ -41,7 +41,6 @@ class BatchRunner {
   std::vector<int32_t> sample(const SamplingSettings& settings, std::span<const uint64_t> rng_keys,
                               uint64_t step);
 
-
  private:
   Tensor staging_rows(int64_t rows) const;
 

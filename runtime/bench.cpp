@@ -107,24 +107,23 @@ BenchResult run_bench(Engine& engine, const BenchWorkload& w) {
 nlohmann::json bench_report(const Engine& engine, const BenchWorkload& w, const BenchResult& r,
                             const nlohmann::json& settings) {
   const bool gpu = engine.device().kind() == DeviceKind::kGpu;
-  nlohmann::json report = {
-      {"model", engine.spec().name},
-      {"device", engine.device().name()},
-      {"batch_size", w.batch_size},
-      {"prompt_len", w.prompt_len},
-      {"gen_len", w.gen_len},
-      {"prefill_latency_s", r.prefill_s},
-      {"decode_latency_s", r.decode_s},
-      {"decode_step_ms", r.decode_step_ms},
-      {"decode_step_bytes", r.decode_step_bytes},
-      {"decode_throughput", r.decode_throughput},
-      {"total_throughput", r.total_throughput},
-      {"peak_memory_bytes",
-       {{gpu ? "gpu" : "cpu_device", r.peak_device_bytes},
-        {"cpu_tier", r.peak_cpu_tier_bytes},
-        {"host_rss", r.peak_host_rss_bytes}}},
-      {"schedule", r.schedule},
-      {"settings", settings}};
+  nlohmann::json report = {{"model", engine.spec().name},
+                           {"device", engine.device().name()},
+                           {"batch_size", w.batch_size},
+                           {"prompt_len", w.prompt_len},
+                           {"gen_len", w.gen_len},
+                           {"prefill_latency_s", r.prefill_s},
+                           {"decode_latency_s", r.decode_s},
+                           {"decode_step_ms", r.decode_step_ms},
+                           {"decode_step_bytes", r.decode_step_bytes},
+                           {"decode_throughput", r.decode_throughput},
+                           {"total_throughput", r.total_throughput},
+                           {"peak_memory_bytes",
+                            {{gpu ? "gpu" : "cpu_device", r.peak_device_bytes},
+                             {"cpu_tier", r.peak_cpu_tier_bytes},
+                             {"host_rss", r.peak_host_rss_bytes}}},
+                           {"schedule", r.schedule},
+                           {"settings", settings}};
   return report;
 }
 

@@ -29,8 +29,8 @@ struct BenchResult {
   size_t peak_device_bytes = 0;
   size_t peak_host_rss_bytes = 0;
   size_t peak_cpu_tier_bytes = 0;
-  // The timed run's schedule, prefill and decode apart: busy time per stream, bytes per link, the fraction of
-  // transfer time hidden under compute (Timeline::stats_json).
+  // The timed run's schedule, prefill and decode apart: busy time per stream, bytes per link, the
+  // fraction of transfer time hidden under compute (Timeline::stats_json).
   nlohmann::json schedule;
   nlohmann::json trace;  // Chrome trace of the timed run (spans kept only when asked)
 };

@@ -26,9 +26,9 @@ std::unique_ptr<DiskFile> offload_file(const Tiers& tiers, const std::string& wh
 
 }  // namespace
 
-BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops,
-                         Ops* cpu_ops, const Tiers& tiers, CopyEngine& copies,
-                         const Policy& policy, const BlockShape& shape)
+BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops, Ops* cpu_ops,
+                         const Tiers& tiers, CopyEngine& copies, const Policy& policy,
+                         const BlockShape& shape)
     : spec_(spec),
       weights_(weights),
       ops_(ops),
@@ -72,8 +72,7 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   const std::vector<uint64_t> kv_sizes(static_cast<size_t>(n_units), 2 * kv_bytes);
   const std::vector<Tier> kv_homes =
       place_by_percent(kv_sizes, policy.cache_gpu_percent, policy.cache_cpu_percent);
-  const size_t hidden_bytes =
-      static_cast<size_t>(max_tokens * spec.hidden_size) * dtype_size(act);
+  const size_t hidden_bytes = static_cast<size_t>(max_tokens * spec.hidden_size) * dtype_size(act);
   const std::vector<uint64_t> hidden_sizes(static_cast<size_t>(n_batches), hidden_bytes);
   const std::vector<Tier> hidden_homes = place_by_percent(
       hidden_sizes, policy.activations_gpu_percent, policy.activations_cpu_percent);
@@ -189,7 +188,7 @@ bool BlockRunner::kv_in_slot(int64_t unit, int64_t past) const {
 }
 
 void BlockRunner::read_weights_from_disk(int64_t j) {
-  if (j >= spec_.n_layers || !weights_.layer_on_disk(j)) return;
+  if (j >= spec_.n_layers) return;
   const int s = static_cast<int>(j % 2);
   // The staging was last read by the copies of layer j - 2.
   weight_reads_[s] = weights_.read_disk(j, weight_staging_[s], copies_, weights_ready_[s]);
@@ -273,9 +272,8 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
   } else {
     const KvUnit& kv = kv_[static_cast<size_t>(unit)];
     const bool in_slot = kv_in_slot(unit, past);
-    const KvLayerView cache{
-        .k = kv_view(in_slot ? kv_slot_k_[s] : kv.k.data(), tiers_.compute),
-        .v = kv_view(in_slot ? kv_slot_v_[s] : kv.v.data(), tiers_.compute)};
+    const KvLayerView cache{.k = kv_view(in_slot ? kv_slot_k_[s] : kv.k.data(), tiers_.compute),
+                            .v = kv_view(in_slot ? kv_slot_v_[s] : kv.v.data(), tiers_.compute)};
     program_.layer(w, cache, step, scratch_, hidden, ops_);
   }
   if (j == spec_.n_layers - 1) head(k, hidden, n_new);
@@ -303,10 +301,11 @@ void BlockRunner::attend_on_cpu(int64_t unit, const StepBatch& step) {
   StepBatch host_step = step;
   host_step.key_mask = host_mask;  // the CPU reads only the mask (and the scratch, the cache)
   const KvUnit& kv = kv_[static_cast<size_t>(unit)];
-  program_.layer_attend({.k = kv_view(kv.k.data(), tiers_.cpu), .v = kv_view(kv.v.data(), tiers_.cpu)},
-                        host_step, host_scratch_, *cpu_ops_);
-  copies_.host_span(Lane::kCpuAttention, str("layer ", unit / shape_.num_gpu_batches, " batch ", k,
-                                             " CPU attention"),
+  program_.layer_attend(
+      {.k = kv_view(kv.k.data(), tiers_.cpu), .v = kv_view(kv.v.data(), tiers_.cpu)}, host_step,
+      host_scratch_, *cpu_ops_);
+  copies_.host_span(Lane::kCpuAttention,
+                    str("layer ", unit / shape_.num_gpu_batches, " batch ", k, " CPU attention"),
                     start, copies_.host_now_us());
   copies_.copy(Queue::kCompute, scratch_.attention.data(), host_scratch_.attention.data(),
                host_scratch_.attention.n_bytes(), Link::kCpuToGpu);
@@ -404,8 +403,8 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
     if (weights_ready_[ws] != nullptr && !weights_.fully_resident()) {
       copies_.wait(Queue::kCompute, *weights_ready_[ws]);
     }
-    const LayerWeights w = weights_.fully_resident() ? weights_.resident_layer(j)
-                                                     : weights_.view(j, weight_slot_[ws]);
+    const LayerWeights w =
+        weights_.fully_resident() ? weights_.resident_layer(j) : weights_.view(j, weight_slot_[ws]);
     for (int64_t k = 0; k < n_batches; ++k) {
       const int64_t unit = j * n_batches + k;
       compute(unit, w, n_new, past);

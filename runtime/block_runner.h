@@ -57,9 +57,9 @@ class BlockRunner {
                        // a prefix of tokens is one contiguous range to move
   };
   struct BatchInputs {
-    Tensor token_ids;      // [b * max_step_tokens] i32
-    Tensor position_ids;   // [b * max_step_tokens] i32
-    Tensor key_mask;       // [b, capacity] u8
+    Tensor token_ids;                // [b * max_step_tokens] i32
+    Tensor position_ids;             // [b * max_step_tokens] i32
+    Tensor key_mask;                 // [b, capacity] u8
     std::vector<uint8_t> mask_host;  // [b, capacity]
   };
   struct SlotEvents {
@@ -71,7 +71,7 @@ class BlockRunner {
   bool cpu_attends(int64_t unit, int64_t past) const;
   bool kv_in_slot(int64_t unit, int64_t past) const;
   Tensor kv_view(void* data, Device* device) const;  // [b, capacity, n_kv_heads, head_dim]
-  size_t kv_row_bytes() const;                        // one token of the GPU batch
+  size_t kv_row_bytes() const;                       // one token of the GPU batch
   Tensor hidden_view(int64_t k, int slot, int64_t n_new) const;
 
   void load_weights(int64_t j);
@@ -94,9 +94,9 @@ class BlockRunner {
 
   std::vector<Buffer> buffers_;
   std::vector<std::unique_ptr<DiskFile>> files_;
-  std::vector<KvUnit> kv_;            // [n_layers * num_gpu_batches]
-  std::vector<HomedBuffer> hidden_;   // [num_gpu_batches], each [b * max_step_tokens, hidden]
-  std::vector<BatchInputs> inputs_;   // [num_gpu_batches]
+  std::vector<KvUnit> kv_;           // [n_layers * num_gpu_batches]
+  std::vector<HomedBuffer> hidden_;  // [num_gpu_batches], each [b * max_step_tokens, hidden]
+  std::vector<BatchInputs> inputs_;  // [num_gpu_batches]
   void* weight_slot_[2] = {};
   void* weight_staging_[2] = {};
   std::vector<std::future<void>> weight_reads_[2];
@@ -110,11 +110,11 @@ class BlockRunner {
   std::vector<Event*> hidden_stored_;  // [num_gpu_batches]
   DecoderScratch scratch_;
   DecoderScratch host_scratch_;  // q, k, v, attention on the CPU tier (cpu_attention)
-  Tensor head_rows_;       // [b, hidden]
-  Tensor logits_;          // [block_size, vocab] f32
-  Tensor logits_staging_;  // [b, vocab] in the activation dtype (when that is not f32)
-  Tensor rng_keys_;        // [block_size] u64
-  Tensor sampled_;         // [block_size] i32
+  Tensor head_rows_;             // [b, hidden]
+  Tensor logits_;                // [block_size, vocab] f32
+  Tensor logits_staging_;        // [b, vocab] in the activation dtype (when that is not f32)
+  Tensor rng_keys_;              // [block_size] u64
+  Tensor sampled_;               // [block_size] i32
 
   std::vector<int32_t> n_real_tokens_;  // [block_size]
   int64_t length_ = 0;

@@ -31,9 +31,6 @@ class CopyEngine {
   CopyEngine(const CopyEngine&) = delete;
   CopyEngine& operator=(const CopyEngine&) = delete;
 
-  Device& compute() const { return compute_; }
-  Timeline& timeline() const { return timeline_; }
-
   // Starts the clock every span is measured from; call when the device is idle.
   void start_clock();
   // Microseconds since start_clock() on the host's clock (spans of host work).

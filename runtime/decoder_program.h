@@ -67,8 +67,8 @@ class DecoderProgram {
   void layer_qkv(const LayerWeights& w, const StepBatch& step, const DecoderScratch& scratch,
                  const Tensor& hidden, Ops& ops) const;
   // Stores scratch.k, .v into the cache and attends: scratch.attention.
-  void layer_attend(const KvLayerView& cache, const StepBatch& step,
-                    const DecoderScratch& scratch, Ops& ops) const;
+  void layer_attend(const KvLayerView& cache, const StepBatch& step, const DecoderScratch& scratch,
+                    Ops& ops) const;
   // hidden += output projection and MLP.
   void layer_rest(const LayerWeights& w, const StepBatch& step, const DecoderScratch& scratch,
                   const Tensor& hidden, Ops& ops) const;

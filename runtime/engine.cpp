@@ -29,26 +29,6 @@ uint64_t sampling_key(uint64_t seed, uint64_t prompt_index) {
   return z ^ (z >> 33);
 }
 
-ModelFootprint footprint_of(const ModelSpec& spec) {
-  return footprint_from_sizes({.n_layers = spec.n_layers,
-                               .hidden_size = spec.hidden_size,
-                               .q_dim = spec.q_dim(),
-                               .kv_dim = spec.kv_dim(),
-                               .n_kv_heads = spec.n_kv_heads,
-                               .ffn_dim = spec.ffn_dim,
-                               .gated_mlp = spec.gated_mlp,
-                               .attention_bias = spec.attention_bias,
-                               .mlp_bias = spec.mlp_bias,
-                               .layer_norm = spec.norm == NormKind::kLayerNorm,
-                               .final_norm = spec.final_norm,
-                               .vocab_size = spec.vocab_size,
-                               .embed_dim = spec.embed_dim(),
-                               .tie_word_embeddings = spec.tie_word_embeddings,
-                               .learned_positions = spec.learned_positions,
-                               .position_offset = spec.position_offset,
-                               .max_positions = spec.max_positions});
-}
-
 // The plan is in float16 bytes; CPU runs keep float32.
 void scale_plan(MemoryPlan& plan, size_t element_bytes) {
   for (TierBytes* tier : {&plan.gpu, &plan.cpu, &plan.disk}) {
@@ -74,7 +54,7 @@ Engine::Engine(const EngineOptions& options)
   if (policy_) {
     // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
     // (cache, activations, workspace) is checked when a workload's runner is made.
-    MemoryPlan plan = plan_memory(footprint_of(spec_), {.prompt_len = 1, .gen_len = 0}, policy);
+    MemoryPlan plan = plan_memory(model_footprint(spec_), {.prompt_len = 1, .gen_len = 0}, policy);
     scale_plan(plan, dtype_size(activation_dtype()));
     plan.gpu.cache = plan.cpu.cache = plan.disk.cache = 0;
     plan.gpu.activations = plan.cpu.activations = plan.disk.activations = 0;
@@ -90,10 +70,10 @@ Engine::Engine(const EngineOptions& options)
   std::unique_ptr<WeightSource> source = is_dummy(options.model)
                                              ? make_dummy_weights(options.dummy_seed)
                                              : open_checkpoint_weights(options.model);
-  weights_ = std::make_unique<WeightStore>(
-      spec_, *source, tiers(), activation_dtype(),
-      WeightPlacement{.compute_percent = policy.weights_gpu_percent,
-                      .cpu_percent = policy.weights_cpu_percent});
+  weights_ =
+      std::make_unique<WeightStore>(spec_, *source, tiers(), activation_dtype(),
+                                    WeightPlacement{.compute_percent = policy.weights_gpu_percent,
+                                                    .cpu_percent = policy.weights_cpu_percent});
   if (!is_dummy(options.model)) {
     const std::filesystem::path tokenizer_path =
         std::filesystem::path(options.model) / "tokenizer.json";
@@ -132,7 +112,7 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
   }
   const int64_t prompt_len = std::max<int64_t>(1, max_step_tokens);
   MemoryPlan plan = plan_memory(
-      footprint_of(spec_), {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, policy);
+      model_footprint(spec_), {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, policy);
   scale_plan(plan, dtype_size(activation_dtype()));
   // Weights are in place already: what remains must fit next to them.
   plan.gpu.weights = weights_->bytes_on(Tier::kCompute);
@@ -230,9 +210,9 @@ std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& pr
     max_prompt = std::max<int64_t>(max_prompt, static_cast<int64_t>(prompt.token_ids.size()));
   }
   const int64_t wanted = policy_ ? policy_->block_size() : options.batch_size;
-  std::unique_ptr<BlockRunner> runner = make_block_runner(
-      std::min<int64_t>(wanted, static_cast<int64_t>(prompts.size())),
-      max_prompt + options.max_new_tokens, max_prompt);
+  std::unique_ptr<BlockRunner> runner =
+      make_block_runner(std::min<int64_t>(wanted, static_cast<int64_t>(prompts.size())),
+                        max_prompt + options.max_new_tokens, max_prompt);
   const int64_t block = runner->shape().block_size();
 
   for (size_t first = 0; first < order.size(); first += static_cast<size_t>(block)) {
@@ -256,7 +236,8 @@ std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& pr
     for (int64_t s = n_real; s < block; ++s) finished[static_cast<size_t>(s)] = true;
     const std::vector<uint8_t> ones(static_cast<size_t>(block), 1);
     for (int64_t t = 0; t < options.max_new_tokens; ++t) {
-      std::vector<int32_t> tokens = runner->sample(options.sampling, keys, static_cast<uint64_t>(t));
+      std::vector<int32_t> tokens =
+          runner->sample(options.sampling, keys, static_cast<uint64_t>(t));
       bool all_finished = true;
       for (int64_t s = 0; s < block; ++s) {
         if (finished[static_cast<size_t>(s)]) {

@@ -15,10 +15,10 @@
 #include "runtime/batch_runner.h"
 #include "runtime/block_runner.h"
 #include "runtime/copy_engine.h"
-#include "runtime/weight_store.h"
 #include "runtime/model_spec.h"
 #include "runtime/ops.h"
 #include "runtime/tokenizer.h"
+#include "runtime/weight_store.h"
 #include "runtime/weights.h"
 
 namespace alisa {
@@ -31,7 +31,7 @@ struct EngineOptions {
   // on the compute device, one GPU batch of GenerationOptions::batch_size.
   std::optional<Policy> policy = std::nullopt;
   std::filesystem::path offload_dir = {};  // the disk tier; empty: <temp>/alisa-offload
-  bool keep_trace_spans = false;      // keep every span for write_trace()
+  bool keep_trace_spans = false;           // keep every span for write_trace()
 };
 
 struct GenerationOptions {
@@ -84,8 +84,6 @@ class Engine {
   // plan fits the caps.
   std::unique_ptr<BlockRunner> make_block_runner(int64_t n_sequences, int64_t capacity,
                                                  int64_t max_step_tokens);
-  const std::optional<Policy>& policy() const { return policy_; }
-  const WeightStore& weights() const { return *weights_; }
   // Per-stream busy time, bytes per link, overlap; spans when keep_trace_spans.
   Timeline& timeline() { return timeline_; }
   Device& cpu_tier() const { return *backend_.cpu_tier; }

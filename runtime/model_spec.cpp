@@ -284,4 +284,24 @@ std::vector<std::string> named_model_names() {
   return names;
 }
 
+ModelFootprint model_footprint(const ModelSpec& spec) {
+  return footprint_from_sizes({.n_layers = spec.n_layers,
+                               .hidden_size = spec.hidden_size,
+                               .q_dim = spec.q_dim(),
+                               .kv_dim = spec.kv_dim(),
+                               .n_kv_heads = spec.n_kv_heads,
+                               .ffn_dim = spec.ffn_dim,
+                               .gated_mlp = spec.gated_mlp,
+                               .attention_bias = spec.attention_bias,
+                               .mlp_bias = spec.mlp_bias,
+                               .layer_norm = spec.norm == NormKind::kLayerNorm,
+                               .final_norm = spec.final_norm,
+                               .vocab_size = spec.vocab_size,
+                               .embed_dim = spec.embed_dim(),
+                               .tie_word_embeddings = spec.tie_word_embeddings,
+                               .learned_positions = spec.learned_positions,
+                               .position_offset = spec.position_offset,
+                               .max_positions = spec.max_positions});
+}
+
 }  // namespace alisa

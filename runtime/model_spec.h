@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/footprint.h"
 #include "runtime/kernel_params.h"
 
 namespace alisa {
@@ -60,5 +61,8 @@ ModelSpec load_model_spec(const std::filesystem::path& folder);
 // A named architecture from configs/models (e.g. "opt-6.7b"), compiled into the binary.
 ModelSpec named_model_spec(const std::string& name);
 std::vector<std::string> named_model_names();
+
+// The sizes the memory plan (policy/) needs, from the spec.
+ModelFootprint model_footprint(const ModelSpec& spec);
 
 }  // namespace alisa

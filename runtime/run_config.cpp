@@ -30,7 +30,8 @@ std::string resolve_path(const std::filesystem::path& base, const std::string& v
 const char* run_config_keys() {
   return "model, prompts, output, tokenizer, max_new_tokens, prompt_len, gen_len, temperature, "
          "top_p, top_k, seed, "
-         "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, dummy_seed, "
+         "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, "
+         "dummy_seed, "
          "policy, offload_dir";
 }
 

@@ -2,15 +2,6 @@
 
 namespace alisa {
 
-const char* tier_name(Tier tier) {
-  switch (tier) {
-    case Tier::kCompute: return "compute";
-    case Tier::kCpu: return "cpu";
-    case Tier::kDisk: return "disk";
-  }
-  return "?";
-}
-
 std::vector<Tier> place_by_percent(std::span<const uint64_t> sizes, double compute_percent,
                                    double cpu_percent) {
   const double share[3] = {compute_percent / 100.0, cpu_percent / 100.0,

@@ -14,12 +14,10 @@ namespace alisa {
 // for it). Cpu: host memory (pinned on GPU runs). Disk: files in the offload folder.
 enum class Tier : uint8_t { kCompute, kCpu, kDisk };
 
-const char* tier_name(Tier tier);
-
 struct Tiers {
   Device* compute = nullptr;
-  Device* cpu = nullptr;           // pinned on GPU runs: KV cache, activations, staging
-  Device* cpu_weights = nullptr;   // CPU-resident weights (pageable when pin_weights is off)
+  Device* cpu = nullptr;                // pinned on GPU runs: KV cache, activations, staging
+  Device* cpu_weights = nullptr;        // CPU-resident weights (pageable when pin_weights is off)
   std::filesystem::path disk_dir = {};  // the offload folder (created on first use)
 };
 

@@ -22,8 +22,7 @@ int64_t product(const std::vector<int64_t>& shape) {
 
 // The slot's values converted to `dtype`, in host memory.
 void read_converted(const WeightSource& source, const WeightSlot& slot, DType dtype,
-                    std::vector<float>& values, std::vector<uint16_t>& narrow,
-                    const void*& bytes) {
+                    std::vector<float>& values, std::vector<uint16_t>& narrow, const void*& bytes) {
   values.resize(static_cast<size_t>(product(slot.shape)));
   source.read_f32(slot, values.data());
   bytes = values.data();
@@ -52,7 +51,8 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
   // Placement of the layer tensors, in checkpoint order.
   std::vector<uint64_t> sizes;
   for (const WeightSlot& slot : layout) {
-    if (slot.layer >= 0) sizes.push_back(static_cast<uint64_t>(product(slot.shape)) * dtype_size(dtype));
+    if (slot.layer >= 0)
+      sizes.push_back(static_cast<uint64_t>(product(slot.shape)) * dtype_size(dtype));
   }
   const std::vector<Tier> placed =
       place_by_percent(sizes, placement.compute_percent, placement.cpu_percent);
@@ -101,8 +101,9 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
       if (regions[i]) {
         auto it = files_.find(regions[i]->file);
         if (it == files_.end()) {
-          it = files_.emplace(regions[i]->file,
-                              std::make_unique<DiskFile>(DiskFile::open_read(regions[i]->file)))
+          it = files_
+                   .emplace(regions[i]->file,
+                            std::make_unique<DiskFile>(DiskFile::open_read(regions[i]->file)))
                    .first;
         }
         stored.file = it->second.get();
@@ -161,14 +162,13 @@ bool WeightStore::layer_on_disk(int64_t j) const {
   return false;
 }
 
-std::vector<std::future<void>> WeightStore::read_disk(int64_t j, void* staging,
-                                                      CopyEngine& copies,
+std::vector<std::future<void>> WeightStore::read_disk(int64_t j, void* staging, CopyEngine& copies,
                                                       const Event* after) const {
   std::vector<std::future<void>> reads;
+  if (!layer_on_disk(j)) return reads;
+  if (after != nullptr) copies.host_wait(*after);  // the staging's previous copies are done
   for (const StoredTensor& t : layers_.at(static_cast<size_t>(j))) {
     if (t.tier != Tier::kDisk) continue;
-    if (after != nullptr) copies.host_wait(*after);  // the staging's previous copies are done
-    after = nullptr;
     reads.push_back(copies.read_disk(*t.file, t.file_offset,
                                      static_cast<char*>(staging) + t.staging_offset, t.n_bytes,
                                      str("layer ", j, " weights")));
@@ -181,9 +181,8 @@ uint64_t WeightStore::queue_load(int64_t j, void* slot, const void* staging,
   uint64_t bytes = 0;
   for (const StoredTensor& t : layers_.at(static_cast<size_t>(j))) {
     if (t.tier == Tier::kCompute) continue;
-    const void* src = t.tier == Tier::kCpu
-                          ? t.home.data()
-                          : static_cast<const char*>(staging) + t.staging_offset;
+    const void* src =
+        t.tier == Tier::kCpu ? t.home.data() : static_cast<const char*>(staging) + t.staging_offset;
     copies.copy(Queue::kWeightsIn, static_cast<char*>(slot) + t.slot_offset, src, t.n_bytes,
                 Link::kCpuToGpu);
     bytes += t.n_bytes;

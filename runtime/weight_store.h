@@ -57,10 +57,10 @@ class WeightStore {
   struct StoredTensor {
     Tensor LayerWeights::*field = nullptr;
     Tier tier = Tier::kCompute;
-    Tensor home;                 // compute or CPU tier
+    Tensor home;  // compute or CPU tier
     size_t n_bytes = 0;
-    size_t slot_offset = 0;      // non-resident tensors
-    size_t staging_offset = 0;   // disk tensors
+    size_t slot_offset = 0;     // non-resident tensors
+    size_t staging_offset = 0;  // disk tensors
     const DiskFile* file = nullptr;
     uint64_t file_offset = 0;
     std::vector<int64_t> shape;
@@ -69,7 +69,7 @@ class WeightStore {
   DType dtype_;
   Device* compute_;
   GlobalWeights globals_;
-  std::vector<LayerWeights> resident_;           // per layer: compute-resident tensors only
+  std::vector<LayerWeights> resident_;             // per layer: compute-resident tensors only
   std::vector<std::vector<StoredTensor>> layers_;  // per layer
   std::vector<Buffer> buffers_;
   std::map<std::filesystem::path, std::unique_ptr<DiskFile>> files_;

@@ -8,7 +8,8 @@
 
 namespace alisa::test {
 
-TEST_CASE("GPU: policies that only move data give bitwise-identical logits", "[gpu][offload][e2e]") {
+TEST_CASE("GPU: policies that only move data give bitwise-identical logits",
+          "[gpu][offload][e2e]") {
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;

@@ -3,8 +3,6 @@
 // all-resident policy; CPU attention must match within float tolerance with the same tokens.
 #include <catch2/catch.hpp>
 
-#include <cstring>
-#include <fstream>
 
 #include "runtime/engine.h"
 #include "tests/runtime/offload_runs.h"
@@ -39,7 +37,8 @@ TEST_CASE("policies that only move data give bitwise-identical logits", "[offloa
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
-  const Run resident = run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  const Run resident =
+      run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
   for (const PolicyCase& c : data_moving_policies()) {
     INFO(name << ": " << c.what);
     CHECK(bitwise_equal(run_policy(model, DeviceChoice::kCpu, c.policy, disk.path()), resident));
@@ -51,7 +50,8 @@ TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy toke
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
-  const Run resident = run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  const Run resident =
+      run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
   Policy policy = policy_with(20, 80, 0, 100, 0, 100);
   policy.cpu_attention = true;
   const Run cpu = run_policy(model, DeviceChoice::kCpu, policy, disk.path());

@@ -12,21 +12,21 @@
 
 #include "runtime/common.h"
 #include "runtime/device.h"
-#include "runtime/weight_store.h"
 #include "runtime/dtype.h"
 #include "runtime/model_spec.h"
 #include "runtime/safetensors.h"
+#include "runtime/weight_store.h"
 #include "runtime/weights.h"
 #include "tests/test_support.h"
 
 using alisa::CpuDevice;
 using alisa::DType;
 using alisa::ModelSpec;
-using alisa::WeightStore;
 using alisa::SafetensorsCheckpoint;
 using alisa::Tensor;
 using alisa::weight_layout;
 using alisa::WeightSlot;
+using alisa::WeightStore;
 using alisa::test::fixture_path;
 using Catch::Contains;
 
@@ -284,8 +284,7 @@ TEST_CASE("a WeightStore of a fixture gives the checkpoint's float16 values", "[
   }
 }
 
-TEST_CASE("a WeightStore frees everything and names the cap when it does not fit",
-          "[weights]") {
+TEST_CASE("a WeightStore frees everything and names the cap when it does not fit", "[weights]") {
   const ModelSpec spec = alisa::load_model_spec(fixture_path("opt-tiny"));
   const auto source = alisa::open_checkpoint_weights(fixture_path("opt-tiny"));
   CpuDevice device(64 * 1024);  // the model needs ~400 KiB in float32

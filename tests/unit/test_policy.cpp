@@ -23,26 +23,6 @@ std::string error_of(const std::string& yaml) {
   return "(no error)";
 }
 
-ModelFootprint footprint_of(const ModelSpec& spec) {
-  return footprint_from_sizes({.n_layers = spec.n_layers,
-                               .hidden_size = spec.hidden_size,
-                               .q_dim = spec.q_dim(),
-                               .kv_dim = spec.kv_dim(),
-                               .n_kv_heads = spec.n_kv_heads,
-                               .ffn_dim = spec.ffn_dim,
-                               .gated_mlp = spec.gated_mlp,
-                               .attention_bias = spec.attention_bias,
-                               .mlp_bias = spec.mlp_bias,
-                               .layer_norm = spec.norm == NormKind::kLayerNorm,
-                               .final_norm = spec.final_norm,
-                               .vocab_size = spec.vocab_size,
-                               .embed_dim = spec.embed_dim(),
-                               .tie_word_embeddings = spec.tie_word_embeddings,
-                               .learned_positions = spec.learned_positions,
-                               .position_offset = spec.position_offset,
-                               .max_positions = spec.max_positions});
-}
-
 // Round numbers: L 4, d 128, f 512, V 1000, 6400 + 100 parameters a layer (13000 bytes), 64000
 // global matrix parameters (128000 bytes), Kt = 2 * 2 * 128 = 512 bytes.
 ModelFootprint tiny() {
@@ -220,12 +200,13 @@ TEST_CASE("footprint of OPT-6.7B and LLaMA-2-7B by hand", "[policy]") {
   CHECK(opt.kv_bytes_per_token_per_layer == 16384);  // K and V: 2 * 4096 * 2 bytes
   CHECK(opt.n_parameters() == 6658473984);           // 32 * 201379840 + 214319104
   CHECK(opt.n_parameters() == named_model_spec("opt-6.7b").n_parameters());
-  CHECK(footprint_of(named_model_spec("opt-6.7b")).layer_weight_bytes == opt.layer_weight_bytes);
+  CHECK(alisa::model_footprint(named_model_spec("opt-6.7b")).layer_weight_bytes ==
+        opt.layer_weight_bytes);
 
   // LLaMA-2-7B: d 4096, f 11008 (SwiGLU), 32 layers, V 32000, untied, RMSNorm, no biases.
   // A layer: 4 d^2 + 3 d f = 202375168 + two RMSNorms 2d = 202383360 parameters, 404766720 bytes.
   // Global: 2 V d = 262144000 + final norm d = 262148096 parameters, 524296192 bytes.
-  const ModelFootprint llama = footprint_of(named_model_spec("llama-2-7b"));
+  const ModelFootprint llama = alisa::model_footprint(named_model_spec("llama-2-7b"));
   CHECK(llama.layer_matrix_params == 202375168);
   CHECK(llama.layer_vector_params == 8192);
   CHECK(llama.layer_weight_bytes == 404766720);
@@ -239,7 +220,7 @@ TEST_CASE("footprint of OPT-6.7B and LLaMA-2-7B by hand", "[policy]") {
   for (const std::string& name : named_model_names()) {
     INFO(name);
     const ModelSpec spec = named_model_spec(name);
-    CHECK(footprint_of(spec).n_parameters() == spec.n_parameters());
+    CHECK(alisa::model_footprint(spec).n_parameters() == spec.n_parameters());
   }
   CHECK_THROWS_AS(footprint_from_sizes({}), Error);
 }
@@ -347,7 +328,7 @@ TEST_CASE("check_fits names the tier, every term and the cap", "[policy]") {
 }
 
 TEST_CASE("moving a percentage from GPU to CPU never increases GPU bytes", "[policy]") {
-  const ModelFootprint opt30 = footprint_of(named_model_spec("opt-30b"));
+  const ModelFootprint opt30 = alisa::model_footprint(named_model_spec("opt-30b"));
   for (const ModelFootprint& model : {tiny(), opt30}) {
     for (int kind = 0; kind < 3; ++kind) {
       for (bool compress : {false, true}) {
@@ -378,7 +359,7 @@ TEST_CASE("moving a percentage from GPU to CPU never increases GPU bytes", "[pol
 TEST_CASE("FlexGen's OPT-30B policy fits its 14.5 GiB GPU cap", "[policy]") {
   const std::filesystem::path file =
       std::filesystem::path(ALISA_SOURCE_DIR) / "configs/policies/opt-30b-flexgen.yaml";
-  const MemoryPlan plan = plan_memory(footprint_of(named_model_spec("opt-30b")),
+  const MemoryPlan plan = plan_memory(alisa::model_footprint(named_model_spec("opt-30b")),
                                       {.prompt_len = 512, .gen_len = 32}, load_policy(file));
   INFO("GPU " << bytes_text(plan.gpu.total()) << ", CPU " << bytes_text(plan.cpu.total()));
   CHECK_NOTHROW(check_fits(plan, {.gpu_bytes = 29 * kGiB / 2, .cpu_bytes = 125 * kGiB}, "policy"));

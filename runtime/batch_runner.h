@@ -1,7 +1,7 @@
 // BatchRunner: one batch of sequences through the decoder on one device, with its KV cache,
 // scratch and position bookkeeping. Prefill and decode are the same call with a different
-// number of new tokens. The offloading scheduler will drive the same DecoderProgram per
-// (layer, GPU batch); this runner is the all-resident path.
+// number of new tokens. The all-resident path of forward and perplexity (all-position logits);
+// generation runs on BlockRunner, the offloading schedule over the same DecoderProgram.
 #pragma once
 
 #include <cstdint>

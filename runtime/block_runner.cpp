@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace alisa {
@@ -133,11 +134,13 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   if (policy.cpu_attention && count(kv_homes, Tier::kCpu) > 0) {
     ALISA_ASSERT(cpu_ops != nullptr, "cpu_attention without CPU ops");
     // Decode steps only: one new token per sequence.
-    host_scratch_.max_tokens = b;
-    host_scratch_.q = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention queries");
-    host_scratch_.k = make(*tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention keys");
-    host_scratch_.v = make(*tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention values");
-    host_scratch_.attention = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention output");
+    for (DecoderScratch& host : host_scratch_) {
+      host.max_tokens = b;
+      host.q = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention queries");
+      host.k = make(*tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention keys");
+      host.v = make(*tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention values");
+      host.attention = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention output");
+    }
   }
   head_rows_ = make(compute, act, {b, spec.hidden_size}, "head rows");
   logits_ = make(compute, DType::kF32, {block, spec.vocab_size}, "logits");
@@ -246,54 +249,90 @@ void BlockRunner::prefetch(int64_t unit, int64_t n_new, int64_t past) {
                             str("layer ", j, " batch ", k, " cache in"), bytes, Link::kCpuToGpu);
 }
 
+StepBatch BlockRunner::step_batch(int64_t k, int64_t n_new, int64_t past) const {
+  const int64_t b = shape_.gpu_batch_size;
+  const BatchInputs& in = inputs_[static_cast<size_t>(k)];
+  return {.batch = b,
+          .n_new = n_new,
+          .past = past,
+          .token_ids = in.token_ids.slice(0, 0, b * n_new),
+          .position_ids = in.position_ids.slice(0, 0, b * n_new),
+          .key_mask = in.key_mask};
+}
+
 void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past) {
+  if (cpu_attends(unit, past)) {
+    compute_with_cpu_attention(unit, w, n_new, past);
+    return;
+  }
   const int64_t n_batches = shape_.num_gpu_batches;
   const int64_t j = unit / n_batches, k = unit % n_batches;
   const int s = static_cast<int>(unit % 2);
-  const int64_t b = shape_.gpu_batch_size;
-  const BatchInputs& in = inputs_[static_cast<size_t>(k)];
-  const StepBatch step{.batch = b,
-                       .n_new = n_new,
-                       .past = past,
-                       .token_ids = in.token_ids.slice(0, 0, b * n_new),
-                       .position_ids = in.position_ids.slice(0, 0, b * n_new),
-                       .key_mask = in.key_mask};
+  const StepBatch step = step_batch(k, n_new, past);
   const Tensor hidden = hidden_view(k, s, n_new);
   if (slots_[s].ready != nullptr) copies_.wait(Queue::kCompute, *slots_[s].ready);
-  const std::string name = str("layer ", j, " batch ", k);
-  Event* start = &copies_.begin(Queue::kCompute);
+  Event& start = copies_.begin(Queue::kCompute);
   if (j == 0) program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
-  if (cpu_attends(unit, past)) {
-    program_.layer_qkv(w, step, scratch_, hidden, ops_);
-    copies_.end(Queue::kCompute, *start, Lane::kCompute, name + " qkv");
-    attend_on_cpu(unit, step);
-    start = &copies_.begin(Queue::kCompute);
-    program_.layer_rest(w, step, scratch_, hidden, ops_);
-  } else {
-    const KvUnit& kv = kv_[static_cast<size_t>(unit)];
-    const bool in_slot = kv_in_slot(unit, past);
-    const KvLayerView cache{.k = kv_view(in_slot ? kv_slot_k_[s] : kv.k.data(), tiers_.compute),
-                            .v = kv_view(in_slot ? kv_slot_v_[s] : kv.v.data(), tiers_.compute)};
-    program_.layer(w, cache, step, scratch_, hidden, ops_);
-  }
+  const KvUnit& kv = kv_[static_cast<size_t>(unit)];
+  const bool in_slot = kv_in_slot(unit, past);
+  const KvLayerView cache{.k = kv_view(in_slot ? kv_slot_k_[s] : kv.k.data(), tiers_.compute),
+                          .v = kv_view(in_slot ? kv_slot_v_[s] : kv.v.data(), tiers_.compute)};
+  program_.layer(w, cache, step, scratch_, hidden, ops_);
   if (j == spec_.n_layers - 1) head(k, hidden, n_new);
-  slots_[s].computed = &copies_.end(Queue::kCompute, *start, Lane::kCompute, name);
+  slots_[s].computed =
+      &copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " batch ", k));
+}
+
+void BlockRunner::compute_with_cpu_attention(int64_t unit, const LayerWeights& w, int64_t n_new,
+                                             int64_t past) {
+  const int64_t n_batches = shape_.num_gpu_batches;
+  const int64_t j = unit / n_batches, k = unit % n_batches;
+  const int s = static_cast<int>(unit % 2);
+  if (qkv_queued_unit_ != unit) queue_qkv(unit, w, n_new, past);
+  // The next GPU batch of this layer (same weights) computes its queries while the CPU attends
+  // this one; its slot was prefetched before this unit's compute.
+  const int64_t next = unit + 1;
+  if (next % n_batches != 0 && cpu_attends(next, past)) {
+    queue_qkv(next, w, n_new, past);
+    qkv_queued_unit_ = next;
+  }
+  const StepBatch step = step_batch(k, n_new, past);
+  attend_on_cpu(unit, step);
+  Event& start = copies_.begin(Queue::kCompute);
+  const Tensor attention = scratch_.attention.slice(0, 0, step.batch * step.n_new);
+  copies_.copy_mapped(ops_, mapped(host_scratch_[s].attention), attention, Link::kCpuToGpu);
+  const Tensor hidden = hidden_view(k, s, n_new);
+  program_.layer_rest(w, step, scratch_, hidden, ops_);
+  if (j == spec_.n_layers - 1) head(k, hidden, n_new);
+  slots_[s].computed =
+      &copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " batch ", k));
+}
+
+void BlockRunner::queue_qkv(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past) {
+  const int64_t n_batches = shape_.num_gpu_batches;
+  const int64_t j = unit / n_batches, k = unit % n_batches;
+  const int s = static_cast<int>(unit % 2);
+  const StepBatch step = step_batch(k, n_new, past);
+  const Tensor hidden = hidden_view(k, s, n_new);
+  if (slots_[s].ready != nullptr) copies_.wait(Queue::kCompute, *slots_[s].ready);
+  Event& start = copies_.begin(Queue::kCompute);
+  if (j == 0) program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
+  program_.layer_qkv(w, step, scratch_, hidden, ops_);
+  // The step's queries, keys and values to the CPU, where the cache lies.
+  const int64_t n = step.batch * step.n_new;
+  const DecoderScratch& host = host_scratch_[s];
+  copies_.copy_mapped(ops_, scratch_.q.slice(0, 0, n), mapped(host.q), Link::kGpuToCpu);
+  copies_.copy_mapped(ops_, scratch_.k.slice(0, 0, n), mapped(host.k), Link::kGpuToCpu);
+  copies_.copy_mapped(ops_, scratch_.v.slice(0, 0, n), mapped(host.v), Link::kGpuToCpu);
+  qkv_exported_[s] =
+      &copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " batch ", k, " qkv"));
 }
 
 void BlockRunner::attend_on_cpu(int64_t unit, const StepBatch& step) {
   const int64_t k = unit % shape_.num_gpu_batches;
-  const int64_t n = step.batch * step.n_new;
+  const int s = static_cast<int>(unit % 2);
   ALISA_ASSERT(step.n_new == 1, "CPU attention serves decode steps");
-  // The step's queries, keys and values to the CPU, where the cache lies.
-  auto to_host = [&](const Tensor& device_rows, const Tensor& host_rows) {
-    copies_.copy(Queue::kCompute, host_rows.data(), device_rows.data(), host_rows.n_bytes(),
-                 Link::kGpuToCpu);
-  };
-  to_host(scratch_.q.slice(0, 0, n), host_scratch_.q);
-  to_host(scratch_.k.slice(0, 0, n), host_scratch_.k);
-  to_host(scratch_.v.slice(0, 0, n), host_scratch_.v);
-  copies_.host_wait(copies_.record(Queue::kCompute));
-
+  copies_.host_wait(*qkv_exported_[s]);
   const double start = copies_.host_now_us();
   BatchInputs& in = inputs_[static_cast<size_t>(k)];
   const Tensor host_mask(in.mask_host.data(), tiers_.cpu, DType::kU8,
@@ -303,12 +342,17 @@ void BlockRunner::attend_on_cpu(int64_t unit, const StepBatch& step) {
   const KvUnit& kv = kv_[static_cast<size_t>(unit)];
   program_.layer_attend(
       {.k = kv_view(kv.k.data(), tiers_.cpu), .v = kv_view(kv.v.data(), tiers_.cpu)}, host_step,
-      host_scratch_, *cpu_ops_);
+      host_scratch_[s], *cpu_ops_);
   copies_.host_span(Lane::kCpuAttention,
                     str("layer ", unit / shape_.num_gpu_batches, " batch ", k, " CPU attention"),
                     start, copies_.host_now_us());
-  copies_.copy(Queue::kCompute, scratch_.attention.data(), host_scratch_.attention.data(),
-               host_scratch_.attention.n_bytes(), Link::kCpuToGpu);
+}
+
+Tensor BlockRunner::mapped(const Tensor& host) const {
+  ALISA_ASSERT(host.device() == tiers_.cpu && host.is_contiguous(), "mapped view");
+  std::array<int64_t, kMaxRank> dims{};
+  for (int d = 0; d < host.rank(); ++d) dims[static_cast<size_t>(d)] = host.size(d);
+  return Tensor(host.data(), tiers_.compute, host.dtype(), dims.data(), host.rank());
 }
 
 void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
@@ -391,6 +435,7 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
   std::fill(std::begin(layer_done_), std::end(layer_done_), nullptr);
   std::fill(std::begin(weights_ready_), std::end(weights_ready_), nullptr);
   for (SlotEvents& slot : slots_) slot = {};
+  qkv_queued_unit_ = -1;
   std::fill(hidden_stored_.begin(), hidden_stored_.end(), nullptr);
   read_weights_from_disk(0);
   read_weights_from_disk(1);
@@ -406,10 +451,12 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
     const LayerWeights w =
         weights_.fully_resident() ? weights_.resident_layer(j) : weights_.view(j, weight_slot_[ws]);
     for (int64_t k = 0; k < n_batches; ++k) {
+      // The next unit's slot (that of unit - 1, already queued to store) loads while this one
+      // computes.
       const int64_t unit = j * n_batches + k;
+      prefetch(unit + 1, n_new, past);
       compute(unit, w, n_new, past);
       store(unit, n_new, past);
-      prefetch(unit + 1, n_new, past);
     }
     layer_done_[ws] = slots_[static_cast<int>((j * n_batches + n_batches - 1) % 2)].computed;
   }

@@ -73,12 +73,19 @@ class BlockRunner {
   Tensor kv_view(void* data, Device* device) const;  // [b, capacity, n_kv_heads, head_dim]
   size_t kv_row_bytes() const;                       // one token of the GPU batch
   Tensor hidden_view(int64_t k, int slot, int64_t n_new) const;
+  // A CPU-tier tensor as the compute device addresses it (mapped host memory).
+  Tensor mapped(const Tensor& host) const;
 
   void load_weights(int64_t j);
   void read_weights_from_disk(int64_t j);
   void prefetch(int64_t unit, int64_t n_new, int64_t past);
+  StepBatch step_batch(int64_t k, int64_t n_new, int64_t past) const;
   void compute(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past);
   void store(int64_t unit, int64_t n_new, int64_t past);
+  // CPU attention, pipelined across the GPU batches of a layer: the GPU computes the queries of
+  // the next unit while the CPU attends this one.
+  void compute_with_cpu_attention(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past);
+  void queue_qkv(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past);
   void attend_on_cpu(int64_t unit, const StepBatch& step);
   void head(int64_t k, const Tensor& hidden, int64_t n_new);
 
@@ -109,12 +116,16 @@ class BlockRunner {
   SlotEvents slots_[2];
   std::vector<Event*> hidden_stored_;  // [num_gpu_batches]
   DecoderScratch scratch_;
-  DecoderScratch host_scratch_;  // q, k, v, attention on the CPU tier (cpu_attention)
-  Tensor head_rows_;             // [b, hidden]
-  Tensor logits_;                // [block_size, vocab] f32
-  Tensor logits_staging_;        // [b, vocab] in the activation dtype (when that is not f32)
-  Tensor rng_keys_;              // [block_size] u64
-  Tensor sampled_;               // [block_size] i32
+  // cpu_attention: q, k, v and attention of a unit on the CPU tier, two sets (by unit % 2) so
+  // the GPU fills one while the CPU attends the other.
+  DecoderScratch host_scratch_[2];
+  Event* qkv_exported_[2] = {};   // the unit's q, k, v are in its host set
+  int64_t qkv_queued_unit_ = -1;  // a unit whose queries were queued ahead of its turn
+  Tensor head_rows_;              // [b, hidden]
+  Tensor logits_;                 // [block_size, vocab] f32
+  Tensor logits_staging_;         // [b, vocab] in the activation dtype (when that is not f32)
+  Tensor rng_keys_;               // [block_size] u64
+  Tensor sampled_;                // [block_size] i32
 
   std::vector<int32_t> n_real_tokens_;  // [block_size]
   int64_t length_ = 0;

@@ -69,6 +69,13 @@ void CopyEngine::copy(Queue queue, void* dst, const void* src, size_t n_bytes, L
   timeline_.count_bytes(link, n_bytes);
 }
 
+void CopyEngine::copy_mapped(Ops& ops, const Tensor& src, const Tensor& dst, Link link) {
+  ALISA_ASSERT(src.device() == &compute_ && dst.device() == &compute_ && src.dtype() == dst.dtype(),
+               "mapped copy ", src.shape_string(), " -> ", dst.shape_string());
+  ops.convert(src, dst);
+  timeline_.count_bytes(link, dst.n_bytes());
+}
+
 std::future<void> CopyEngine::read_disk(const DiskFile& file, uint64_t offset, void* dst,
                                         size_t n_bytes, std::string name) {
   ALISA_ASSERT(io_ != nullptr, "disk read without an I/O pool");

@@ -12,6 +12,7 @@
 
 #include "runtime/disk_file.h"
 #include "runtime/io_pool.h"
+#include "runtime/ops.h"
 #include "runtime/tensor.h"
 #include "runtime/timeline.h"
 
@@ -49,6 +50,11 @@ class CopyEngine {
 
   // n_bytes between host memory and the compute device, queued on `queue`, counted on `link`.
   void copy(Queue queue, void* dst, const void* src, size_t n_bytes, Link link);
+  // dst = src by a kernel of the compute queue reading or writing mapped host memory directly
+  // (both tensors are addressed by the compute device). For small per-step exchanges (CPU
+  // attention's queries and results): on the GPU a DMA copy would wait behind the bulk weight
+  // copies queued on the same copy engine, stalling the compute stream for a whole layer.
+  void copy_mapped(Ops& ops, const Tensor& src, const Tensor& dst, Link link);
 
   // Disk reads and writes on the I/O pool, timed on the host clock. A write may wait for an event
   // first (the data it writes is still being copied into its staging buffer).

@@ -16,7 +16,9 @@ enum class Tier : uint8_t { kCompute, kCpu, kDisk };
 
 struct Tiers {
   Device* compute = nullptr;
-  Device* cpu = nullptr;                // pinned on GPU runs: KV cache, activations, staging
+  // KV cache, activations, staging. Pinned and mapped on GPU runs: the compute device can
+  // address it directly (CopyEngine::copy_mapped).
+  Device* cpu = nullptr;
   Device* cpu_weights = nullptr;        // CPU-resident weights (pageable when pin_weights is off)
   std::filesystem::path disk_dir = {};  // the offload folder (created on first use)
 };

@@ -128,7 +128,7 @@ void PinnedHostDevice::copy_to_host(void* dst, const void* src, size_t n_bytes) 
 
 void* PinnedHostDevice::raw_allocate(size_t n_bytes) {
   void* data = nullptr;
-  if (cudaHostAlloc(&data, n_bytes, cudaHostAllocPortable) != cudaSuccess) {
+  if (cudaHostAlloc(&data, n_bytes, cudaHostAllocPortable | cudaHostAllocMapped) != cudaSuccess) {
     (void)cudaGetLastError();  // not sticky: Device::allocate reports the numbers
     return nullptr;
   }

@@ -28,18 +28,18 @@ TEST_CASE("GPU: CPU attention over a pinned cache matches and keeps greedy token
   ScratchDir disk;
   const Run resident =
       run_policy(model, DeviceChoice::kGpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
-  Policy policy = policy_with(20, 80, 0, 100, 0, 100);
-  policy.cpu_attention = true;
-  const Run cpu = run_policy(model, DeviceChoice::kGpu, policy, disk.path());
-  REQUIRE(cpu.logits.size() == resident.logits.size());
-  for (size_t step = 0; step < cpu.logits.size(); ++step) {
-    INFO(name << " step " << step);
-    // float16 activations: the CPU attends the same f16 cache with f32 accumulation.
-    const Comparison c = compare(cpu.logits[step].data(), resident.logits[step].data(),
-                                 cpu.logits[step].size(), 2e-2, 2e-2);
-    CHECK(c.ok());
+  for (const PolicyCase& policy : cpu_attention_policies()) {
+    const Run cpu = run_policy(model, DeviceChoice::kGpu, policy.policy, disk.path());
+    REQUIRE(cpu.logits.size() == resident.logits.size());
+    for (size_t step = 0; step < cpu.logits.size(); ++step) {
+      INFO(name << ", " << policy.what << ", step " << step);
+      // float16 activations: the CPU attends the same f16 cache with f32 accumulation.
+      const Comparison c = compare(cpu.logits[step].data(), resident.logits[step].data(),
+                                   cpu.logits[step].size(), 2e-2, 2e-2);
+      CHECK(c.ok());
+    }
+    CHECK(cpu.tokens == resident.tokens);
   }
-  CHECK(cpu.tokens == resident.tokens);
 }
 
 }  // namespace alisa::test

@@ -82,4 +82,13 @@ std::vector<PolicyCase> data_moving_policies() {
   };
 }
 
+std::vector<PolicyCase> cpu_attention_policies() {
+  std::vector<PolicyCase> cases = {
+      {"cache and activations on the CPU", policy_with(20, 80, 0, 100, 0, 100)},
+      {"cache split 50/50, activations on the GPU", policy_with(20, 80, 50, 50, 100, 0)},
+  };
+  for (PolicyCase& c : cases) c.policy.cpu_attention = true;
+  return cases;
+}
+
 }  // namespace alisa::test

@@ -28,5 +28,9 @@ struct PolicyCase {
   Policy policy;
 };
 std::vector<PolicyCase> data_moving_policies();
+// cpu_attention policies: the whole cache on the CPU (every GPU batch attended there, the next
+// one's queries computed meanwhile), or half of it (GPU batches alternate between the GPU and
+// the CPU), with the hidden states on either side.
+std::vector<PolicyCase> cpu_attention_policies();
 
 }  // namespace alisa::test

@@ -3,7 +3,6 @@
 // all-resident policy; CPU attention must match within float tolerance with the same tokens.
 #include <catch2/catch.hpp>
 
-
 #include "runtime/engine.h"
 #include "tests/runtime/offload_runs.h"
 #include "tests/test_support.h"
@@ -52,17 +51,17 @@ TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy toke
   ScratchDir disk;
   const Run resident =
       run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
-  Policy policy = policy_with(20, 80, 0, 100, 0, 100);
-  policy.cpu_attention = true;
-  const Run cpu = run_policy(model, DeviceChoice::kCpu, policy, disk.path());
-  REQUIRE(cpu.logits.size() == resident.logits.size());
-  for (size_t step = 0; step < cpu.logits.size(); ++step) {
-    INFO(name << " step " << step);
-    const Comparison c = compare(cpu.logits[step].data(), resident.logits[step].data(),
-                                 cpu.logits[step].size(), 1e-5, 1e-5);
-    CHECK(c.ok());
+  for (const PolicyCase& policy : cpu_attention_policies()) {
+    const Run cpu = run_policy(model, DeviceChoice::kCpu, policy.policy, disk.path());
+    REQUIRE(cpu.logits.size() == resident.logits.size());
+    for (size_t step = 0; step < cpu.logits.size(); ++step) {
+      INFO(name << ", " << policy.what << ", step " << step);
+      const Comparison c = compare(cpu.logits[step].data(), resident.logits[step].data(),
+                                   cpu.logits[step].size(), 1e-5, 1e-5);
+      CHECK(c.ok());
+    }
+    CHECK(cpu.tokens == resident.tokens);
   }
-  CHECK(cpu.tokens == resident.tokens);
 }
 
 TEST_CASE("generate with an offloading policy gives the all-resident completions",

@@ -78,11 +78,6 @@ uint64_t stored_layer_weight_bytes(const ModelFootprint& model, bool compress_we
   return int4_bytes(u(model.layer_matrix_params)) + 2 * u(model.layer_vector_params);
 }
 
-uint64_t stored_global_weight_bytes(const ModelFootprint& model, bool compress_weights) {
-  if (!compress_weights) return model.global_weight_bytes;
-  return int4_bytes(u(model.global_matrix_params)) + 2 * u(model.global_vector_params);
-}
-
 uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool compress_cache) {
   if (!compress_cache) return model.kv_bytes_per_token_per_layer;
   return 2 * (u(model.kv_dim) + 4 * u(model.n_kv_heads));  // K and V: int8 + f16 scale, zero
@@ -102,7 +97,7 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
   const uint64_t m_f = u((model.gated_mlp ? 2 : 1) * model.ffn_dim);
   const uint64_t b = u(policy.gpu_batch_size), B = u(policy.block_size());
   const uint64_t Wl = stored_layer_weight_bytes(model, policy.compress_weights);
-  const uint64_t Wg = stored_global_weight_bytes(model, policy.compress_weights);
+  const uint64_t Wg = model.global_weight_bytes;
   const uint64_t Kt = stored_kv_bytes_per_token_per_layer(model, policy.compress_cache);
   const uint64_t tokens = u(s + n);
 

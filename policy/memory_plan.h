@@ -34,19 +34,18 @@ struct MemoryPlan {
   TierBytes gpu, cpu, disk;
 };
 
-// Stored bytes of one decoder layer's weights and of the global weights: f16, or with
-// compress_weights int4 matrices (4 bits + an f16 scale and an f16 minimum per group of 64, i.e.
-// 4.5 bits a value) and f16 vectors.
+// Stored bytes of one decoder layer's weights: f16, or with compress_weights int4 matrices (4
+// bits + an f16 scale and an f16 minimum per group of 64, i.e. 4.5 bits a value) and f16
+// vectors. The global weights stay f16 (the embedding lookup and the head use them every step).
 uint64_t stored_layer_weight_bytes(const ModelFootprint& model, bool compress_weights);
-uint64_t stored_global_weight_bytes(const ModelFootprint& model, bool compress_weights);
 // Stored KV bytes of one token in one layer: f16 K and V, or with compress_cache int8 values
 // plus an f16 scale and an f16 zero per token and KV head.
 uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool compress_cache);
 
 // Symbols: L layers, d hidden, f ffn (m = 2 for a gated MLP, else 1), V vocab, b gpu_batch_size,
 // B = block_size = b * num_gpu_batches, s prompt_len, n gen_len; Wl, Wg the stored bytes of one
-// layer's and of the global weights, Wf the f16 bytes of one layer, Kt the stored KV bytes of one
-// token in one layer; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (wd, cd, ad =
+// layer's and of the global weights (f16), Wf the f16 bytes of one layer, Kt the stored KV bytes of
+// one token in one layer; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (wd, cd, ad =
 // the rest on disk); part(x, p) = x * p / 100 rounded to the nearest byte.
 //   weights      W = L * Wl + Wg;  gpu = part(W, wg), cpu = part(W, wc), disk = the rest
 //   KV cache     C = L * B * (s + n) * Kt;  split by cg / cc the same way

@@ -58,8 +58,13 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
 
   // Weights: two slots (layer j computes from one while j + 1 streams into the other), and two
   // host stagings for disk-resident tensors.
-  if (!weights.fully_resident()) {
+  if (weights.slot_bytes() > 0) {
     for (void*& slot : weight_slot_) slot = raw(compute, weights.slot_bytes(), "weight slot");
+  }
+  // Compressed layers are dequantised on the compute queue just before they compute: one dense
+  // slot serves them all in turn.
+  if (weights.dense_slot_bytes() > 0) {
+    dense_weight_slot_ = raw(compute, weights.dense_slot_bytes(), "dequantised weight slot");
   }
   if (weights.staging_bytes() > 0) {
     for (void*& staging : weight_staging_) {
@@ -198,7 +203,7 @@ void BlockRunner::read_weights_from_disk(int64_t j) {
 }
 
 void BlockRunner::load_weights(int64_t j) {
-  if (weights_.fully_resident() || j >= spec_.n_layers) return;
+  if (weights_.slot_bytes() == 0 || j >= spec_.n_layers) return;
   const int s = static_cast<int>(j % 2);
   for (std::future<void>& read : weight_reads_[s]) read.get();
   weight_reads_[s].clear();
@@ -207,6 +212,16 @@ void BlockRunner::load_weights(int64_t j) {
   const uint64_t bytes = weights_.queue_load(j, weight_slot_[s], weight_staging_[s], copies_);
   weights_ready_[s] = &copies_.end(Queue::kWeightsIn, start, Lane::kWeightsIn,
                                    str("layer ", j, " weights"), bytes, Link::kCpuToGpu);
+}
+
+LayerWeights BlockRunner::layer_weights(int64_t j) {
+  if (weights_.fully_resident()) return weights_.resident_layer(j);
+  const int s = static_cast<int>(j % 2);
+  if (!weights_.compressed()) return weights_.layer(j, weight_slot_[s], nullptr, ops_);
+  Event& start = copies_.begin(Queue::kCompute);
+  const LayerWeights w = weights_.layer(j, weight_slot_[s], dense_weight_slot_, ops_);
+  copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " dequantize"));
+  return w;
 }
 
 void BlockRunner::prefetch(int64_t unit, int64_t n_new, int64_t past) {
@@ -445,11 +460,8 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
     load_weights(j + 1);
     read_weights_from_disk(j + 2);
     const int ws = static_cast<int>(j % 2);
-    if (weights_ready_[ws] != nullptr && !weights_.fully_resident()) {
-      copies_.wait(Queue::kCompute, *weights_ready_[ws]);
-    }
-    const LayerWeights w =
-        weights_.fully_resident() ? weights_.resident_layer(j) : weights_.view(j, weight_slot_[ws]);
+    if (weights_ready_[ws] != nullptr) copies_.wait(Queue::kCompute, *weights_ready_[ws]);
+    const LayerWeights w = layer_weights(j);
     for (int64_t k = 0; k < n_batches; ++k) {
       // The next unit's slot (that of unit - 1, already queued to store) loads while this one
       // computes.

@@ -77,6 +77,9 @@ class BlockRunner {
   Tensor mapped(const Tensor& host) const;
 
   void load_weights(int64_t j);
+  // Layer j's weights on the compute device (its load complete): where they lie, in the weight
+  // slot, or dequantised (queued on the compute queue) into the dense slot.
+  LayerWeights layer_weights(int64_t j);
   void read_weights_from_disk(int64_t j);
   void prefetch(int64_t unit, int64_t n_new, int64_t past);
   StepBatch step_batch(int64_t k, int64_t n_new, int64_t past) const;
@@ -106,6 +109,7 @@ class BlockRunner {
   std::vector<BatchInputs> inputs_;  // [num_gpu_batches]
   void* weight_slot_[2] = {};
   void* weight_staging_[2] = {};
+  void* dense_weight_slot_ = nullptr;
   std::vector<std::future<void>> weight_reads_[2];
   Event* weights_ready_[2] = {};
   Event* layer_done_[2] = {};

@@ -49,8 +49,7 @@ Engine::Engine(const EngineOptions& options)
                        : options.offload_dir) {
   timeline_.set_keep_spans(options.keep_trace_spans);
   const Policy policy = policy_.value_or(Policy{});
-  ALISA_CHECK(!policy.compress_weights && !policy.compress_cache,
-              "policy: compress_weights and compress_cache are not supported yet");
+  ALISA_CHECK(!policy.compress_cache, "policy: compress_cache is not supported yet");
   if (policy_) {
     // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
     // (cache, activations, workspace) is checked when a workload's runner is made.
@@ -73,7 +72,8 @@ Engine::Engine(const EngineOptions& options)
   weights_ =
       std::make_unique<WeightStore>(spec_, *source, tiers(), activation_dtype(),
                                     WeightPlacement{.compute_percent = policy.weights_gpu_percent,
-                                                    .cpu_percent = policy.weights_cpu_percent});
+                                                    .cpu_percent = policy.weights_cpu_percent,
+                                                    .compress = policy.compress_weights});
   if (!is_dummy(options.model)) {
     const std::filesystem::path tokenizer_path =
         std::filesystem::path(options.model) / "tokenizer.json";
@@ -93,8 +93,10 @@ Tiers Engine::tiers() const {
 
 BatchRunner Engine::make_runner(const BatchShape& shape) {
   ALISA_CHECK(weights_->fully_resident(),
-              "this command needs every weight on the compute device, but the policy keeps ",
-              100 - policy_->weights_gpu_percent, "% of them elsewhere");
+              "this command needs every weight on the compute device, uncompressed, but the "
+              "policy keeps ",
+              100 - policy_->weights_gpu_percent, "% of them elsewhere",
+              policy_->compress_weights ? " and compresses them" : "");
   BatchShape with_dtype = shape;
   with_dtype.activation_dtype = activation_dtype();
   return BatchRunner(spec_, *weights_, ops(), device(), with_dtype);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "kernels_cpu/convert_cpu.h"
+#include "kernels_cpu/quantize_cpu.h"
 
 namespace alisa {
 namespace {
@@ -20,20 +21,57 @@ int64_t product(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// The slot's values converted to `dtype`, in host memory.
-void read_converted(const WeightSource& source, const WeightSlot& slot, DType dtype,
-                    std::vector<float>& values, std::vector<uint16_t>& narrow, const void*& bytes) {
-  values.resize(static_cast<size_t>(product(slot.shape)));
-  source.read_f32(slot, values.data());
-  bytes = values.data();
-  if (dtype == DType::kF32) return;
-  narrow.resize(values.size());
-  convert_cpu({.x = values.data(),
-               .out = narrow.data(),
-               .n = static_cast<int64_t>(values.size()),
+// A compressed tensor as stored: the packed int4 values, then the f16 scales, then the f16
+// minima (one of each per group), each part on a slot alignment bound.
+struct Int4Layout {
+  explicit Int4Layout(int64_t n)
+      : n_groups(int4_n_groups(n, kInt4Group)),
+        scale_offset(round_up(static_cast<size_t>(int4_packed_bytes(n)), kSlotAlignment)),
+        min_offset(scale_offset + round_up(static_cast<size_t>(n_groups) * 2, kSlotAlignment)),
+        total(min_offset + static_cast<size_t>(n_groups) * 2) {}
+  int64_t n_groups;
+  size_t scale_offset, min_offset, total;
+};
+
+// Host buffers a tensor passes through on its way to its tier.
+struct HostStaging {
+  std::vector<float> values;
+  std::vector<uint16_t> narrow;
+  std::vector<uint8_t> packed;
+};
+
+// The slot's values as stored, in host memory: converted to `dtype`, or int4-compressed.
+const void* read_stored(const WeightSource& source, const WeightSlot& slot, DType dtype,
+                        bool compress, HostStaging& host) {
+  const int64_t n = product(slot.shape);
+  host.values.resize(static_cast<size_t>(n));
+  source.read_f32(slot, host.values.data());
+  if (compress) {
+    const Int4Layout layout(n);
+    host.packed.resize(layout.total);
+    quantize_int4_cpu(
+        {.x = host.values.data(),
+         .x_dtype = DType::kF32,
+         .packed = host.packed.data(),
+         .scale = reinterpret_cast<uint16_t*>(host.packed.data() + layout.scale_offset),
+         .min = reinterpret_cast<uint16_t*>(host.packed.data() + layout.min_offset),
+         .n = n,
+         .group = kInt4Group});
+    return host.packed.data();
+  }
+  if (dtype == DType::kF32) return host.values.data();
+  host.narrow.resize(host.values.size());
+  convert_cpu({.x = host.values.data(),
+               .out = host.narrow.data(),
+               .n = n,
                .x_dtype = DType::kF32,
                .out_dtype = dtype});
-  bytes = narrow.data();
+  return host.narrow.data();
+}
+
+// Layer matrices are compressed; vectors (biases, norms) are too small to gain.
+bool compressible(const WeightSlot& slot, const WeightPlacement& placement) {
+  return placement.compress && slot.layer >= 0 && slot.shape.size() == 2;
 }
 
 }  // namespace
@@ -43,16 +81,25 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
     : dtype_(dtype), compute_(tiers.compute) {
   ALISA_ASSERT(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16, "weights in ",
                dtype_name(dtype));
+  ALISA_CHECK(!placement.compress || dtype != DType::kBF16,
+              "compress_weights dequantises to float16 or float32, not bfloat16");
   const std::vector<WeightSlot> layout = weight_layout(spec);
   source.validate(layout);
   resident_.resize(static_cast<size_t>(spec.n_layers));
   layers_.resize(static_cast<size_t>(spec.n_layers));
 
-  // Placement of the layer tensors, in checkpoint order.
+  // Bytes of each tensor as stored.
+  std::vector<size_t> stored_bytes(layout.size());
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const int64_t n = product(layout[i].shape);
+    stored_bytes[i] = compressible(layout[i], placement)
+                          ? Int4Layout(n).total
+                          : static_cast<size_t>(n) * dtype_size(dtype);
+  }
+  // Placement of the layer tensors, in checkpoint order, by their stored bytes.
   std::vector<uint64_t> sizes;
-  for (const WeightSlot& slot : layout) {
-    if (slot.layer >= 0)
-      sizes.push_back(static_cast<uint64_t>(product(slot.shape)) * dtype_size(dtype));
+  for (size_t i = 0; i < layout.size(); ++i) {
+    if (layout[i].layer >= 0) sizes.push_back(stored_bytes[i]);
   }
   const std::vector<Tier> placed =
       place_by_percent(sizes, placement.compute_percent, placement.cpu_percent);
@@ -65,11 +112,10 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
   for (size_t i = 0, l = 0; i < layout.size(); ++i) {
     if (layout[i].layer < 0) continue;
     if (placed[l++] != Tier::kDisk) continue;
-    regions[i] = source.stored_region(layout[i], dtype);
+    if (!compressible(layout[i], placement)) regions[i] = source.stored_region(layout[i], dtype);
     if (!regions[i]) {
       offload_offset[i] = offload_bytes;
-      offload_bytes += round_up(static_cast<uint64_t>(product(layout[i].shape)) * dtype_size(dtype),
-                                kFileAlignment);
+      offload_bytes += round_up(stored_bytes[i], kFileAlignment);
     }
   }
   DiskFile* offload = nullptr;
@@ -82,20 +128,21 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
     files_[path] = std::move(file);
   }
 
-  std::vector<float> values;
-  std::vector<uint16_t> narrow;
-  std::vector<size_t> slot_used(layers_.size(), 0), staging_used(layers_.size(), 0);
+  HostStaging host;
+  std::vector<size_t> slot_used(layers_.size(), 0), staging_used(layers_.size(), 0),
+      dense_used(layers_.size(), 0);
   for (size_t i = 0, l = 0; i < layout.size(); ++i) {
     const WeightSlot& slot = layout[i];
-    const int64_t* shape = slot.shape.data();
-    const int rank = static_cast<int>(slot.shape.size());
+    const bool compress = compressible(slot, placement);
     const Tier tier = slot.layer >= 0 ? placed[l++] : Tier::kCompute;
-    const size_t n_bytes = static_cast<size_t>(product(slot.shape)) * dtype_size(dtype);
+    const size_t n_bytes = stored_bytes[i];
     tier_bytes_[static_cast<int>(tier)] += n_bytes;
     StoredTensor stored;
     stored.field = slot.layer_field;
     stored.tier = tier;
     stored.n_bytes = n_bytes;
+    stored.compressed = compress;
+    stored.numel = product(slot.shape);
     stored.shape = slot.shape;
     if (tier == Tier::kDisk) {
       if (regions[i]) {
@@ -109,18 +156,19 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
         stored.file = it->second.get();
         stored.file_offset = regions[i]->offset;
       } else {
-        const void* bytes = nullptr;
-        read_converted(source, slot, dtype, values, narrow, bytes);
-        offload->write(offload_offset[i], bytes, n_bytes);
+        offload->write(offload_offset[i], read_stored(source, slot, dtype, compress, host),
+                       n_bytes);
         stored.file = offload;
         stored.file_offset = offload_offset[i];
       }
     } else {
       Device& device = tier == Tier::kCompute ? *tiers.compute : *tiers.cpu_weights;
-      OwnedTensor owned = allocate_tensor(device, dtype, shape, rank, slot.name);
-      const void* bytes = nullptr;
-      read_converted(source, slot, dtype, values, narrow, bytes);
-      copy_host_to_device(owned.tensor, bytes);
+      const int64_t packed_shape[1] = {static_cast<int64_t>(n_bytes)};
+      OwnedTensor owned = compress
+                              ? allocate_tensor(device, DType::kU8, packed_shape, 1, slot.name)
+                              : allocate_tensor(device, dtype, slot.shape.data(),
+                                                static_cast<int>(slot.shape.size()), slot.name);
+      copy_host_to_device(owned.tensor, read_stored(source, slot, dtype, compress, host));
       stored.home = owned.tensor;
       buffers_.push_back(std::move(owned.buffer));
     }
@@ -129,8 +177,13 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
       continue;
     }
     const size_t j = static_cast<size_t>(slot.layer);
+    if (compress) {
+      stored.dense_offset = dense_used[j];
+      dense_used[j] +=
+          round_up(static_cast<size_t>(stored.numel) * dtype_size(dtype), kSlotAlignment);
+    }
     if (tier == Tier::kCompute) {
-      resident_[j].*slot.layer_field = stored.home;
+      if (!compress) resident_[j].*slot.layer_field = stored.home;
     } else {
       stored.slot_offset = slot_used[j];
       slot_used[j] += round_up(n_bytes, kSlotAlignment);
@@ -145,6 +198,7 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
   for (size_t j = 0; j < layers_.size(); ++j) {
     slot_bytes_ = std::max(slot_bytes_, slot_used[j]);
     staging_bytes_ = std::max(staging_bytes_, staging_used[j]);
+    dense_slot_bytes_ = std::max(dense_slot_bytes_, dense_used[j]);
   }
 }
 
@@ -190,12 +244,25 @@ uint64_t WeightStore::queue_load(int64_t j, void* slot, const void* staging,
   return bytes;
 }
 
-LayerWeights WeightStore::view(int64_t j, void* slot) const {
+LayerWeights WeightStore::layer(int64_t j, void* slot, void* dense_slot, Ops& ops) const {
   LayerWeights w = resident_.at(static_cast<size_t>(j));
   for (const StoredTensor& t : layers_.at(static_cast<size_t>(j))) {
-    if (t.tier == Tier::kCompute) continue;
-    w.*t.field = Tensor(static_cast<char*>(slot) + t.slot_offset, compute_, dtype_, t.shape.data(),
-                        static_cast<int>(t.shape.size()));
+    if (t.tier == Tier::kCompute && !t.compressed) continue;
+    char* stored = t.tier == Tier::kCompute ? static_cast<char*>(t.home.data())
+                                            : static_cast<char*>(slot) + t.slot_offset;
+    if (!t.compressed) {
+      w.*t.field =
+          Tensor(stored, compute_, dtype_, t.shape.data(), static_cast<int>(t.shape.size()));
+      continue;
+    }
+    const Int4Layout layout(t.numel);
+    const Tensor dense(static_cast<char*>(dense_slot) + t.dense_offset, compute_, dtype_,
+                       t.shape.data(), static_cast<int>(t.shape.size()));
+    ops.dequantize_int4(
+        Tensor(stored, compute_, DType::kU8, {int4_packed_bytes(t.numel)}),
+        Tensor(stored + layout.scale_offset, compute_, DType::kF16, {layout.n_groups}),
+        Tensor(stored + layout.min_offset, compute_, DType::kF16, {layout.n_groups}), dense);
+    w.*t.field = dense;
   }
   return w;
 }

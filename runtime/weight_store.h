@@ -18,6 +18,10 @@ namespace alisa {
 struct WeightPlacement {
   double compute_percent = 100;
   double cpu_percent = 0;  // the rest is on disk
+  // Layer matrices stored as group-wise int4 (kInt4Group values share an f16 scale and minimum)
+  // on every tier, placed by their compressed size and dequantised on the compute device into a
+  // dense slot before their layer computes. Vectors and the global weights stay dense.
+  bool compress = false;
 };
 
 class WeightStore {
@@ -31,14 +35,17 @@ class WeightStore {
   WeightStore& operator=(const WeightStore&) = delete;
 
   const GlobalWeights& globals() const { return globals_; }
-  bool fully_resident() const { return slot_bytes_ == 0; }
-  // Layer j when every tensor of it is on the compute device.
+  // Every layer tensor is on the compute device, dense: layers are used where they lie.
+  bool fully_resident() const { return slot_bytes_ == 0 && dense_slot_bytes_ == 0; }
+  // Layer j when fully_resident().
   const LayerWeights& resident_layer(int64_t j) const;
 
-  // Compute bytes a slot needs to hold any layer's non-resident tensors, and host bytes of the
-  // staging that any layer's disk-resident tensors pass through.
+  // Compute bytes a slot needs to hold any layer's non-resident tensors as stored, host bytes of
+  // the staging that any layer's disk-resident tensors pass through, and compute bytes of the
+  // dense slot that any layer's compressed matrices are dequantised into.
   size_t slot_bytes() const { return slot_bytes_; }
   size_t staging_bytes() const { return staging_bytes_; }
+  size_t dense_slot_bytes() const { return dense_slot_bytes_; }
   uint64_t bytes_on(Tier tier) const { return tier_bytes_[static_cast<int>(tier)]; }
   bool layer_on_disk(int64_t j) const;
 
@@ -50,15 +57,20 @@ class WeightStore {
   // tensors from where they live, disk tensors from `staging` (their reads complete). Returns
   // the bytes queued.
   uint64_t queue_load(int64_t j, void* slot, const void* staging, CopyEngine& copies) const;
-  // Layer j's weights, its non-resident tensors viewing `slot`.
-  LayerWeights view(int64_t j, void* slot) const;
+  // Layer j's weights: dense non-resident tensors view `slot`; compressed matrices (resident or
+  // in `slot`) are dequantised into `dense_slot` by `ops`, queued on the compute queue.
+  LayerWeights layer(int64_t j, void* slot, void* dense_slot, Ops& ops) const;
+  bool compressed() const { return dense_slot_bytes_ > 0; }
 
  private:
   struct StoredTensor {
     Tensor LayerWeights::*field = nullptr;
     Tier tier = Tier::kCompute;
-    Tensor home;  // compute or CPU tier
-    size_t n_bytes = 0;
+    Tensor home;              // compute or CPU tier
+    size_t n_bytes = 0;       // as stored
+    bool compressed = false;  // int4: packed values, then f16 scales, then f16 minima
+    int64_t numel = 0;
+    size_t dense_offset = 0;    // compressed tensors, in the dense slot
     size_t slot_offset = 0;     // non-resident tensors
     size_t staging_offset = 0;  // disk tensors
     const DiskFile* file = nullptr;
@@ -75,6 +87,7 @@ class WeightStore {
   std::map<std::filesystem::path, std::unique_ptr<DiskFile>> files_;
   size_t slot_bytes_ = 0;
   size_t staging_bytes_ = 0;
+  size_t dense_slot_bytes_ = 0;
   uint64_t tier_bytes_[3] = {0, 0, 0};
 };
 

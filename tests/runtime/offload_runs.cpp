@@ -5,6 +5,10 @@
 #include <cstring>
 #include <random>
 
+#include "kernels_cpu/quantize_cpu.h"
+#include "runtime/model_spec.h"
+#include "runtime/safetensors.h"
+
 namespace alisa::test {
 
 Policy policy_with(double wg, double wc, double cg, double cc, double ag, double ac) {
@@ -89,6 +93,54 @@ std::vector<PolicyCase> cpu_attention_policies() {
   };
   for (PolicyCase& c : cases) c.policy.cpu_attention = true;
   return cases;
+}
+
+std::vector<PolicyCase> compressed_weight_policies() {
+  std::vector<PolicyCase> cases = {
+      {"compressed weights on the GPU", policy_with(100, 0, 100, 0, 100, 0)},
+      {"compressed weights on the CPU", policy_with(0, 100, 100, 0, 100, 0)},
+      {"compressed weights on disk", policy_with(0, 0, 100, 0, 100, 0)},
+      {"compressed weights split 30/40/30", policy_with(30, 40, 0, 100, 0, 100)},
+  };
+  for (PolicyCase& c : cases) c.policy.compress_weights = true;
+  return cases;
+}
+
+void write_int4_rounded_checkpoint(const std::filesystem::path& model,
+                                   const std::filesystem::path& folder) {
+  const ModelSpec spec = load_model_spec(model);
+  const std::unique_ptr<WeightSource> source = open_checkpoint_weights(model);
+  std::vector<std::vector<float>> values;
+  std::vector<SafetensorsTensorView> views;
+  for (const WeightSlot& slot : weight_layout(spec)) {
+    int64_t n = 1;
+    for (int64_t d : slot.shape) n *= d;
+    std::vector<float>& x = values.emplace_back(static_cast<size_t>(n));
+    source->read_f32(slot, x.data());
+    if (slot.layer >= 0 && slot.shape.size() == 2) {
+      std::vector<uint8_t> packed(static_cast<size_t>(int4_packed_bytes(n)));
+      std::vector<uint16_t> scale(static_cast<size_t>(int4_n_groups(n, kInt4Group)));
+      std::vector<uint16_t> min(scale.size());
+      quantize_int4_cpu({.x = x.data(),
+                         .x_dtype = DType::kF32,
+                         .packed = packed.data(),
+                         .scale = scale.data(),
+                         .min = min.data(),
+                         .n = n,
+                         .group = kInt4Group});
+      dequantize_int4_cpu({.packed = packed.data(),
+                           .scale = scale.data(),
+                           .min = min.data(),
+                           .out = x.data(),
+                           .out_dtype = DType::kF32,
+                           .n = n,
+                           .group = kInt4Group});
+    }
+    views.push_back({slot.name, DType::kF32, slot.shape, x.data()});
+  }
+  std::filesystem::create_directories(folder);
+  write_safetensors(folder / "model.safetensors", views);
+  std::filesystem::copy_file(model / "config.json", folder / "config.json");
 }
 
 }  // namespace alisa::test

@@ -32,5 +32,13 @@ std::vector<PolicyCase> data_moving_policies();
 // one's queries computed meanwhile), or half of it (GPU batches alternate between the GPU and
 // the CPU), with the hidden states on either side.
 std::vector<PolicyCase> cpu_attention_policies();
+// compress_weights policies: all resident (the reference the others must equal bitwise), then
+// the compressed weights on the CPU, on disk, split across the three tiers.
+std::vector<PolicyCase> compressed_weight_policies();
+// Writes to `folder` a float32 copy of the checkpoint at `model` whose layer matrices went through
+// int4 and back (group-wise, as compress_weights stores them): a dense run of it must give what a
+// compressed run of the original gives.
+void write_int4_rounded_checkpoint(const std::filesystem::path& model,
+                                   const std::filesystem::path& folder);
 
 }  // namespace alisa::test

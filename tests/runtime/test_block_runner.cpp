@@ -64,6 +64,24 @@ TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy toke
   }
 }
 
+TEST_CASE("int4 weights: every placement gives the logits of the int4-rounded dense model",
+          "[offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk, rounded;
+  write_int4_rounded_checkpoint(model, rounded.path());
+  const Run dense = run_policy(rounded.path(), DeviceChoice::kCpu,
+                               policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  for (const PolicyCase& c : compressed_weight_policies()) {
+    INFO(name << ": " << c.what);
+    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kCpu, c.policy, disk.path()), dense));
+  }
+  // The rounding is real: the original model's logits differ.
+  const Run original =
+      run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  CHECK_FALSE(bitwise_equal(original, dense));
+}
+
 TEST_CASE("generate with an offloading policy gives the all-resident completions",
           "[offload][e2e]") {
   const std::filesystem::path model = fixture_path("opt-tiny");

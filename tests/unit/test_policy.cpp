@@ -265,17 +265,16 @@ TEST_CASE("plan_memory by hand: compressed weights and cache, CPU attention", "[
   p.activations_gpu_percent = 0;
   p.activations_cpu_percent = 50;
   const ModelFootprint f = tiny();
-  // int4: 6400 / 2 + 4 * (6400 / 64) = 3600, + f16 vectors 200 -> 3800 a layer; global 32000 +
-  // 4000 = 36000. int8 KV: 2 * (128 + 4 * 2 heads) = 272 bytes a token and layer.
+  // int4: 6400 / 2 + 4 * (6400 / 64) = 3600, + f16 vectors 200 -> 3800 a layer; the globals
+  // stay f16. int8 KV: 2 * (128 + 4 * 2 heads) = 272 bytes a token and layer.
   CHECK(stored_layer_weight_bytes(f, true) == 3800);
-  CHECK(stored_global_weight_bytes(f, true) == 36000);
   CHECK(stored_kv_bytes_per_token_per_layer(f, true) == 272);
   CHECK(stored_layer_weight_bytes(f, false) == 13000);
   const MemoryPlan plan = plan_memory(f, {.prompt_len = 10, .gen_len = 6}, p);
-  // W = 4 * 3800 + 36000 = 51200
-  CHECK(plan.gpu.weights == 12800);
-  CHECK(plan.cpu.weights == 25600);
-  CHECK(plan.disk.weights == 12800);
+  // W = 4 * 3800 + 128000 = 143200
+  CHECK(plan.gpu.weights == 35800);
+  CHECK(plan.cpu.weights == 71600);
+  CHECK(plan.disk.weights == 35800);
   // C = 4 * 6 * 16 * 272 = 104448
   CHECK(plan.gpu.cache == 52224);
   CHECK(plan.cpu.cache == 26112);

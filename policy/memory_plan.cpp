@@ -123,12 +123,15 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
       policy.cpu_attention ? 0 : 2 * (Kb - part(Kb, policy.cache_gpu_percent));
   const uint64_t prefill = mul(mul(mul(b, u(s)), std::max(m_f, 3 * d)), 2);
   const uint64_t logits = mul(mul(b, V), 4);
-  plan.gpu.workspace = streamed_weights + dequantised + streamed_kv + prefill + logits;
+  // One GPU batch's K and V of one layer in f16, what attention reads of an int8 cache.
+  const uint64_t dense_kv =
+      policy.compress_cache ? mul(mul(b, tokens), model.kv_bytes_per_token_per_layer) : 0;
+  plan.gpu.workspace = streamed_weights + dequantised + streamed_kv + prefill + logits + dense_kv;
   // CPU workspace: pinned staging of a layer's disk-resident weights, double-buffered.
   uint64_t layer_gpu = 0, layer_cpu = 0, layer_disk = 0;
   split(Wl, policy.weights_gpu_percent, policy.weights_cpu_percent, layer_gpu, layer_cpu,
         layer_disk);
-  plan.cpu.workspace = 2 * layer_disk;
+  plan.cpu.workspace = 2 * layer_disk + (policy.cpu_attention ? dense_kv : 0);
   return plan;
 }
 

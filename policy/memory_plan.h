@@ -57,8 +57,10 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
 //                                                 one layer; only without cpu_attention
 //     prefill           b * s * max(m * f, 3 * d) * 2   one GPU batch's f16 intermediates
 //     logits            b * V * 4                       f32
+//     dequantised KV    b * (s + n) * Kf                Kf = f16 K and V bytes of one token in
+//                                                       one layer; only with compress_cache
 //   CPU workspace: 2 * (Wl - part(Wl, wg) - part(Wl, wc)), the pinned staging of a layer's
-//   disk-resident weights.
+//   disk-resident weights, and with compress_cache and cpu_attention the dequantised KV above.
 // Moving a percentage from GPU to CPU never increases the GPU total when L >= 2 (the double
 // buffer holds 2 layers' worth of what leaves the GPU).
 // Throws alisa::Error for a workload with s < 1, n < 0, or s + n beyond the model's positions.

@@ -73,7 +73,9 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   }
 
   // KV cache units and hidden states, homed by the policy's percentages.
-  const size_t kv_bytes = static_cast<size_t>(shape.capacity) * kv_row_bytes();
+  kv_layout_ =
+      KvLayout(shape.capacity, b * spec.n_kv_heads, spec.head_dim, act, policy.compress_cache);
+  const size_t kv_bytes = kv_layout_.stored_bytes();
   const int64_t n_units = spec.n_layers * n_batches;
   const std::vector<uint64_t> kv_sizes(static_cast<size_t>(n_units), 2 * kv_bytes);
   const std::vector<Tier> kv_homes =
@@ -123,6 +125,15 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     }
     if (hidden_slots) hidden_slot_[s] = raw(compute, hidden_bytes, "hidden state slot");
   }
+  const bool cpu_attention = policy.cpu_attention && count(kv_homes, Tier::kCpu) > 0;
+  if (kv_layout_.int8()) {
+    for (void*& dense : dense_kv_) dense = raw(compute, kv_layout_.dense_bytes(), "dense KV");
+    if (cpu_attention) {
+      for (void*& dense : host_dense_kv_) {
+        dense = raw(*tiers.cpu, kv_layout_.dense_bytes(), "dense KV for CPU attention");
+      }
+    }
+  }
   if (kv_file != nullptr || hidden_file != nullptr) {
     disk_staging_ = raw(*tiers.cpu, std::max(kv_bytes, hidden_bytes), "disk staging");
   }
@@ -136,7 +147,7 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     in.mask_host.assign(static_cast<size_t>(b * shape.capacity), 0);
   }
   scratch_ = program_.allocate_scratch(compute, act, max_tokens, buffers_);
-  if (policy.cpu_attention && count(kv_homes, Tier::kCpu) > 0) {
+  if (cpu_attention) {
     ALISA_ASSERT(cpu_ops != nullptr, "cpu_attention without CPU ops");
     // Decode steps only: one new token per sequence.
     for (DecoderScratch& host : host_scratch_) {
@@ -169,9 +180,11 @@ void BlockRunner::reset() {
   for (BatchInputs& in : inputs_) std::fill(in.mask_host.begin(), in.mask_host.end(), uint8_t{0});
 }
 
-size_t BlockRunner::kv_row_bytes() const {
-  return static_cast<size_t>(shape_.gpu_batch_size * spec_.kv_dim()) *
-         dtype_size(shape_.activation_dtype);
+Tensor BlockRunner::dense_kv(void* stored, void* dense, int64_t past, Ops& ops,
+                             Device* device) const {
+  if (!kv_layout_.int8()) return kv_view(stored, device);
+  kv_layout_.dequantize(ops, device, stored, dense, 0, past);
+  return kv_view(dense, device);
 }
 
 Tensor BlockRunner::kv_view(void* data, Device* device) const {
@@ -248,11 +261,16 @@ void BlockRunner::prefetch(int64_t unit, int64_t n_new, int64_t past) {
   Event& start = copies_.begin(Queue::kCacheIn);
   uint64_t bytes = 0;
   if (load_kv) {
-    const size_t n = static_cast<size_t>(past) * kv_row_bytes();
     const KvUnit& kv = kv_[static_cast<size_t>(unit)];
-    kv.k.load(0, n, kv_slot_k_[s], Queue::kCacheIn, copies_, disk_staging_);
-    kv.v.load(0, n, kv_slot_v_[s], Queue::kCacheIn, copies_, disk_staging_);
-    bytes += 2 * n;
+    for (int part = 0; part < kv_layout_.n_parts(); ++part) {
+      const size_t offset = kv_layout_.part_offset(part);
+      const size_t n = static_cast<size_t>(past) * kv_layout_.part_token_bytes(part);
+      kv.k.load(offset, n, static_cast<char*>(kv_slot_k_[s]) + offset, Queue::kCacheIn, copies_,
+                disk_staging_);
+      kv.v.load(offset, n, static_cast<char*>(kv_slot_v_[s]) + offset, Queue::kCacheIn, copies_,
+                disk_staging_);
+      bytes += 2 * n;
+    }
   }
   if (load_hidden) {
     const size_t n = static_cast<size_t>(shape_.gpu_batch_size * n_new * spec_.hidden_size) *
@@ -290,9 +308,16 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
   if (j == 0) program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
   const KvUnit& kv = kv_[static_cast<size_t>(unit)];
   const bool in_slot = kv_in_slot(unit, past);
-  const KvLayerView cache{.k = kv_view(in_slot ? kv_slot_k_[s] : kv.k.data(), tiers_.compute),
-                          .v = kv_view(in_slot ? kv_slot_v_[s] : kv.v.data(), tiers_.compute)};
+  void* stored_k = in_slot ? kv_slot_k_[s] : kv.k.data();
+  void* stored_v = in_slot ? kv_slot_v_[s] : kv.v.data();
+  Device* device = tiers_.compute;
+  const KvLayerView cache{.k = dense_kv(stored_k, dense_kv_[0], past, ops_, device),
+                          .v = dense_kv(stored_v, dense_kv_[1], past, ops_, device)};
   program_.layer(w, cache, step, scratch_, hidden, ops_);
+  if (kv_layout_.int8()) {  // the step's new tokens join the stored cache
+    kv_layout_.quantize(ops_, device, dense_kv_[0], stored_k, past, n_new);
+    kv_layout_.quantize(ops_, device, dense_kv_[1], stored_v, past, n_new);
+  }
   if (j == spec_.n_layers - 1) head(k, hidden, n_new);
   slots_[s].computed =
       &copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " batch ", k));
@@ -355,9 +380,14 @@ void BlockRunner::attend_on_cpu(int64_t unit, const StepBatch& step) {
   StepBatch host_step = step;
   host_step.key_mask = host_mask;  // the CPU reads only the mask (and the scratch, the cache)
   const KvUnit& kv = kv_[static_cast<size_t>(unit)];
-  program_.layer_attend(
-      {.k = kv_view(kv.k.data(), tiers_.cpu), .v = kv_view(kv.v.data(), tiers_.cpu)}, host_step,
-      host_scratch_[s], *cpu_ops_);
+  Device* cpu = tiers_.cpu;
+  program_.layer_attend({.k = dense_kv(kv.k.data(), host_dense_kv_[0], step.past, *cpu_ops_, cpu),
+                         .v = dense_kv(kv.v.data(), host_dense_kv_[1], step.past, *cpu_ops_, cpu)},
+                        host_step, host_scratch_[s], *cpu_ops_);
+  if (kv_layout_.int8()) {  // the step's new token joins the stored cache
+    kv_layout_.quantize(*cpu_ops_, cpu, host_dense_kv_[0], kv.k.data(), step.past, step.n_new);
+    kv_layout_.quantize(*cpu_ops_, cpu, host_dense_kv_[1], kv.v.data(), step.past, step.n_new);
+  }
   copies_.host_span(Lane::kCpuAttention,
                     str("layer ", unit / shape_.num_gpu_batches, " batch ", k, " CPU attention"),
                     start, copies_.host_now_us());
@@ -382,14 +412,17 @@ void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
   Event& start = copies_.begin(Queue::kCacheOut);
   uint64_t bytes = 0;
   if (store_kv) {
-    const size_t row = kv_row_bytes();
-    const size_t offset = static_cast<size_t>(past) * row, n = static_cast<size_t>(n_new) * row;
     KvUnit& kv = kv_[static_cast<size_t>(unit)];
-    kv.k.store(offset, n, static_cast<char*>(kv_slot_k_[s]) + offset, Queue::kCacheOut, copies_,
-               disk_staging_);
-    kv.v.store(offset, n, static_cast<char*>(kv_slot_v_[s]) + offset, Queue::kCacheOut, copies_,
-               disk_staging_);
-    bytes += 2 * n;
+    for (int part = 0; part < kv_layout_.n_parts(); ++part) {
+      const size_t token = kv_layout_.part_token_bytes(part);
+      const size_t offset = kv_layout_.part_offset(part) + static_cast<size_t>(past) * token;
+      const size_t n = static_cast<size_t>(n_new) * token;
+      kv.k.store(offset, n, static_cast<char*>(kv_slot_k_[s]) + offset, Queue::kCacheOut, copies_,
+                 disk_staging_);
+      kv.v.store(offset, n, static_cast<char*>(kv_slot_v_[s]) + offset, Queue::kCacheOut, copies_,
+                 disk_staging_);
+      bytes += 2 * n;
+    }
   }
   if (store_hidden) {
     const size_t n = static_cast<size_t>(shape_.gpu_batch_size * n_new * spec_.hidden_size) *

@@ -16,6 +16,7 @@
 #include "policy/policy.h"
 #include "runtime/decoder_program.h"
 #include "runtime/homed_buffer.h"
+#include "runtime/kv_layout.h"
 #include "runtime/weight_store.h"
 
 namespace alisa {
@@ -53,8 +54,7 @@ class BlockRunner {
 
  private:
   struct KvUnit {
-    HomedBuffer k, v;  // each [capacity, gpu_batch_size, n_kv_heads, head_dim]: token-major, so
-                       // a prefix of tokens is one contiguous range to move
+    HomedBuffer k, v;  // each laid out by kv_layout_
   };
   struct BatchInputs {
     Tensor token_ids;                // [b * max_step_tokens] i32
@@ -71,7 +71,9 @@ class BlockRunner {
   bool cpu_attends(int64_t unit, int64_t past) const;
   bool kv_in_slot(int64_t unit, int64_t past) const;
   Tensor kv_view(void* data, Device* device) const;  // [b, capacity, n_kv_heads, head_dim]
-  size_t kv_row_bytes() const;                       // one token of the GPU batch
+  // The unit's cache as attention reads it (dense), `stored` being the K or V cache where the
+  // compute works on it: itself when dense, else tokens [0, past) dequantised into `dense`.
+  Tensor dense_kv(void* stored, void* dense, int64_t past, Ops& ops, Device* device) const;
   Tensor hidden_view(int64_t k, int slot, int64_t n_new) const;
   // A CPU-tier tensor as the compute device addresses it (mapped host memory).
   Tensor mapped(const Tensor& host) const;
@@ -113,8 +115,11 @@ class BlockRunner {
   std::vector<std::future<void>> weight_reads_[2];
   Event* weights_ready_[2] = {};
   Event* layer_done_[2] = {};
-  void* kv_slot_k_[2] = {};
+  KvLayout kv_layout_;
+  void* kv_slot_k_[2] = {};  // stored form
   void* kv_slot_v_[2] = {};
+  void* dense_kv_[2] = {};       // int8 cache: K and V dequantised for the unit computing
+  void* host_dense_kv_[2] = {};  // the same on the CPU tier, for cpu_attention
   void* hidden_slot_[2] = {};
   void* disk_staging_ = nullptr;  // host bytes of one KV unit or hidden buffer
   SlotEvents slots_[2];

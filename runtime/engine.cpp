@@ -49,7 +49,6 @@ Engine::Engine(const EngineOptions& options)
                        : options.offload_dir) {
   timeline_.set_keep_spans(options.keep_trace_spans);
   const Policy policy = policy_.value_or(Policy{});
-  ALISA_CHECK(!policy.compress_cache, "policy: compress_cache is not supported yet");
   if (policy_) {
     // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
     // (cache, activations, workspace) is checked when a workload's runner is made.

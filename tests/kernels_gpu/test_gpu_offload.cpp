@@ -1,7 +1,8 @@
 // The offloading schedule on the GPU: pinned CPU tier, disk folder, the transfer streams and
 // events. Same equivalences as on the CPU: data-moving policies are bitwise-identical to the
 // all-resident policy; CPU attention (float16 cache on the CPU) is close and keeps greedy tokens;
-// int4 weights, wherever they lie, give the logits of the int4-rounded dense model.
+// int4 weights, wherever they lie, give the logits of the int4-rounded dense model; an int8 cache
+// gives the same logits wherever it lies, near the float16 ones.
 #include <catch2/catch.hpp>
 
 #include "tests/runtime/offload_runs.h"
@@ -55,6 +56,38 @@ TEST_CASE("GPU: int4 weights give the logits of the int4-rounded dense model",
     INFO(name << ": " << c.what);
     CHECK(bitwise_equal(run_policy(model, DeviceChoice::kGpu, c.policy, disk.path()), dense));
   }
+}
+
+TEST_CASE("GPU: an int8 cache gives the same logits wherever it lies, near the float16 ones",
+          "[gpu][offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  const Run dense =
+      run_policy(model, DeviceChoice::kGpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
+  const std::vector<PolicyCase> cases = compressed_cache_policies();
+  const Run int8 = run_policy(model, DeviceChoice::kGpu, cases[0].policy, disk.path());
+  for (size_t i = 1; i < cases.size(); ++i) {
+    INFO(name << ": " << cases[i].what);
+    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kGpu, cases[i].policy, disk.path()), int8));
+  }
+  for (size_t step = 0; step < dense.logits.size(); ++step) {
+    INFO(name << " int8 against float16, step " << step);
+    const Comparison c = compare(int8.logits[step].data(), dense.logits[step].data(),
+                                 dense.logits[step].size(), 0, step == 0 ? 0 : 1e-1);
+    CHECK(c.ok());
+  }
+  Policy cpu_attention = policy_with(20, 80, 0, 100, 0, 100);
+  cpu_attention.compress_cache = true;
+  cpu_attention.cpu_attention = true;
+  const Run cpu = run_policy(model, DeviceChoice::kGpu, cpu_attention, disk.path());
+  for (size_t step = 0; step < cpu.logits.size(); ++step) {
+    INFO(name << " CPU attention over the int8 cache, step " << step);
+    CHECK(compare(cpu.logits[step].data(), int8.logits[step].data(), cpu.logits[step].size(), 2e-2,
+                  2e-2)
+              .ok());
+  }
+  CHECK(cpu.tokens == int8.tokens);
 }
 
 }  // namespace alisa::test

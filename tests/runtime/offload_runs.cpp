@@ -106,6 +106,18 @@ std::vector<PolicyCase> compressed_weight_policies() {
   return cases;
 }
 
+std::vector<PolicyCase> compressed_cache_policies() {
+  std::vector<PolicyCase> cases = {
+      {"int8 cache on the GPU", policy_with(100, 0, 100, 0, 100, 0)},
+      {"int8 cache on the CPU", policy_with(100, 0, 0, 100, 100, 0)},
+      {"int8 cache on disk", policy_with(100, 0, 0, 0, 100, 0)},
+      {"int8 cache split 40/30/30, weights and activations split",
+       policy_with(30, 40, 40, 30, 34, 33)},
+  };
+  for (PolicyCase& c : cases) c.policy.compress_cache = true;
+  return cases;
+}
+
 void write_int4_rounded_checkpoint(const std::filesystem::path& model,
                                    const std::filesystem::path& folder) {
   const ModelSpec spec = load_model_spec(model);

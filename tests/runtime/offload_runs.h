@@ -35,6 +35,9 @@ std::vector<PolicyCase> cpu_attention_policies();
 // compress_weights policies: all resident (the reference the others must equal bitwise), then
 // the compressed weights on the CPU, on disk, split across the three tiers.
 std::vector<PolicyCase> compressed_weight_policies();
+// compress_cache policies: the int8 cache on the GPU (the reference the others must equal
+// bitwise), on the CPU, on disk, split across the three tiers.
+std::vector<PolicyCase> compressed_cache_policies();
 // Writes to `folder` a float32 copy of the checkpoint at `model` whose layer matrices went through
 // int4 and back (group-wise, as compress_weights stores them): a dense run of it must give what a
 // compressed run of the original gives.

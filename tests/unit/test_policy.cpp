@@ -283,9 +283,10 @@ TEST_CASE("plan_memory by hand: compressed weights and cache, CPU attention", "[
   CHECK(plan.cpu.activations == 7680);
   CHECK(plan.disk.activations == 7680);
   // streamed weights 2 * (3800 - 950) = 5700; dequantised layer 13000; no streamed KV (CPU
-  // attention); prefill 20480; logits 8000.
-  CHECK(plan.gpu.workspace == 5700 + 13000 + 20480 + 8000);
-  CHECK(plan.cpu.workspace == 1900);  // 2 * (3800 - 950 - 1900)
+  // attention); prefill 20480; logits 8000; dequantised KV 2 * 16 * 512 = 16384.
+  CHECK(plan.gpu.workspace == 5700 + 13000 + 20480 + 8000 + 16384);
+  // 2 * (3800 - 950 - 1900) staging, and the dequantised KV for CPU attention.
+  CHECK(plan.cpu.workspace == 1900 + 16384);
 }
 
 TEST_CASE("plan_memory refuses a workload it cannot plan", "[policy]") {

@@ -6,14 +6,15 @@
 set -uo pipefail
 source scripts/gpu_host_env.sh
 bin=$carry/bin
-declare -A model=([opt-30b]=opt-30b [opt-6.7b]=opt-6.7b [opt-6.7b-cpu-attention]=opt-6.7b
-                  [llama-2-13b]=llama-2-13b)
-declare -A shape=([opt-30b]="512 32" [opt-6.7b]="128 256" [opt-6.7b-cpu-attention]="128 256"
-                  [llama-2-13b]="512 32")
-declare -A policy=([opt-30b]=opt-30b-alisa [opt-6.7b]=opt-6.7b-alisa
-                   [opt-6.7b-cpu-attention]=opt-6.7b-cpu-attention [llama-2-13b]=llama-2-13b-alisa)
+declare -A model=([opt-30b]=opt-30b [opt-30b-compressed]=opt-30b [opt-6.7b]=opt-6.7b
+                  [opt-6.7b-cpu-attention]=opt-6.7b [llama-2-13b]=llama-2-13b)
+declare -A shape=([opt-30b]="512 32" [opt-30b-compressed]="512 32" [opt-6.7b]="128 256"
+                  [opt-6.7b-cpu-attention]="128 256" [llama-2-13b]="512 32")
+declare -A policy=([opt-30b]=opt-30b-alisa [opt-30b-compressed]=opt-30b-compressed
+                   [opt-6.7b]=opt-6.7b-alisa [opt-6.7b-cpu-attention]=opt-6.7b-cpu-attention
+                   [llama-2-13b]=llama-2-13b-alisa)
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(opt-6.7b opt-6.7b-cpu-attention llama-2-13b opt-30b)
+[ ${#names[@]} -eq 0 ] && names=(opt-6.7b opt-6.7b-cpu-attention llama-2-13b opt-30b opt-30b-compressed)
 for name in "${names[@]}"; do
   read -r prompt gen <<<"${shape[$name]}"
   /usr/bin/time -v "$bin/alisa" bench --model "dummy:${model[$name]}" --device gpu \

@@ -293,19 +293,29 @@ StepBatch BlockRunner::step_batch(int64_t k, int64_t n_new, int64_t past) const 
           .key_mask = in.key_mask};
 }
 
+BlockRunner::UnitPosition BlockRunner::position(int64_t unit) const {
+  return {.layer = unit / shape_.num_gpu_batches,
+          .batch = unit % shape_.num_gpu_batches,
+          .slot = static_cast<int>(unit % 2)};
+}
+
+Event& BlockRunner::begin_unit(int64_t unit, const StepBatch& step, const Tensor& hidden) {
+  const UnitPosition at = position(unit);
+  if (slots_[at.slot].ready != nullptr) copies_.wait(Queue::kCompute, *slots_[at.slot].ready);
+  Event& start = copies_.begin(Queue::kCompute);
+  if (at.layer == 0) program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
+  return start;
+}
+
 void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past) {
   if (cpu_attends(unit, past)) {
     compute_with_cpu_attention(unit, w, n_new, past);
     return;
   }
-  const int64_t n_batches = shape_.num_gpu_batches;
-  const int64_t j = unit / n_batches, k = unit % n_batches;
-  const int s = static_cast<int>(unit % 2);
+  const auto [j, k, s] = position(unit);
   const StepBatch step = step_batch(k, n_new, past);
   const Tensor hidden = hidden_view(k, s, n_new);
-  if (slots_[s].ready != nullptr) copies_.wait(Queue::kCompute, *slots_[s].ready);
-  Event& start = copies_.begin(Queue::kCompute);
-  if (j == 0) program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
+  Event& start = begin_unit(unit, step, hidden);
   const KvUnit& kv = kv_[static_cast<size_t>(unit)];
   const bool in_slot = kv_in_slot(unit, past);
   void* stored_k = in_slot ? kv_slot_k_[s] : kv.k.data();
@@ -326,8 +336,7 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
 void BlockRunner::compute_with_cpu_attention(int64_t unit, const LayerWeights& w, int64_t n_new,
                                              int64_t past) {
   const int64_t n_batches = shape_.num_gpu_batches;
-  const int64_t j = unit / n_batches, k = unit % n_batches;
-  const int s = static_cast<int>(unit % 2);
+  const auto [j, k, s] = position(unit);
   if (qkv_queued_unit_ != unit) queue_qkv(unit, w, n_new, past);
   // The next GPU batch of this layer (same weights) computes its queries while the CPU attends
   // this one; its slot was prefetched before this unit's compute.
@@ -349,14 +358,10 @@ void BlockRunner::compute_with_cpu_attention(int64_t unit, const LayerWeights& w
 }
 
 void BlockRunner::queue_qkv(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past) {
-  const int64_t n_batches = shape_.num_gpu_batches;
-  const int64_t j = unit / n_batches, k = unit % n_batches;
-  const int s = static_cast<int>(unit % 2);
+  const auto [j, k, s] = position(unit);
   const StepBatch step = step_batch(k, n_new, past);
   const Tensor hidden = hidden_view(k, s, n_new);
-  if (slots_[s].ready != nullptr) copies_.wait(Queue::kCompute, *slots_[s].ready);
-  Event& start = copies_.begin(Queue::kCompute);
-  if (j == 0) program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
+  Event& start = begin_unit(unit, step, hidden);
   program_.layer_qkv(w, step, scratch_, hidden, ops_);
   // The step's queries, keys and values to the CPU, where the cache lies.
   const int64_t n = step.batch * step.n_new;

@@ -84,7 +84,14 @@ class BlockRunner {
   LayerWeights layer_weights(int64_t j);
   void read_weights_from_disk(int64_t j);
   void prefetch(int64_t unit, int64_t n_new, int64_t past);
+  struct UnitPosition {
+    int64_t layer = 0, batch = 0;
+    int slot = 0;  // of the two unit slots
+  };
+  UnitPosition position(int64_t unit) const;
   StepBatch step_batch(int64_t k, int64_t n_new, int64_t past) const;
+  // Waits for the unit's slot, starts its compute span and, at layer 0, embeds its tokens.
+  Event& begin_unit(int64_t unit, const StepBatch& step, const Tensor& hidden);
   void compute(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past);
   void store(int64_t unit, int64_t n_new, int64_t past);
   // CPU attention, pipelined across the GPU batches of a layer: the GPU computes the queries of

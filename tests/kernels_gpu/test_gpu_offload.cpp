@@ -17,10 +17,7 @@ TEST_CASE("GPU: policies that only move data give bitwise-identical logits",
   ScratchDir disk;
   const Run resident =
       run_policy(model, DeviceChoice::kGpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
-  for (const PolicyCase& c : data_moving_policies()) {
-    INFO(name << ": " << c.what);
-    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kGpu, c.policy, disk.path()), resident));
-  }
+  check_runs_equal(model, DeviceChoice::kGpu, data_moving_policies(), resident, disk.path());
 }
 
 TEST_CASE("GPU: CPU attention over a pinned cache matches and keeps greedy tokens",
@@ -52,10 +49,7 @@ TEST_CASE("GPU: int4 weights give the logits of the int4-rounded dense model",
   write_int4_rounded_checkpoint(model, rounded.path());
   const Run dense = run_policy(rounded.path(), DeviceChoice::kGpu,
                                policy_with(100, 0, 100, 0, 100, 0), disk.path());
-  for (const PolicyCase& c : compressed_weight_policies()) {
-    INFO(name << ": " << c.what);
-    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kGpu, c.policy, disk.path()), dense));
-  }
+  check_runs_equal(model, DeviceChoice::kGpu, compressed_weight_policies(), dense, disk.path());
 }
 
 TEST_CASE("GPU: an int8 cache gives the same logits wherever it lies, near the float16 ones",
@@ -67,10 +61,7 @@ TEST_CASE("GPU: an int8 cache gives the same logits wherever it lies, near the f
       run_policy(model, DeviceChoice::kGpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
   const std::vector<PolicyCase> cases = compressed_cache_policies();
   const Run int8 = run_policy(model, DeviceChoice::kGpu, cases[0].policy, disk.path());
-  for (size_t i = 1; i < cases.size(); ++i) {
-    INFO(name << ": " << cases[i].what);
-    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kGpu, cases[i].policy, disk.path()), int8));
-  }
+  check_runs_equal(model, DeviceChoice::kGpu, std::span(cases).subspan(1), int8, disk.path());
   for (size_t step = 0; step < dense.logits.size(); ++step) {
     INFO(name << " int8 against float16, step " << step);
     const Comparison c = compare(int8.logits[step].data(), dense.logits[step].data(),

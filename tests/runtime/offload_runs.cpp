@@ -72,6 +72,15 @@ bool bitwise_equal(const Run& a, const Run& b) {
   return a.tokens == b.tokens;
 }
 
+void check_runs_equal(const std::filesystem::path& model, DeviceChoice device,
+                      std::span<const PolicyCase> cases, const Run& reference,
+                      const std::filesystem::path& offload_dir) {
+  for (const PolicyCase& c : cases) {
+    INFO(model.filename().string() << ": " << c.what);
+    CHECK(bitwise_equal(run_policy(model, device, c.policy, offload_dir), reference));
+  }
+}
+
 std::vector<PolicyCase> data_moving_policies() {
   return {
       {"weights on the CPU", policy_with(0, 100, 100, 0, 100, 0)},

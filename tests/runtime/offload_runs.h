@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
 #include <vector>
 
 #include "runtime/engine.h"
@@ -28,6 +29,10 @@ struct PolicyCase {
   Policy policy;
 };
 std::vector<PolicyCase> data_moving_policies();
+// CHECKs that each case's run is bitwise `reference`, naming the case when not.
+void check_runs_equal(const std::filesystem::path& model, DeviceChoice device,
+                      std::span<const PolicyCase> cases, const Run& reference,
+                      const std::filesystem::path& offload_dir);
 // cpu_attention policies: the whole cache on the CPU (every GPU batch attended there, the next
 // one's queries computed meanwhile), or half of it (GPU batches alternate between the GPU and
 // the CPU), with the hidden states on either side.

@@ -38,10 +38,7 @@ TEST_CASE("policies that only move data give bitwise-identical logits", "[offloa
   ScratchDir disk;
   const Run resident =
       run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
-  for (const PolicyCase& c : data_moving_policies()) {
-    INFO(name << ": " << c.what);
-    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kCpu, c.policy, disk.path()), resident));
-  }
+  check_runs_equal(model, DeviceChoice::kCpu, data_moving_policies(), resident, disk.path());
 }
 
 TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy tokens",
@@ -72,10 +69,7 @@ TEST_CASE("int4 weights: every placement gives the logits of the int4-rounded de
   write_int4_rounded_checkpoint(model, rounded.path());
   const Run dense = run_policy(rounded.path(), DeviceChoice::kCpu,
                                policy_with(100, 0, 100, 0, 100, 0), disk.path());
-  for (const PolicyCase& c : compressed_weight_policies()) {
-    INFO(name << ": " << c.what);
-    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kCpu, c.policy, disk.path()), dense));
-  }
+  check_runs_equal(model, DeviceChoice::kCpu, compressed_weight_policies(), dense, disk.path());
   // The rounding is real: the original model's logits differ.
   const Run original =
       run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
@@ -91,10 +85,7 @@ TEST_CASE("int8 KV cache: every placement gives the same logits, near the float 
       run_policy(model, DeviceChoice::kCpu, policy_with(100, 0, 100, 0, 100, 0), disk.path());
   const std::vector<PolicyCase> cases = compressed_cache_policies();
   const Run int8 = run_policy(model, DeviceChoice::kCpu, cases[0].policy, disk.path());
-  for (size_t i = 1; i < cases.size(); ++i) {
-    INFO(name << ": " << cases[i].what);
-    CHECK(bitwise_equal(run_policy(model, DeviceChoice::kCpu, cases[i].policy, disk.path()), int8));
-  }
+  check_runs_equal(model, DeviceChoice::kCpu, std::span(cases).subspan(1), int8, disk.path());
   // The prefill attends its own tokens before they are stored: exact. Decode steps attend the
   // int8 cache: within its rounding (seen: 1.4e-2 on logits of magnitude 2.5), never exact.
   REQUIRE(int8.logits.size() == dense.logits.size());

@@ -136,6 +136,10 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   }
   if (kv_file != nullptr || hidden_file != nullptr) {
     disk_staging_ = raw(*tiers.cpu, std::max(kv_bytes, hidden_bytes), "disk staging");
+    // Stores go to disk in the background: each slot stages its K, V and hidden states apart.
+    for (void*& staging : disk_store_staging_) {
+      staging = raw(*tiers.cpu, 2 * kv_bytes + hidden_bytes, "disk store staging");
+    }
   }
   hidden_stored_.assign(static_cast<size_t>(n_batches), nullptr);
 
@@ -167,11 +171,25 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
 }
 
 BlockRunner::~BlockRunner() {
-  // Queued copies may still read or write these buffers.
+  // Queued copies and disk writes may still read or write these buffers.
   try {
     tiers_.compute->synchronize();
   } catch (...) {
   }
+  for (std::vector<std::shared_future<void>>& writes : disk_writes_) {
+    for (std::shared_future<void>& write : writes) write.wait();
+  }
+  for (std::vector<std::future<void>>& reads : weight_reads_) {
+    for (std::future<void>& read : reads) {
+      if (read.valid()) read.wait();
+    }
+  }
+}
+
+void BlockRunner::finish_disk_writes(int slot) {
+  std::vector<std::shared_future<void>> writes = std::move(disk_writes_[slot]);
+  disk_writes_[slot].clear();
+  for (std::shared_future<void>& write : writes) write.get();  // rethrows a failed write
 }
 
 void BlockRunner::reset() {
@@ -415,6 +433,13 @@ void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
   if (!store_kv && !store_hidden) return;
   copies_.wait(Queue::kCacheOut, *slot.computed);
   Event& start = copies_.begin(Queue::kCacheOut);
+  // Disk homes stage through this slot's staging, free once its previous writes are done.
+  char* staging = static_cast<char*>(disk_store_staging_[s]);
+  if (staging != nullptr) finish_disk_writes(s);
+  const size_t kv_bytes = kv_layout_.stored_bytes();
+  auto keep = [&](std::shared_future<void> write) {
+    if (write.valid()) disk_writes_[s].push_back(std::move(write));
+  };
   uint64_t bytes = 0;
   if (store_kv) {
     KvUnit& kv = kv_[static_cast<size_t>(unit)];
@@ -422,17 +447,18 @@ void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
       const size_t token = kv_layout_.part_token_bytes(part);
       const size_t offset = kv_layout_.part_offset(part) + static_cast<size_t>(past) * token;
       const size_t n = static_cast<size_t>(n_new) * token;
-      kv.k.store(offset, n, static_cast<char*>(kv_slot_k_[s]) + offset, Queue::kCacheOut, copies_,
-                 disk_staging_);
-      kv.v.store(offset, n, static_cast<char*>(kv_slot_v_[s]) + offset, Queue::kCacheOut, copies_,
-                 disk_staging_);
+      keep(kv.k.store(offset, n, static_cast<char*>(kv_slot_k_[s]) + offset, Queue::kCacheOut,
+                      copies_, staging + offset));
+      keep(kv.v.store(offset, n, static_cast<char*>(kv_slot_v_[s]) + offset, Queue::kCacheOut,
+                      copies_, staging + kv_bytes + offset));
       bytes += 2 * n;
     }
   }
   if (store_hidden) {
     const size_t n = static_cast<size_t>(shape_.gpu_batch_size * n_new * spec_.hidden_size) *
                      dtype_size(shape_.activation_dtype);
-    hidden_[k].store(0, n, hidden_slot_[s], Queue::kCacheOut, copies_, disk_staging_);
+    keep(
+        hidden_[k].store(0, n, hidden_slot_[s], Queue::kCacheOut, copies_, staging + 2 * kv_bytes));
     bytes += n;
   }
   slot.stored = &copies_.end(Queue::kCacheOut, start, Lane::kCacheOut,
@@ -512,6 +538,7 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
   }
   length_ += n_new;
   tiers_.compute->synchronize();
+  for (int s = 0; s < 2; ++s) finish_disk_writes(s);  // their events are settled next
   copies_.settle();
 }
 

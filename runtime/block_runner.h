@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <span>
 #include <vector>
@@ -94,6 +95,8 @@ class BlockRunner {
   Event& begin_unit(int64_t unit, const StepBatch& step, const Tensor& hidden);
   void compute(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past);
   void store(int64_t unit, int64_t n_new, int64_t past);
+  // Waits for the slot's disk writes; rethrows the first that failed.
+  void finish_disk_writes(int slot);
   // CPU attention, pipelined across the GPU batches of a layer: the GPU computes the queries of
   // the next unit while the CPU attends this one.
   void compute_with_cpu_attention(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past);
@@ -128,7 +131,11 @@ class BlockRunner {
   void* dense_kv_[2] = {};       // int8 cache: K and V dequantised for the unit computing
   void* host_dense_kv_[2] = {};  // the same on the CPU tier, for cpu_attention
   void* hidden_slot_[2] = {};
-  void* disk_staging_ = nullptr;  // host bytes of one KV unit or hidden buffer
+  void* disk_staging_ = nullptr;  // host bytes of one KV unit or hidden buffer, for loads
+  // Per unit slot: host bytes of a unit's K, V and hidden states on their way to disk, and the
+  // writes still using them.
+  void* disk_store_staging_[2] = {};
+  std::vector<std::shared_future<void>> disk_writes_[2];
   SlotEvents slots_[2];
   std::vector<Event*> hidden_stored_;  // [num_gpu_batches]
   DecoderScratch scratch_;

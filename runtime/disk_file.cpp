@@ -152,7 +152,8 @@ DiskFile::DiskFile(DiskFile&& other) noexcept
       size_(other.size_),
       direct_(other.direct_),
       writable_(other.writable_),
-      unlink_on_close_(std::exchange(other.unlink_on_close_, false)) {}
+      unlink_on_close_(std::exchange(other.unlink_on_close_, false)),
+      partial_blocks_(std::move(other.partial_blocks_)) {}
 
 DiskFile& DiskFile::operator=(DiskFile&& other) noexcept {
   if (this != &other) {
@@ -163,6 +164,7 @@ DiskFile& DiskFile::operator=(DiskFile&& other) noexcept {
     direct_ = other.direct_;
     writable_ = other.writable_;
     unlink_on_close_ = std::exchange(other.unlink_on_close_, false);
+    partial_blocks_ = std::move(other.partial_blocks_);
   }
   return *this;
 }
@@ -286,6 +288,8 @@ void DiskFile::write(uint64_t offset, const void* src, size_t n) {
   // its other bytes survive. The file is kBlock-rounded, so whole blocks always exist.
   auto bounce = [&](uint64_t begin, uint64_t end) {
     if (begin == end) return;
+    // Another write may share a boundary block: read-modify-write one at a time.
+    const std::lock_guard<std::mutex> lock(*partial_blocks_);
     const uint64_t a0 = align_down(begin), a1 = align_up(end);
     const uint64_t capacity = std::min(a1 - a0, kChunk);
     AlignedBuffer buffer(capacity);

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 
 namespace alisa {
 
@@ -29,8 +31,8 @@ class DiskFile {
   ~DiskFile();
 
   // Any offset, length and buffer alignment; [offset, offset + n) must lie within size().
-  // Concurrent calls are safe on disjoint ranges that do not share a kBlock-sized block (an
-  // unaligned write read-modify-writes its boundary blocks).
+  // Concurrent calls are safe on disjoint ranges, even ranges sharing a kBlock-sized block: an
+  // unaligned write read-modify-writes its boundary blocks under a lock.
   void read(uint64_t offset, void* dst, size_t n) const;
   void write(uint64_t offset, const void* src, size_t n);
 
@@ -58,6 +60,7 @@ class DiskFile {
   bool direct_ = false;
   bool writable_ = false;
   bool unlink_on_close_ = false;
+  std::unique_ptr<std::mutex> partial_blocks_ = std::make_unique<std::mutex>();
 };
 
 // Bytes available to an unprivileged user in the filesystem holding folder (statvfs).

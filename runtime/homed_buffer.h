@@ -3,7 +3,9 @@
 // loaded into a compute slot before use and the changed range stored back after.
 #pragma once
 
+#include <future>
 #include <string>
+#include <vector>
 
 #include "runtime/copy_engine.h"
 #include "runtime/tiers.h"
@@ -23,13 +25,16 @@ class HomedBuffer {
   void* data() const { return buffer_.data(); }
 
   // Queues on `queue` the copy of bytes [offset, offset + n) from home into dst (compute
-  // memory). A disk home reads into `staging` (host memory of >= n bytes) on the I/O pool first
-  // and waits for its copy, so disk homes are synchronous.
+  // memory). A disk home waits for its pending writes, reads into `staging` (host memory of >= n
+  // bytes) on the I/O pool and waits for the copy: disk loads are synchronous.
   void load(size_t offset, size_t n, void* dst, Queue queue, CopyEngine& copies,
             void* staging) const;
   // Queues on `queue` the copy of src (compute memory) into bytes [offset, offset + n) of home.
-  void store(size_t offset, size_t n, const void* src, Queue queue, CopyEngine& copies,
-             void* staging);
+  // A disk home copies into `staging` (host memory of >= n bytes) and returns the write that
+  // follows on the I/O pool once the copy is done: `staging` must stay untouched, and the
+  // CopyEngine's events unsettled, until it completes. Other homes return an empty future.
+  std::shared_future<void> store(size_t offset, size_t n, const void* src, Queue queue,
+                                 CopyEngine& copies, void* staging);
 
  private:
   Tier home_ = Tier::kCompute;
@@ -37,6 +42,7 @@ class HomedBuffer {
   Buffer buffer_;
   DiskFile* file_ = nullptr;
   uint64_t file_offset_ = 0;
+  std::vector<std::shared_future<void>> pending_writes_;  // disk home: stores still writing
 };
 
 }  // namespace alisa

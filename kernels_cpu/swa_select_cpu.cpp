@@ -1,0 +1,54 @@
+#include "kernels_cpu/swa_select_cpu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "runtime/common.h"
+
+namespace alisa {
+
+SwaBudget swa_budget(int64_t n, double sparsity, int64_t min_tokens) {
+  ALISA_CHECK(std::isfinite(sparsity) && sparsity >= 0 && sparsity < 1,
+              "swa: sparsity must be in [0, 1), got ", sparsity);
+  ALISA_CHECK(min_tokens >= 1, "swa: min_tokens must be at least 1, got ", min_tokens);
+  ALISA_ASSERT(n >= 1, "a sequence of ", n, " tokens");
+  SwaBudget budget;
+  const int64_t kept = std::llround(static_cast<double>(n) * (1.0 - sparsity));
+  budget.total = std::max(min_tokens, kept);
+  budget.dense = n <= budget.total;
+  if (budget.dense) budget.total = n;
+  budget.local = (budget.total + 1) / 2;
+  budget.global = budget.total - budget.local;
+  return budget;
+}
+
+int64_t swa_score_window(const SwaBudget& budget, int64_t window_max) {
+  ALISA_CHECK(window_max >= 1, "swa: window_max must be at least 1, got ", window_max);
+  return std::min(budget.local, window_max);
+}
+
+void swa_select_cpu(std::span<const float> score, const SwaBudget& budget,
+                    std::span<int32_t> selected) {
+  const int64_t n = static_cast<int64_t>(score.size());
+  ALISA_ASSERT(static_cast<int64_t>(selected.size()) == budget.total && budget.total <= n &&
+                   budget.local + budget.global == budget.total,
+               "swa selection of ", selected.size(), " tokens for a budget of ", budget.total,
+               " over ", n);
+  const int64_t older = n - budget.local;  // candidates for the global set: [0, older)
+  std::vector<int32_t> candidates(static_cast<size_t>(older));
+  std::iota(candidates.begin(), candidates.end(), 0);
+  // Highest score first, the lower index on ties: a strict total order, so the set is unique.
+  auto better = [&](int32_t a, int32_t b) {
+    const float sa = score[static_cast<size_t>(a)], sb = score[static_cast<size_t>(b)];
+    return sa != sb ? sa > sb : a < b;
+  };
+  const auto global_end = candidates.begin() + budget.global;
+  std::nth_element(candidates.begin(), global_end, candidates.end(), better);
+  std::sort(candidates.begin(), global_end);
+  std::copy(candidates.begin(), global_end, selected.begin());
+  std::iota(selected.begin() + budget.global, selected.end(), static_cast<int32_t>(older));
+}
+
+}  // namespace alisa

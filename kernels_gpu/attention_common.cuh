@@ -10,6 +10,30 @@
 namespace alisa::gpu::detail {
 
 constexpr int kAttentionMaxHeadDim = 128;
+constexpr float kLog2e = 1.4426950408889634f;  // softmax in base-2 units: exp2(x * log2(e))
+
+// 16 bytes global -> shared, asynchronously (cp.async, L1 bypassed); zero-fills the destination,
+// reading nothing, when !ok. Both addresses 16-byte aligned; dst a shared-window address.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool ok) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool ok) {
+  cp_async_16(static_cast<uint32_t>(__cvta_generic_to_shared(dst)), src, ok);
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+// Waits until at most `kPending` of this thread's newest commit groups are still in flight. Other
+// threads see the data after a barrier (__syncwarp among a warp's lanes, __syncthreads) that
+// follows their wait.
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
 
 inline void validate_attention(const AttentionParams& p, const char* name) {
   assert_float_dtype(p.dtype, name);

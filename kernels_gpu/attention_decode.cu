@@ -1,7 +1,6 @@
 #include "kernels_gpu/attention_decode.cuh"
 
 #include <atomic>
-#include <cstring>
 
 #include "kernels_gpu/attention_common.cuh"
 
@@ -9,7 +8,11 @@ namespace alisa::gpu {
 namespace {
 
 using detail::attention_key_end;
+using detail::cp_async_16;
+using detail::cp_async_commit;
+using detail::cp_async_wait;
 using detail::kAttentionMaxHeadDim;
+using detail::kLog2e;
 using detail::load_head_rows;
 
 constexpr int kThreads = 128;
@@ -20,7 +23,6 @@ constexpr int64_t kMaxSplits = 256;
 // purpose: the split count, and so the result, does not depend on the device.
 constexpr int64_t kResidentBlocks = 2 * 132;
 constexpr int64_t kSplitGranule = 64;  // keys: a split's length is a multiple of this
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 struct Splits {
@@ -67,42 +69,6 @@ WorkspaceLayout workspace_layout(int64_t n_splits, int64_t batch, int64_t n_q, i
 }
 
 // ---- device helpers ----------------------------------------------------------------------------
-// Compiled by a host compiler (a CPU emulation of these kernels), the copies are synchronous and
-// the waits and launch-dependency controls do nothing.
-
-// 16 bytes global -> shared, asynchronously (cp.async, L1 bypassed); zero-fills the destination,
-// reading nothing, when !ok. Both addresses 16-byte aligned.
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool ok) {
-#if defined(__CUDA_ARCH__)
-  const unsigned dst_s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst_s), "l"(src),
-               "r"(ok ? 16 : 0)
-               : "memory");
-#elif defined(__CUDACC__)
-  (void)dst, (void)src, (void)ok;
-#else
-  if (ok) {
-    std::memcpy(dst, src, 16);
-  } else {
-    std::memset(dst, 0, 16);
-  }
-#endif
-}
-
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__)
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-
-// Waits until at most `kPending` of this thread's newest commit groups are still in flight. Other
-// threads see the data after a barrier (__syncwarp among the warp's lanes) that follows their wait.
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__)
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-#endif
-}
 
 // Programmatic dependent launch: the split kernel lets the merge kernel be scheduled early; the
 // merge kernel waits for the split kernel to complete (and its writes to be visible) before

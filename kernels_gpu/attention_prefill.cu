@@ -247,24 +247,6 @@ __device__ __forceinline__ uint32_t smem_u32(const void* ptr) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
 }
 
-// 16 bytes global -> shared, asynchronously; zero-fills the destination (reading nothing) when
-// !valid.
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(src_bytes)
-               : "memory");
-}
-
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-
-// Waits for all of this thread's copies; a barrier then makes every thread's copies visible.
-__device__ __forceinline__ void cp_async_wait_all() {
-  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-}
-
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -310,7 +292,6 @@ constexpr int kBlockM = 128;  // queries per block
 constexpr int kBlockN = 64;   // keys per tile
 constexpr int kWarps = kBlockM / 16;
 constexpr int kThreads = kWarps * kWarpSize;
-constexpr float kLog2e = 1.4426950408889634f;
 
 // Shared memory for head dim D: two stages of [K tile | V tile], each tile kBlockN rows of D
 // halves; the Q tile is staged in stage 1 before the loop, the output tile in stage 0 after it.
@@ -414,8 +395,8 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
       const int r = ld_row + i * kLoadStride;
       const bool ok = f.row[i] != 0u;
       const int64_t off = ok ? (kt0 + r) * kv_stride + ld_c * 8 : 0;
-      cp_async16(kdst + swz<D>(r, ld_c), kg + off, ok);
-      cp_async16(vdst + swz<D>(r, ld_c), vg + off, ok);
+      detail::cp_async_16(kdst + swz<D>(r, ld_c), kg + off, ok);
+      detail::cp_async_16(vdst + swz<D>(r, ld_c), vg + off, ok);
     }
     if (warp < 2) {
       const uint32_t bits = warp_ballot(f.key != 0u);
@@ -431,14 +412,14 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
     const int c = i % kChunks;
     const bool ok = r < n_rows;
     const __half* src = ok ? qg + r * p.q_token_stride + c * 8 : qg;
-    cp_async16(sbase + L::kQ + swz<D>(r, c), src, ok);
+    detail::cp_async_16(sbase + L::kQ + swz<D>(r, c), src, ok);
   }
   Flags flags;
   fetch_flags(0, flags);
   load_tile(0, flags);
-  cp_async_commit();
+  detail::cp_async_commit();
   if (n_tiles > 1) fetch_flags(1, flags);
-  cp_async_wait_all();
+  detail::cp_async_wait<0>();
   __syncthreads();
 
   uint32_t qf[kKSteps][4];  // this warp's 16 x D slice of Q as A fragments
@@ -473,10 +454,10 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
   for (int t = 0; t < n_tiles; ++t) {
     // Tile t has landed (this thread's copies; the barrier makes all of them visible) and every
     // warp is done with tile t - 1, whose stage (and, at t = 0, the staged Q) can be refilled.
-    cp_async_wait_all();
+    detail::cp_async_wait<0>();
     __syncthreads();
     if (t + 1 < n_tiles) load_tile(t + 1, flags);
-    cp_async_commit();
+    detail::cp_async_commit();
     if (t + 2 < n_tiles) fetch_flags(t + 2, flags);
 
     const int kt0 = t * kBlockN;
@@ -577,8 +558,9 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
     l += __shfl_xor_sync(kFullMask, l, 2);
     inv[hr] = l > 0.0f ? 1.0f / l : 0.0f;
   }
-  cp_async_wait_all();  // nothing is in flight (the last tile issued no copy); kept for safety
-  __syncthreads();      // every warp is done with the K/V stages: stage 0 takes the output
+  detail::cp_async_wait<0>();  // nothing is in flight (the last tile issued no copy); kept for
+                               // safety
+  __syncthreads();             // every warp is done with the K/V stages: stage 0 takes the output
   const int r_lo = warp * 16 + g;
 #pragma unroll
   for (int n = 0; n < kOTiles; ++n) {
@@ -617,7 +599,7 @@ void launch(const AttentionParams& p, cudaStream_t stream) {
   constexpr size_t kBytes = Smem<D>::kBytes;
   allow_dynamic_smem(flash_prefill_kernel<D>, kBytes);
   flash_prefill_kernel<D><<<static_cast<unsigned>(n_blocks), kThreads, kBytes, stream>>>(
-      p, static_cast<int>(n_q_tiles), p.scale * kLog2e);
+      p, static_cast<int>(n_q_tiles), p.scale * detail::kLog2e);
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

@@ -5,6 +5,7 @@ namespace alisa::gpu {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr float kInt8Levels = 255.0f;  // as kernels_cpu/quantize_cpu.cpp
 
 __device__ __forceinline__ float half_to_float(uint16_t bits) {
   return __half2float(__ushort_as_half(bits));
@@ -41,15 +42,11 @@ Divider make_divider(int64_t divisor) {
 // Codes a warp loads at once: 16 bytes per lane.
 constexpr int kTileBytes = 16 * kWarpSize;
 
-// Values in one 16-byte piece of output.
-template <typename Out>
-constexpr int kPieceValues = 16 / static_cast<int>(sizeof(Out));
-
-// Dequantises the kPieceValues<Out> codes of `kBits` bits in lo (then hi), code j at bit
+// Dequantises the kVec<Out> codes of `kBits` bits in lo (then hi), code j at bit
 // kBits * j, and stores them to the 16-byte aligned dst.
 template <int kBits, typename Out>
 __device__ __forceinline__ void store_piece(Out* dst, uint32_t lo, uint32_t hi, float s, float m) {
-  constexpr int kN = kPieceValues<Out>;
+  constexpr int kN = kVec<Out>;
   constexpr int kPerWord = 32 / kBits;
   constexpr uint32_t kMask = (1u << kBits) - 1;
   float v[kN];
@@ -76,7 +73,7 @@ __device__ __forceinline__ void store_piece(Out* dst, uint32_t lo, uint32_t hi, 
 template <int kBits, typename Out, typename Place>
 __device__ __forceinline__ void dequantize_tile(const uint4* codes, uint4* stage, int lane,
                                                 int64_t first, const Place& place) {
-  constexpr int kPieceBytes = kPieceValues<Out> * kBits / 8;  // 2, 4 or 8
+  constexpr int kPieceBytes = kVec<Out> * kBits / 8;  // 2, 4 or 8
   stage[lane] = __ldg(codes + lane);
   __syncwarp();
 #pragma unroll
@@ -94,7 +91,7 @@ __device__ __forceinline__ void dequantize_tile(const uint4* codes, uint4* stage
     }
     float s, m;
     Out* dst;
-    place(first + int64_t{k} * kPieceValues<Out>, s, m, dst);
+    place(first + int64_t{k} * kVec<Out>, s, m, dst);
     store_piece<kBits, Out>(dst, lo, hi, s, m);
   }
   __syncwarp();  // the next tile overwrites the stage
@@ -102,7 +99,7 @@ __device__ __forceinline__ void dequantize_tile(const uint4* codes, uint4* stage
 
 constexpr int kWarps = kThreads / kWarpSize;
 
-// Warps over tiles of 1024 values (a piece never straddles groups: group % kPieceValues == 0),
+// Warps over tiles of 1024 values (a piece never straddles groups: group % kVec == 0),
 // then the grid over the scalar tail (everything, when unaligned).
 template <typename Out>
 __global__ void __launch_bounds__(kThreads)
@@ -131,7 +128,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// As dequantize_int4_kernel, tiles of 512 values of the dense q (row_len % kPieceValues == 0,
+// As dequantize_int4_kernel, tiles of 512 values of the dense q (row_len % kVec == 0,
 // so a piece never straddles rows), written to rows stride_out apart.
 template <typename Out>
 __global__ void __launch_bounds__(kThreads)
@@ -187,7 +184,7 @@ __global__ void quantize_int8_kernel(QuantizeInt8Params p, int64_t stride_x) {
   }
   mn = __fadd_rn(mn, 0.0f);  // -0 -> +0, as on the CPU
   mx = __fadd_rn(mx, 0.0f);
-  const __half scale = __float2half_rn(__fdiv_rn(__fsub_rn(mx, mn), 255.0f));
+  const __half scale = __float2half_rn(__fdiv_rn(__fsub_rn(mx, mn), kInt8Levels));
   const __half zero = __float2half_rn(mn);
   if (lane == 0) {
     p.scale[row] = __half_as_ushort(scale);
@@ -200,20 +197,16 @@ __global__ void quantize_int8_kernel(QuantizeInt8Params p, int64_t stride_x) {
     if (s != 0.0f) {
       float t = __fdiv_rn(__fsub_rn(to_float(x[j]), m), s);
       t = t > 0.0f ? t : 0.0f;  // NaN -> 0
-      t = t < 255.0f ? t : 255.0f;
+      t = t < kInt8Levels ? t : kInt8Levels;
       code = __float2uint_rn(t);  // round to nearest even
     }
     q[j] = static_cast<uint8_t>(code);
   }
 }
 
-void check_float_dtype(DType t, const char* what) {
-  ALISA_ASSERT(t == DType::kF16 || t == DType::kF32, what, ": f16 or f32, not ", dtype_name(t));
-}
-
 template <typename Out>
 void launch_dequantize_int4(const DequantizeInt4Params& p, cudaStream_t stream) {
-  const bool tiled = p.group % kPieceValues<Out> == 0 && aligned16(p.packed) && aligned16(p.out);
+  const bool tiled = p.group % kVec<Out> == 0 && aligned16(p.packed) && aligned16(p.out);
   const int64_t n_tiles = tiled ? p.n / (2 * kTileBytes) : 0;
   const int64_t rest = p.n - n_tiles * 2 * kTileBytes;
   const unsigned blocks = grid_for(std::max(n_tiles * kWarpSize, rest), kThreads);
@@ -223,7 +216,7 @@ void launch_dequantize_int4(const DequantizeInt4Params& p, cudaStream_t stream) 
 
 template <typename Out>
 void launch_dequantize_int8(const DequantizeInt8Params& p, int64_t stride, cudaStream_t stream) {
-  const bool tiled = p.row_len % kPieceValues<Out> == 0 && aligned16(p.q) && aligned16(p.out) &&
+  const bool tiled = p.row_len % kVec<Out> == 0 && aligned16(p.q) && aligned16(p.out) &&
                      (stride * static_cast<int64_t>(sizeof(Out))) % 16 == 0;
   const int64_t total = p.n_rows * p.row_len;
   const int64_t n_tiles = tiled ? total / kTileBytes : 0;
@@ -240,7 +233,7 @@ void dequantize_int4_gpu(const DequantizeInt4Params& p, cudaStream_t stream) {
   ALISA_ASSERT(p.n >= 0 && p.group > 0, "dequantize_int4 n=", p.n, " group=", p.group);
   if (p.n == 0) return;
   ALISA_ASSERT(p.packed && p.scale && p.min && p.out, "dequantize_int4: null pointer");
-  check_float_dtype(p.out_dtype, "dequantize_int4 out");
+  assert_float_dtype(p.out_dtype, "dequantize_int4 out");
   if (p.out_dtype == DType::kF16) {
     launch_dequantize_int4<__half>(p, stream);
   } else {
@@ -254,7 +247,7 @@ void dequantize_int8_gpu(const DequantizeInt8Params& p, cudaStream_t stream) {
                "dequantize_int8 rows=", p.n_rows, " len=", p.row_len, " stride=", p.out_row_stride);
   if (p.n_rows == 0) return;
   ALISA_ASSERT(p.q && p.scale && p.zero && p.out, "dequantize_int8: null pointer");
-  check_float_dtype(p.out_dtype, "dequantize_int8 out");
+  assert_float_dtype(p.out_dtype, "dequantize_int8 out");
   if (p.out_dtype == DType::kF16) {
     launch_dequantize_int8<__half>(p, stride, stream);
   } else {
@@ -268,9 +261,8 @@ void quantize_int8_gpu(const QuantizeInt8Params& p, cudaStream_t stream) {
                "quantize_int8 rows=", p.n_rows, " len=", p.row_len, " stride=", p.x_row_stride);
   if (p.n_rows == 0) return;
   ALISA_ASSERT(p.x && p.q && p.scale && p.zero, "quantize_int8: null pointer");
-  check_float_dtype(p.x_dtype, "quantize_int8 x");
-  constexpr int kRowsPerBlock = kThreads / kWarpSize;
-  const int64_t blocks = ceil_div(p.n_rows, kRowsPerBlock);
+  assert_float_dtype(p.x_dtype, "quantize_int8 x");
+  const int64_t blocks = ceil_div(p.n_rows, kWarps);  // a warp per row
   ALISA_ASSERT(blocks <= 0x7fffffff, "quantize_int8: ", p.n_rows, " rows");
   if (p.x_dtype == DType::kF16) {
     quantize_int8_kernel<__half><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p, stride);

@@ -181,7 +181,7 @@ struct QuantizeInt4Params {
   uint16_t* scale = nullptr;    // [ceil(n / group)], f16 bits
   uint16_t* min = nullptr;      // [ceil(n / group)], f16 bits
   int64_t n = 0;
-  int64_t group = 64;
+  int64_t group = kInt4Group;
 };
 
 struct DequantizeInt4Params {
@@ -191,7 +191,7 @@ struct DequantizeInt4Params {
   void* out = nullptr;              // [n]
   DType out_dtype = DType::kF32;    // f32 or f16
   int64_t n = 0;
-  int64_t group = 64;
+  int64_t group = kInt4Group;
 };
 
 // Per-row int8 KV cache (a row is one token of one KV head): as int4 with 255 steps and one

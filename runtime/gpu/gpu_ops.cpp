@@ -64,8 +64,9 @@ void GpuOps::attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   }
   const size_t needed = gpu::attention_decode_workspace_bytes(p);
   if (attention_workspace_.n_bytes() < needed) {
-    // Kernels queued earlier may still read the old workspace.
-    device_.synchronize();
+    // Kernels queued earlier on this stream may still read the old workspace (only the compute
+    // stream uses it: the transfer streams go on).
+    ALISA_CUDA_CHECK(cudaStreamSynchronize(stream_));
     attention_workspace_ = Buffer();
     attention_workspace_ = device_.allocate(needed, "decode attention workspace");
   }

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "policy/yaml_scalar.h"
 #include "runtime/common.h"
 
 namespace alisa {
@@ -14,16 +15,6 @@ namespace {
 
 // Large enough for any real block; small enough that byte products cannot overflow.
 constexpr int64_t kMaxBlockSize = int64_t{1} << 20;
-
-template <typename T>
-T scalar(const YAML::Node& node, const std::string& where, const char* expected) {
-  ALISA_CHECK(node.IsScalar(), where, " must be ", expected);
-  try {
-    return node.as<T>();
-  } catch (const YAML::Exception&) {
-    throw Error(str(where, " must be ", expected, ", got '", node.Scalar(), "'"));
-  }
-}
 
 void check_percent(double value, const std::string& source, const char* key) {
   ALISA_CHECK(std::isfinite(value) && value >= 0 && value <= 100, source, ": '", key,
@@ -83,29 +74,29 @@ Policy policy_from_yaml(const std::string& yaml_text, const std::string& source)
     const YAML::Node& value = item.second;
     const std::string where = str(source, ": '", key, "'");
     if (key == "gpu_batch_size") {
-      policy.gpu_batch_size = scalar<int64_t>(value, where, "an integer");
+      policy.gpu_batch_size = yaml_scalar<int64_t>(value, where, "an integer");
     } else if (key == "num_gpu_batches") {
-      policy.num_gpu_batches = scalar<int64_t>(value, where, "an integer");
+      policy.num_gpu_batches = yaml_scalar<int64_t>(value, where, "an integer");
     } else if (key == "weights_gpu_percent") {
-      policy.weights_gpu_percent = scalar<double>(value, where, "a number");
+      policy.weights_gpu_percent = yaml_scalar<double>(value, where, "a number");
     } else if (key == "weights_cpu_percent") {
-      policy.weights_cpu_percent = scalar<double>(value, where, "a number");
+      policy.weights_cpu_percent = yaml_scalar<double>(value, where, "a number");
     } else if (key == "cache_gpu_percent") {
-      policy.cache_gpu_percent = scalar<double>(value, where, "a number");
+      policy.cache_gpu_percent = yaml_scalar<double>(value, where, "a number");
     } else if (key == "cache_cpu_percent") {
-      policy.cache_cpu_percent = scalar<double>(value, where, "a number");
+      policy.cache_cpu_percent = yaml_scalar<double>(value, where, "a number");
     } else if (key == "activations_gpu_percent") {
-      policy.activations_gpu_percent = scalar<double>(value, where, "a number");
+      policy.activations_gpu_percent = yaml_scalar<double>(value, where, "a number");
     } else if (key == "activations_cpu_percent") {
-      policy.activations_cpu_percent = scalar<double>(value, where, "a number");
+      policy.activations_cpu_percent = yaml_scalar<double>(value, where, "a number");
     } else if (key == "cpu_attention") {
-      policy.cpu_attention = scalar<bool>(value, where, "true or false");
+      policy.cpu_attention = yaml_scalar<bool>(value, where, "true or false");
     } else if (key == "pin_weights") {
-      policy.pin_weights = scalar<bool>(value, where, "true or false");
+      policy.pin_weights = yaml_scalar<bool>(value, where, "true or false");
     } else if (key == "compress_weights") {
-      policy.compress_weights = scalar<bool>(value, where, "true or false");
+      policy.compress_weights = yaml_scalar<bool>(value, where, "true or false");
     } else if (key == "compress_cache") {
-      policy.compress_cache = scalar<bool>(value, where, "true or false");
+      policy.compress_cache = yaml_scalar<bool>(value, where, "true or false");
     } else {
       throw Error(str(source, ": unknown key '", key, "' (known: ", policy_keys(), ")"));
     }

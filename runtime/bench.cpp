@@ -80,7 +80,7 @@ BenchResult run_bench(Engine& engine, const BenchWorkload& w) {
   engine.cpu_tier().reset_peak();
   // The warm-up builds every kernel plan and workspace the timed run needs.
   if (w.warmup) generate_once(engine, w, 2);
-  const Timings t = generate_once(engine, w, w.gen_len);
+  Timings t = generate_once(engine, w, w.gen_len);  // not const: its trace is moved out
 
   const ModelSpec& s = engine.spec();
   BenchResult r;

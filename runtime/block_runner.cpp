@@ -11,10 +11,6 @@ namespace {
 
 constexpr uint64_t kFileAlignment = 4096;
 
-uint64_t round_up(uint64_t n, uint64_t to) {
-  return (n + to - 1) / to * to;
-}
-
 // A file in the offload folder holding `n` regions of `region_bytes` each (block-aligned).
 std::unique_ptr<DiskFile> offload_file(const Tiers& tiers, const std::string& what, uint64_t n,
                                        uint64_t region_bytes) {
@@ -80,8 +76,8 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   const std::vector<uint64_t> kv_sizes(static_cast<size_t>(n_units), 2 * kv_bytes);
   const std::vector<Tier> kv_homes =
       place_by_percent(kv_sizes, policy.cache_gpu_percent, policy.cache_cpu_percent);
-  const size_t hidden_bytes = static_cast<size_t>(max_tokens * spec.hidden_size) * dtype_size(act);
-  const std::vector<uint64_t> hidden_sizes(static_cast<size_t>(n_batches), hidden_bytes);
+  const size_t hidden_buffer_bytes = hidden_bytes(shape.max_step_tokens);
+  const std::vector<uint64_t> hidden_sizes(static_cast<size_t>(n_batches), hidden_buffer_bytes);
   const std::vector<Tier> hidden_homes = place_by_percent(
       hidden_sizes, policy.activations_gpu_percent, policy.activations_cpu_percent);
   auto count = [](const std::vector<Tier>& homes, Tier tier) {
@@ -94,7 +90,7 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     kv_file = files_.back().get();
   }
   if (const uint64_t n = count(hidden_homes, Tier::kDisk); n > 0) {
-    files_.push_back(offload_file(tiers, "activations", n, hidden_bytes));
+    files_.push_back(offload_file(tiers, "activations", n, hidden_buffer_bytes));
     hidden_file = files_.back().get();
   }
   uint64_t kv_region = 0, hidden_region = 0;
@@ -112,8 +108,8 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   for (int64_t k = 0; k < n_batches; ++k) {
     const Tier home = hidden_homes[static_cast<size_t>(k)];
     hidden_[k] = HomedBuffer(
-        home, hidden_bytes, tiers, hidden_file,
-        home == Tier::kDisk ? round_up(hidden_bytes, kFileAlignment) * hidden_region++ : 0,
+        home, hidden_buffer_bytes, tiers, hidden_file,
+        home == Tier::kDisk ? round_up(hidden_buffer_bytes, kFileAlignment) * hidden_region++ : 0,
         "hidden states");
   }
   const bool kv_slots = count(kv_homes, Tier::kCompute) < kv_homes.size();
@@ -123,7 +119,7 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
       kv_slot_k_[s] = raw(compute, kv_bytes, "KV cache slot");
       kv_slot_v_[s] = raw(compute, kv_bytes, "KV cache slot");
     }
-    if (hidden_slots) hidden_slot_[s] = raw(compute, hidden_bytes, "hidden state slot");
+    if (hidden_slots) hidden_slot_[s] = raw(compute, hidden_buffer_bytes, "hidden state slot");
   }
   const bool cpu_attention = policy.cpu_attention && count(kv_homes, Tier::kCpu) > 0;
   if (kv_layout_.int8()) {
@@ -135,10 +131,10 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     }
   }
   if (kv_file != nullptr || hidden_file != nullptr) {
-    disk_staging_ = raw(*tiers.cpu, std::max(kv_bytes, hidden_bytes), "disk staging");
+    disk_staging_ = raw(*tiers.cpu, std::max(kv_bytes, hidden_buffer_bytes), "disk staging");
     // Stores go to disk in the background: each slot stages its K, V and hidden states apart.
     for (void*& staging : disk_store_staging_) {
-      staging = raw(*tiers.cpu, 2 * kv_bytes + hidden_bytes, "disk store staging");
+      staging = raw(*tiers.cpu, 2 * kv_bytes + hidden_buffer_bytes, "disk store staging");
     }
   }
   hidden_stored_.assign(static_cast<size_t>(n_batches), nullptr);
@@ -218,6 +214,11 @@ Tensor BlockRunner::hidden_view(int64_t k, int slot, int64_t n_new) const {
                 {shape_.gpu_batch_size * n_new, spec_.hidden_size});
 }
 
+size_t BlockRunner::hidden_bytes(int64_t n_new) const {
+  return static_cast<size_t>(shape_.gpu_batch_size * n_new * spec_.hidden_size) *
+         dtype_size(shape_.activation_dtype);
+}
+
 bool BlockRunner::cpu_attends(int64_t unit, int64_t past) const {
   return policy_.cpu_attention && past > 0 && kv_[static_cast<size_t>(unit)].k.home() == Tier::kCpu;
 }
@@ -256,10 +257,8 @@ LayerWeights BlockRunner::layer_weights(int64_t j) {
 }
 
 void BlockRunner::prefetch(int64_t unit, int64_t n_new, int64_t past) {
-  const int64_t n_batches = shape_.num_gpu_batches;
-  if (unit >= spec_.n_layers * n_batches) return;
-  const int64_t j = unit / n_batches, k = unit % n_batches;
-  const int s = static_cast<int>(unit % 2);
+  if (unit >= spec_.n_layers * shape_.num_gpu_batches) return;
+  const auto [j, k, s] = position(unit);
   SlotEvents& slot = slots_[s];
   const bool uses_slot = kv_in_slot(unit, past) || hidden_[k].home() != Tier::kCompute;
   const bool load_kv = kv_in_slot(unit, past) && past > 0;
@@ -291,8 +290,7 @@ void BlockRunner::prefetch(int64_t unit, int64_t n_new, int64_t past) {
     }
   }
   if (load_hidden) {
-    const size_t n = static_cast<size_t>(shape_.gpu_batch_size * n_new * spec_.hidden_size) *
-                     dtype_size(shape_.activation_dtype);
+    const size_t n = hidden_bytes(n_new);
     hidden_[k].load(0, n, hidden_slot_[s], Queue::kCacheIn, copies_, disk_staging_);
     bytes += n;
   }
@@ -424,9 +422,7 @@ Tensor BlockRunner::mapped(const Tensor& host) const {
 }
 
 void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
-  const int64_t n_batches = shape_.num_gpu_batches;
-  const int64_t j = unit / n_batches, k = unit % n_batches;
-  const int s = static_cast<int>(unit % 2);
+  const auto [j, k, s] = position(unit);
   SlotEvents& slot = slots_[s];  // slot.stored keeps an older store when this unit stores nothing
   const bool store_kv = kv_in_slot(unit, past);
   const bool store_hidden = hidden_[k].home() != Tier::kCompute && j + 1 < spec_.n_layers;
@@ -455,8 +451,7 @@ void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
     }
   }
   if (store_hidden) {
-    const size_t n = static_cast<size_t>(shape_.gpu_batch_size * n_new * spec_.hidden_size) *
-                     dtype_size(shape_.activation_dtype);
+    const size_t n = hidden_bytes(n_new);
     keep(
         hidden_[k].store(0, n, hidden_slot_[s], Queue::kCacheOut, copies_, staging + 2 * kv_bytes));
     bytes += n;

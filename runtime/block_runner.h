@@ -76,6 +76,7 @@ class BlockRunner {
   // compute works on it: itself when dense, else tokens [0, past) dequantised into `dense`.
   Tensor dense_kv(void* stored, void* dense, int64_t past, Ops& ops, Device* device) const;
   Tensor hidden_view(int64_t k, int slot, int64_t n_new) const;
+  size_t hidden_bytes(int64_t n_new) const;  // one GPU batch's hidden states of a step
   // A CPU-tier tensor as the compute device addresses it (mapped host memory).
   Tensor mapped(const Tensor& host) const;
 

@@ -48,6 +48,11 @@ std::string shape_text(const Container& dims) {
 // The message of an errno value, e.g. "No space left on device".
 std::string errno_text(int error);
 
+// n rounded up to a multiple of `to` (> 0): layouts of slots, files and buffers.
+constexpr uint64_t round_up(uint64_t n, uint64_t to) {
+  return (n + to - 1) / to * to;
+}
+
 }  // namespace alisa
 
 #define ALISA_ASSERT(cond, ...)                                                                  \

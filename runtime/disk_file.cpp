@@ -288,8 +288,6 @@ void DiskFile::write(uint64_t offset, const void* src, size_t n) {
   // its other bytes survive. The file is kBlock-rounded, so whole blocks always exist.
   auto bounce = [&](uint64_t begin, uint64_t end) {
     if (begin == end) return;
-    // Another write may share a boundary block: read-modify-write one at a time.
-    const std::lock_guard<std::mutex> lock(*partial_blocks_);
     const uint64_t a0 = align_down(begin), a1 = align_up(end);
     const uint64_t capacity = std::min(a1 - a0, kChunk);
     AlignedBuffer buffer(capacity);
@@ -302,6 +300,9 @@ void DiskFile::write(uint64_t offset, const void* src, size_t n) {
     for (uint64_t c0 = a0; c0 < a1; c0 += capacity) {
       const uint64_t c1 = std::min(c0 + capacity, a1);
       const uint64_t want0 = std::max(c0, begin), want1 = std::min(c1, end);
+      // Another write may share a partly covered block: read-modify-write those one at a time.
+      std::unique_lock<std::mutex> lock(*partial_blocks_, std::defer_lock);
+      if (want0 > c0 || want1 < c1) lock.lock();
       if (want0 > c0) load_block(c0, c0);
       if (want1 < c1 && !(want0 > c0 && c1 - c0 == kBlock)) load_block(c0, c1 - kBlock);
       std::memcpy(buffer.data + (want0 - c0), in + (want0 - offset), want1 - want0);

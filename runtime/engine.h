@@ -31,7 +31,7 @@ struct EngineOptions {
   // on the compute device, one GPU batch of GenerationOptions::batch_size.
   std::optional<Policy> policy = std::nullopt;
   std::filesystem::path offload_dir = {};  // the disk tier; empty: <temp>/alisa-offload
-  bool keep_trace_spans = false;           // keep every span for write_trace()
+  bool keep_trace_spans = false;           // keep every span (Timeline::chrome_trace)
 };
 
 struct GenerationOptions {

@@ -5,10 +5,6 @@ namespace {
 
 constexpr size_t kPartAlignment = 256;  // each part starts on a GPU-friendly bound
 
-size_t round_up(size_t n, size_t to) {
-  return (n + to - 1) / to * to;
-}
-
 }  // namespace
 
 KvLayout::KvLayout(int64_t capacity, int64_t rows_per_token, int64_t row_len, DType dense_dtype,

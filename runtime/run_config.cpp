@@ -2,22 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "policy/yaml_scalar.h"
 #include "runtime/backend.h"
 #include "runtime/common.h"
 #include "runtime/units.h"
 
 namespace alisa {
 namespace {
-
-template <typename T>
-T scalar(const YAML::Node& node, const std::string& where, const char* expected) {
-  ALISA_CHECK(node.IsScalar(), where, " must be ", expected);
-  try {
-    return node.as<T>();
-  } catch (const YAML::Exception&) {
-    throw Error(str(where, " must be ", expected, ", got '", node.Scalar(), "'"));
-  }
-}
 
 std::string resolve_path(const std::filesystem::path& base, const std::string& value) {
   if (value.rfind("dummy:", 0) == 0 || value == "-") return value;
@@ -81,48 +72,48 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     const std::string where = str(path.string(), ": '", key, "'");
     if (key == "model") {
       config.model =
-          resolve_path(base, scalar<std::string>(value, where, "a folder or dummy:NAME"));
+          resolve_path(base, yaml_scalar<std::string>(value, where, "a folder or dummy:NAME"));
     } else if (key == "prompts") {
-      config.prompts = resolve_path(base, scalar<std::string>(value, where, "a path"));
+      config.prompts = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
     } else if (key == "output") {
-      config.output = resolve_path(base, scalar<std::string>(value, where, "a path"));
+      config.output = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
     } else if (key == "tokenizer") {
-      config.tokenizer = resolve_path(base, scalar<std::string>(value, where, "a path"));
+      config.tokenizer = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
     } else if (key == "max_new_tokens") {
-      config.max_new_tokens = scalar<int64_t>(value, where, "an integer");
+      config.max_new_tokens = yaml_scalar<int64_t>(value, where, "an integer");
     } else if (key == "prompt_len") {
-      config.prompt_len = scalar<int64_t>(value, where, "an integer");
+      config.prompt_len = yaml_scalar<int64_t>(value, where, "an integer");
     } else if (key == "gen_len") {
-      config.gen_len = scalar<int64_t>(value, where, "an integer");
+      config.gen_len = yaml_scalar<int64_t>(value, where, "an integer");
     } else if (key == "temperature") {
-      config.temperature = scalar<float>(value, where, "a number");
+      config.temperature = yaml_scalar<float>(value, where, "a number");
     } else if (key == "top_p") {
-      config.top_p = scalar<float>(value, where, "a number");
+      config.top_p = yaml_scalar<float>(value, where, "a number");
     } else if (key == "top_k") {
-      config.top_k = scalar<int32_t>(value, where, "an integer");
+      config.top_k = yaml_scalar<int32_t>(value, where, "an integer");
     } else if (key == "seed") {
-      config.seed = scalar<uint64_t>(value, where, "a non-negative integer");
+      config.seed = yaml_scalar<uint64_t>(value, where, "a non-negative integer");
     } else if (key == "batch_size") {
-      config.batch_size = scalar<int64_t>(value, where, "an integer");
+      config.batch_size = yaml_scalar<int64_t>(value, where, "an integer");
     } else if (key == "stop_at_eos") {
-      config.stop_at_eos = scalar<bool>(value, where, "true or false");
+      config.stop_at_eos = yaml_scalar<bool>(value, where, "true or false");
     } else if (key == "threads") {
-      config.threads = scalar<int32_t>(value, where, "an integer");
+      config.threads = yaml_scalar<int32_t>(value, where, "an integer");
     } else if (key == "device") {
-      config.device = scalar<std::string>(value, where, "cpu, gpu or auto");
+      config.device = yaml_scalar<std::string>(value, where, "cpu, gpu or auto");
       parse_device_choice(*config.device, where);
     } else if (key == "gpu_memory_limit") {
       config.gpu_memory_limit =
-          parse_byte_size(scalar<std::string>(value, where, "a byte size"), where);
+          parse_byte_size(yaml_scalar<std::string>(value, where, "a byte size"), where);
     } else if (key == "cpu_memory_limit") {
       config.cpu_memory_limit =
-          parse_byte_size(scalar<std::string>(value, where, "a byte size"), where);
+          parse_byte_size(yaml_scalar<std::string>(value, where, "a byte size"), where);
     } else if (key == "dummy_seed") {
-      config.dummy_seed = scalar<uint64_t>(value, where, "a non-negative integer");
+      config.dummy_seed = yaml_scalar<uint64_t>(value, where, "a non-negative integer");
     } else if (key == "policy") {
-      config.policy = resolve_path(base, scalar<std::string>(value, where, "a path"));
+      config.policy = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
     } else if (key == "offload_dir") {
-      config.offload_dir = resolve_path(base, scalar<std::string>(value, where, "a folder"));
+      config.offload_dir = resolve_path(base, yaml_scalar<std::string>(value, where, "a folder"));
     } else {
       throw Error(str(path.string(), ": unknown key '", key, "' (known: ", run_config_keys(), ")"));
     }

@@ -66,15 +66,6 @@ const char* link_key(Link link) {
   return kKeys[checked_link(link)];
 }
 
-bool is_transfer_lane(Lane lane) {
-  return lane_link(lane).has_value();
-}
-
-bool is_compute_lane(Lane lane) {
-  checked_lane(lane);
-  return lane == Lane::kCompute || lane == Lane::kCpuAttention;
-}
-
 std::optional<Link> lane_link(Lane lane) {
   switch (lane) {
     case Lane::kWeightsIn:

@@ -65,8 +65,6 @@ const char* lane_key(Lane lane);   // "compute", "weights_in", ...: JSON keys
 const char* link_name(Link link);  // "disk->CPU", "CPU->GPU", "GPU->CPU", "CPU->disk"
 const char* link_key(Link link);   // "disk_to_cpu", "cpu_to_gpu", ...
 
-bool is_transfer_lane(Lane lane);          // weights in, cache in, cache out, disk read, disk write
-bool is_compute_lane(Lane lane);           // compute, CPU attention
 std::optional<Link> lane_link(Lane lane);  // the link a transfer lane carries; none for compute
 
 // Defaults on every member, so designated initializers may leave any of them out.

@@ -11,10 +11,6 @@ namespace {
 constexpr size_t kSlotAlignment = 256;   // every tensor in a slot starts on a GPU-friendly bound
 constexpr size_t kFileAlignment = 4096;  // and in the offload file on an O_DIRECT block
 
-size_t round_up(size_t n, size_t to) {
-  return (n + to - 1) / to * to;
-}
-
 int64_t product(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

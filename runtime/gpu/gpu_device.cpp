@@ -11,10 +11,6 @@ constexpr size_t kAlignment = 256;
 // Left outside the arena when no cap is given: cuBLAS workspaces, the CUDA context's own needs.
 constexpr size_t kReserveBytes = size_t{1} << 30;
 
-size_t round_up(size_t n, size_t to) {
-  return (n + to - 1) / to * to;
-}
-
 size_t arena_size(int ordinal, size_t memory_limit) {
   size_t free_bytes = 0, total_bytes = 0;
   ALISA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));

@@ -15,13 +15,16 @@ void add_engine_flags(CLI::App* cmd, RunFlags& flags) {
   add_override(cmd, "--device", o.device, "cpu, gpu, or auto: the GPU when one is present (auto)")
       ->check(CLI::IsMember({"cpu", "gpu", "auto"}));
   add_byte_size_override(cmd, "--gpu-memory-limit", o.gpu_memory_limit,
-                         "Cap on GPU memory, e.g. 14.5GiB (default: all free)");
+                         "Cap on GPU memory, e.g. 14.5GiB (default: all free); on --device cpu, "
+                         "the cap of the compute arena that stands in for the GPU");
   add_byte_size_override(cmd, "--cpu-memory-limit", o.cpu_memory_limit,
-                         "Cap on memory of the CPU device, e.g. 16GiB (default: none)");
+                         "Cap on memory of the CPU device, or on GPU runs of the pinned CPU tier, "
+                         "e.g. 16GiB (default: none)");
   add_override(cmd, "--threads", o.threads, "CPU threads (default: all cores)");
   add_override(cmd, "--dummy-seed", o.dummy_seed, "Seed of dummy weights (1234)");
   add_override(cmd, "--policy", o.policy,
-               "Offloading policy YAML (configs/policies/); default: all on the compute device");
+               "Offloading policy YAML (configs/policies/) for generate and bench; perplexity "
+               "takes only all-resident ones (default: all on the compute device)");
   add_override(cmd, "--offload-dir", o.offload_dir,
                "Folder of the disk tier (default: <temp>/alisa-offload)");
 }

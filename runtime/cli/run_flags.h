@@ -1,5 +1,6 @@
-// Flags shared by the commands that run a model (generate, bench): each flag, when given,
-// overrides the same key of the run YAML.
+// Flags shared by the commands that run a model (generate, bench, perplexity): each flag, when
+// given, overrides the same key of the run YAML (--model, --device, memory caps, --threads,
+// --dummy-seed, --policy, --offload-dir).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -25,7 +25,7 @@ std::unique_ptr<DiskFile> offload_file(const Tiers& tiers, const std::string& wh
 
 BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops, Ops* cpu_ops,
                          const Tiers& tiers, CopyEngine& copies, const Policy& policy,
-                         const BlockShape& shape)
+                         const BlockShape& shape, const SwaOptions& swa)
     : spec_(spec),
       weights_(weights),
       ops_(ops),
@@ -34,7 +34,9 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
       copies_(copies),
       policy_(policy),
       shape_(shape),
-      program_(spec) {
+      program_(spec),
+      swa_(swa),
+      swa_planner_(swa, shape.block_size()) {
   const int64_t b = shape.gpu_batch_size;
   const int64_t n_batches = shape.num_gpu_batches;
   const int64_t block = shape.block_size();
@@ -158,6 +160,22 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
       host.attention = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention output");
     }
   }
+  if (swa.enabled()) {
+    validate(swa, "swa");
+    const SwaShape swa_shape_ =
+        swa_shape(swa, spec.n_heads, b, shape.capacity, shape.max_step_tokens);
+    swa_scratch_ = allocate_swa_scratch(compute, swa_shape_, buffers_);
+    if (cpu_attention) host_swa_scratch_ = allocate_swa_scratch(*tiers.cpu, swa_shape_, buffers_);
+    swa_units_.resize(static_cast<size_t>(n_units));
+    for (int64_t u = 0; u < n_units; ++u) {
+      const bool on_cpu = cpu_attention && kv_homes[static_cast<size_t>(u)] == Tier::kCpu;
+      swa_units_[u] = allocate_swa_layer(on_cpu ? *tiers.cpu : compute, swa, swa_shape_, buffers_);
+    }
+    for (BatchInputs& in : inputs_) {
+      in.swa_sequences = make(compute, DType::kI32, {b, kSwaSequenceFields}, "SWA sequences");
+      in.swa_host.assign(static_cast<size_t>(b), SwaSequence{});
+    }
+  }
   head_rows_ = make(compute, act, {b, spec.hidden_size}, "head rows");
   logits_ = make(compute, DType::kF32, {block, spec.vocab_size}, "logits");
   if (act != DType::kF32) logits_staging_ = make(compute, act, {b, spec.vocab_size}, "logits");
@@ -224,7 +242,60 @@ bool BlockRunner::cpu_attends(int64_t unit, int64_t past) const {
 }
 
 bool BlockRunner::kv_in_slot(int64_t unit, int64_t past) const {
-  return kv_[static_cast<size_t>(unit)].k.home() != Tier::kCompute && !cpu_attends(unit, past);
+  return kv_[static_cast<size_t>(unit)].k.home() != Tier::kCompute && !cpu_attends(unit, past) &&
+         !swa_reads_in_place(unit, past);
+}
+
+bool BlockRunner::swa_reads_in_place(int64_t unit, int64_t past) const {
+  return swa_.enabled() && past > 0 && kv_[static_cast<size_t>(unit)].k.home() == Tier::kCpu &&
+         !cpu_attends(unit, past);
+}
+
+SwaState BlockRunner::swa_state(int64_t unit, bool on_cpu) const {
+  if (!swa_.enabled()) return {};
+  SwaState state = swa_units_[static_cast<size_t>(unit)];
+  const BatchInputs& in = inputs_[static_cast<size_t>(position(unit).batch)];
+  if (on_cpu) {
+    state = with_scratch(state, host_swa_scratch_);
+    state.sequences = Tensor(const_cast<SwaSequence*>(in.swa_host.data()), tiers_.cpu, DType::kI32,
+                             {shape_.gpu_batch_size, kSwaSequenceFields});
+    return state;
+  }
+  state = with_scratch(state, swa_scratch_);
+  state.sequences = in.swa_sequences;
+  // State kept on the CPU tier (for cpu_attention decode steps) is reached through mapped memory
+  // by the prefill on the GPU.
+  for (Tensor* t : {&state.score, &state.ring_index, &state.ring_weight, &state.ring_count}) {
+    if (!t->empty() && t->device() != tiers_.compute) *t = mapped(*t);
+  }
+  return state;
+}
+
+void BlockRunner::plan_swa(std::span<const uint8_t> new_mask, int64_t n_new, int64_t past) {
+  ALISA_CHECK(past == 0 || n_new == 1,
+              "sparse window attention decodes one token per step after "
+              "the prompt, not ",
+              n_new);
+  const int64_t b = shape_.gpu_batch_size;
+  for (int64_t seq = 0; seq < shape_.block_size(); ++seq) {
+    // The selection counts a sequence's real tokens as one run at the end of its cache.
+    int64_t real_before = n_real_tokens_[static_cast<size_t>(seq)];
+    for (int64_t i = 0; i < n_new; ++i) real_before -= new_mask[seq * n_new + i] != 0;
+    bool seen = real_before > 0;
+    for (int64_t i = 0; i < n_new; ++i) {
+      const bool real = new_mask[seq * n_new + i] != 0;
+      ALISA_CHECK(real || !seen, "sparse window attention needs left padding only: sequence ", seq,
+                  " has padding after a real token");
+      seen = seen || real;
+    }
+  }
+  std::vector<SwaSequence> planned(static_cast<size_t>(shape_.block_size()));
+  swa_planner_.plan(n_real_tokens_, past + n_new, past == 0, planned);
+  for (int64_t k = 0; k < shape_.num_gpu_batches; ++k) {
+    BatchInputs& in = inputs_[static_cast<size_t>(k)];
+    std::copy_n(planned.begin() + k * b, b, in.swa_host.begin());
+    copy_host_to_device(in.swa_sequences, in.swa_host.data());
+  }
 }
 
 void BlockRunner::read_weights_from_disk(int64_t j) {
@@ -338,7 +409,8 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
   void* stored_v = in_slot ? kv_slot_v_[s] : kv.v.data();
   Device* device = tiers_.compute;
   const KvLayerView cache{.k = dense_kv(stored_k, dense_kv_[0], past, ops_, device),
-                          .v = dense_kv(stored_v, dense_kv_[1], past, ops_, device)};
+                          .v = dense_kv(stored_v, dense_kv_[1], past, ops_, device),
+                          .swa = swa_state(unit, false)};
   program_.layer(w, cache, step, scratch_, hidden, ops_);
   if (kv_layout_.int8()) {  // the step's new tokens join the stored cache
     kv_layout_.quantize(ops_, device, dense_kv_[0], stored_k, past, n_new);
@@ -403,7 +475,8 @@ void BlockRunner::attend_on_cpu(int64_t unit, const StepBatch& step) {
   const KvUnit& kv = kv_[static_cast<size_t>(unit)];
   Device* cpu = tiers_.cpu;
   program_.layer_attend({.k = dense_kv(kv.k.data(), host_dense_kv_[0], step.past, *cpu_ops_, cpu),
-                         .v = dense_kv(kv.v.data(), host_dense_kv_[1], step.past, *cpu_ops_, cpu)},
+                         .v = dense_kv(kv.v.data(), host_dense_kv_[1], step.past, *cpu_ops_, cpu),
+                         .swa = swa_state(unit, true)},
                         host_step, host_scratch_[s], *cpu_ops_);
   if (kv_layout_.int8()) {  // the step's new token joins the stored cache
     kv_layout_.quantize(*cpu_ops_, cpu, host_dense_kv_[0], kv.k.data(), step.past, step.n_new);
@@ -503,6 +576,7 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
     copy_host_to_device(in.position_ids.slice(0, 0, b * n_new), positions.data());
     copy_host_to_device(in.key_mask, in.mask_host.data());
   }
+  if (swa_.enabled()) plan_swa(new_mask, n_new, past);
 
   // The block schedule. Disk reads run two layers ahead, CPU->GPU weight copies one layer ahead,
   // cache and hidden-state loads one (layer, batch) ahead.

@@ -18,6 +18,7 @@
 #include "runtime/decoder_program.h"
 #include "runtime/homed_buffer.h"
 #include "runtime/kv_layout.h"
+#include "runtime/swa.h"
 #include "runtime/weight_store.h"
 
 namespace alisa {
@@ -35,8 +36,8 @@ class BlockRunner {
  public:
   // cpu_ops: the CPU's ops, for cpu_attention (may be null when the policy does not ask for it).
   BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops, Ops* cpu_ops,
-              const Tiers& tiers, CopyEngine& copies, const Policy& policy,
-              const BlockShape& shape);
+              const Tiers& tiers, CopyEngine& copies, const Policy& policy, const BlockShape& shape,
+              const SwaOptions& swa = {});
   ~BlockRunner();
   BlockRunner(const BlockRunner&) = delete;
   BlockRunner& operator=(const BlockRunner&) = delete;
@@ -62,6 +63,9 @@ class BlockRunner {
     Tensor position_ids;             // [b * max_step_tokens] i32
     Tensor key_mask;                 // [b, capacity] u8
     std::vector<uint8_t> mask_host;  // [b, capacity]
+    // SWA: the step's SwaSequence per sequence, on the compute device and on the host.
+    Tensor swa_sequences;
+    std::vector<SwaSequence> swa_host;
   };
   struct SlotEvents {
     Event* ready = nullptr;     // its loads are done
@@ -71,6 +75,11 @@ class BlockRunner {
 
   bool cpu_attends(int64_t unit, int64_t past) const;
   bool kv_in_slot(int64_t unit, int64_t past) const;
+  // SWA decode over a CPU-resident cache attended by the GPU: it reads the selected tokens where
+  // they lie (mapped pinned memory), so nothing is loaded or stored in bulk.
+  bool swa_reads_in_place(int64_t unit, int64_t past) const;
+  // The unit's SWA state with the scratch of the device that attends it (inactive without SWA).
+  SwaState swa_state(int64_t unit, bool on_cpu) const;
   Tensor kv_view(void* data, Device* device) const;  // [b, capacity, n_kv_heads, head_dim]
   // The unit's cache as attention reads it (dense), `stored` being the K or V cache where the
   // compute works on it: itself when dense, else tokens [0, past) dequantised into `dense`.
@@ -80,6 +89,8 @@ class BlockRunner {
   // A CPU-tier tensor as the compute device addresses it (mapped host memory).
   Tensor mapped(const Tensor& host) const;
 
+  // The step's SWA plan of every sequence, to the compute device.
+  void plan_swa(std::span<const uint8_t> new_mask, int64_t n_new, int64_t past);
   void load_weights(int64_t j);
   // Layer j's weights on the compute device (its load complete): where they lie, in the weight
   // slot, or dequantised (queued on the compute queue) into the dense slot.
@@ -150,6 +161,13 @@ class BlockRunner {
   Tensor logits_staging_;         // [b, vocab] in the activation dtype (when that is not f32)
   Tensor rng_keys_;               // [block_size] u64
   Tensor sampled_;                // [block_size] i32
+
+  // Sparse Window Attention: per unit, the state on the device that attends it (the CPU tier for
+  // cpu_attention units); the scratch of the compute device and of the CPU.
+  SwaOptions swa_;
+  std::vector<SwaState> swa_units_;
+  SwaState swa_scratch_, host_swa_scratch_;
+  SwaPlanner swa_planner_;
 
   std::vector<int32_t> n_real_tokens_;  // [block_size]
   int64_t length_ = 0;

@@ -15,6 +15,7 @@
 #include "kernels_cpu/rms_norm_cpu.h"
 #include "kernels_cpu/rotary_cpu.h"
 #include "kernels_cpu/sampling_cpu.h"
+#include "kernels_cpu/swa_cpu.h"
 
 namespace alisa {
 namespace {
@@ -118,6 +119,27 @@ void CpuOps::dequantize_int8_rows(const Tensor& q, const Tensor& scale, const Te
                                   const Tensor& out) {
   const DequantizeInt8Params p = dequantize_int8_params(q, scale, zero, out);
   in_arena([&] { dequantize_int8_cpu(p); });
+}
+
+void CpuOps::swa_select(const SwaState& swa) {
+  const SwaSelectParams p = swa_select_params(swa);
+  in_arena([&] { swa_select_cpu(p); });
+}
+
+void CpuOps::sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const SwaState& swa, float scale, const Tensor& out) {
+  const SparseAttentionParams p = sparse_attention_params(q, k, v, swa, scale, out);
+  in_arena([&] { sparse_attention_cpu(p); });
+}
+
+void CpuOps::swa_update_score(const SwaState& swa) {
+  const SwaScoreUpdateParams p = swa_score_update_params(swa);
+  in_arena([&] { swa_update_score_cpu(p); });
+}
+
+void CpuOps::swa_prefill_score(const Tensor& q, const Tensor& k, const SwaState& swa, float scale) {
+  const SwaPrefillScoreParams p = swa_prefill_score_params(q, k, swa, scale);
+  in_arena([&] { swa_prefill_score_cpu(p); });
 }
 
 }  // namespace alisa

@@ -44,6 +44,12 @@ class CpuOps final : public Ops {
                           const Tensor& zero) override;
   void dequantize_int8_rows(const Tensor& q, const Tensor& scale, const Tensor& zero,
                             const Tensor& out) override;
+  void swa_select(const SwaState& swa) override;
+  void sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SwaState& swa,
+                        float scale, const Tensor& out) override;
+  void swa_update_score(const SwaState& swa) override;
+  void swa_prefill_score(const Tensor& q, const Tensor& k, const SwaState& swa,
+                         float scale) override;
 
  private:
   template <typename F>

@@ -111,10 +111,21 @@ void DecoderProgram::layer_attend(const KvLayerView& cache, const StepBatch& ste
       rows_of(scratch.v, n).reshape({step.batch, step.n_new, spec_.n_kv_heads, hd});
   ops.copy(k_new, cache.k.slice(1, step.past, end));
   ops.copy(v_new, cache.v.slice(1, step.past, end));
-  ops.attention(rows_of(scratch.q, n).reshape({step.batch, step.n_new, spec_.n_heads, hd}),
-                cache.k.slice(1, 0, end), cache.v.slice(1, 0, end), step.key_mask, step.past,
-                1.0f / std::sqrt(static_cast<float>(hd)),
-                rows_of(scratch.attention, n).reshape({step.batch, step.n_new, spec_.n_heads, hd}));
+  const Tensor q = rows_of(scratch.q, n).reshape({step.batch, step.n_new, spec_.n_heads, hd});
+  const Tensor out =
+      rows_of(scratch.attention, n).reshape({step.batch, step.n_new, spec_.n_heads, hd});
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const SwaState& swa = cache.swa;
+  if (swa.active() && step.past > 0) {
+    ALISA_ASSERT(step.n_new == 1, "SWA decodes one token per step, not ", step.n_new);
+    ops.swa_select(swa);
+    ops.sparse_attention(q, cache.k.slice(1, 0, end), cache.v.slice(1, 0, end), swa, scale, out);
+    if (swa.scored()) ops.swa_update_score(swa);
+    return;
+  }
+  ops.attention(q, cache.k.slice(1, 0, end), cache.v.slice(1, 0, end), step.key_mask, step.past,
+                scale, out);
+  if (swa.active() && swa.scored()) ops.swa_prefill_score(q, cache.k.slice(1, 0, end), swa, scale);
 }
 
 void DecoderProgram::layer_rest(const LayerWeights& w, const StepBatch& step,

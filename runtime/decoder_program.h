@@ -26,10 +26,12 @@ struct StepBatch {
   Tensor key_mask;      // [batch, >= past + n_new] u8: 1 where the cache holds a real token
 };
 
-// The cache of one layer for the batch: [batch, capacity, n_kv_heads, head_dim] each.
+// The cache of one layer for the batch: [batch, capacity, n_kv_heads, head_dim] each, and its
+// Sparse Window Attention state (inactive: dense attention).
 struct KvLayerView {
   Tensor k;
   Tensor v;
+  SwaState swa;
 };
 
 // Intermediate tensors of one forward call, sized for up to max_tokens tokens.
@@ -66,7 +68,9 @@ class DecoderProgram {
   // scratch.q, .k, .v = the step's projected (and rotated) queries, keys and values.
   void layer_qkv(const LayerWeights& w, const StepBatch& step, const DecoderScratch& scratch,
                  const Tensor& hidden, Ops& ops) const;
-  // Stores scratch.k, .v into the cache and attends: scratch.attention.
+  // Stores scratch.k, .v into the cache and attends: scratch.attention. With SWA, a prefill
+  // (past == 0) attends densely and initialises the score; a decode step attends the selected
+  // tokens and updates the score.
   void layer_attend(const KvLayerView& cache, const StepBatch& step, const DecoderScratch& scratch,
                     Ops& ops) const;
   // hidden += output projection and MLP.

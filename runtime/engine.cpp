@@ -44,10 +44,12 @@ Engine::Engine(const EngineOptions& options)
     : spec_(open_spec(options.model)),
       backend_(make_backend(options.backend)),
       policy_(options.policy),
+      swa_(options.swa),
       offload_dir_(options.offload_dir.empty()
                        ? std::filesystem::temp_directory_path() / "alisa-offload"
                        : options.offload_dir) {
   timeline_.set_keep_spans(options.keep_trace_spans);
+  validate(swa_, "swa");
   const Policy policy = policy_.value_or(Policy{});
   if (policy_) {
     // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
@@ -126,7 +128,7 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
                          .max_step_tokens = max_step_tokens,
                          .activation_dtype = activation_dtype()};
   return std::make_unique<BlockRunner>(spec_, *weights_, ops(), backend_.host_ops(), tiers(),
-                                       *copies_, policy, shape);
+                                       *copies_, policy, shape, swa_);
 }
 
 void Engine::validate_prompt(const std::vector<int32_t>& ids, int64_t max_new_tokens,
@@ -176,10 +178,56 @@ std::vector<float> Engine::forward(const std::vector<int32_t>& input_ids,
     ALISA_CHECK(id >= 0 && id < spec_.vocab_size, "input_ids has token id ", id,
                 " outside the model's vocabulary of ", spec_.vocab_size);
   }
+  const int64_t vocab = spec_.vocab_size;
+  if (swa_.enabled()) {
+    std::vector<float> logits(static_cast<size_t>(batch * seq_len * vocab));
+    teacher_force(input_ids, attention_mask, batch, seq_len,
+                  [&](int64_t t, const std::vector<float>& step_logits) {
+                    for (int64_t b = 0; b < batch; ++b) {
+                      std::copy_n(step_logits.begin() + b * vocab, vocab,
+                                  logits.begin() + (b * seq_len + t) * vocab);
+                    }
+                  });
+    return logits;
+  }
   BatchRunner runner = make_runner(
       {.batch = batch, .capacity = seq_len, .max_step_tokens = seq_len, .all_logits = true});
   runner.step(input_ids, attention_mask, seq_len, LogitRows::kAll);
   return runner.logits_to_host();
+}
+
+void Engine::teacher_force(
+    const std::vector<int32_t>& input_ids, const std::vector<uint8_t>& attention_mask,
+    int64_t batch, int64_t seq_len,
+    const std::function<void(int64_t t, const std::vector<float>& logits)>& on_step) {
+  ALISA_ASSERT(static_cast<int64_t>(input_ids.size()) == batch * seq_len &&
+                   static_cast<int64_t>(attention_mask.size()) == batch * seq_len,
+               "teacher forcing inputs");
+  const int64_t vocab = spec_.vocab_size;
+  std::unique_ptr<BlockRunner> runner =
+      make_block_runner(policy_ ? std::min(batch, policy_->block_size()) : batch, seq_len, 1);
+  const int64_t block = runner->shape().block_size();
+  // Blocks of `block` sequences; a short last block repeats its last sequence.
+  std::vector<std::vector<float>> step_logits(
+      static_cast<size_t>(seq_len), std::vector<float>(static_cast<size_t>(batch * vocab)));
+  for (int64_t first = 0; first < batch; first += block) {
+    const int64_t n_real = std::min(block, batch - first);
+    runner->reset();
+    std::vector<int32_t> ids(static_cast<size_t>(block));
+    std::vector<uint8_t> mask(static_cast<size_t>(block));
+    for (int64_t t = 0; t < seq_len; ++t) {
+      for (int64_t i = 0; i < block; ++i) {
+        const int64_t row = first + std::min(i, n_real - 1);
+        ids[static_cast<size_t>(i)] = input_ids[static_cast<size_t>(row * seq_len + t)];
+        mask[static_cast<size_t>(i)] = attention_mask[static_cast<size_t>(row * seq_len + t)];
+      }
+      runner->step(ids, mask, 1);
+      const std::vector<float> logits = runner->logits_to_host();
+      std::copy_n(logits.begin(), n_real * vocab,
+                  step_logits[static_cast<size_t>(t)].begin() + first * vocab);
+    }
+  }
+  for (int64_t t = 0; t < seq_len; ++t) on_step(t, step_logits[static_cast<size_t>(t)]);
 }
 
 std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& prompts,

@@ -32,6 +32,9 @@ struct EngineOptions {
   std::optional<Policy> policy = std::nullopt;
   std::filesystem::path offload_dir = {};  // the disk tier; empty: <temp>/alisa-offload
   bool keep_trace_spans = false;           // keep every span (Timeline::chrome_trace)
+  // Sparse Window Attention in decode steps (sparsity 0: dense). forward and perplexity then
+  // feed their inputs one token per step (teacher forcing), as generation would see them.
+  SwaOptions swa = {};
 };
 
 struct GenerationOptions {
@@ -71,6 +74,15 @@ class Engine {
                              const std::vector<uint8_t>& attention_mask, int64_t batch,
                              int64_t seq_len);
 
+  // Teacher forcing: runs [batch, seq_len] ids and mask (left-padded) one token per step through
+  // the offloading schedule (with this engine's policy and SWA options) and calls
+  // on_step(t, logits) with the logits [batch, vocab] after token t of every sequence.
+  void teacher_force(
+      const std::vector<int32_t>& input_ids, const std::vector<uint8_t>& attention_mask,
+      int64_t batch, int64_t seq_len,
+      const std::function<void(int64_t t, const std::vector<float>& logits)>& on_step);
+  const SwaOptions& swa() const { return swa_; }
+
   // Generated tokens per prompt, in the order given (stopping at EOS when asked, EOS included).
   std::vector<std::vector<int32_t>> generate(const std::vector<Prompt>& prompts,
                                              const GenerationOptions& options,
@@ -99,6 +111,7 @@ class Engine {
   ModelSpec spec_;
   Backend backend_;
   std::optional<Policy> policy_;
+  SwaOptions swa_;
   std::filesystem::path offload_dir_;
   Timeline timeline_;
   std::unique_ptr<IoPool> io_;

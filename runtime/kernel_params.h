@@ -126,6 +126,122 @@ struct AttentionParams {
   DType kv_dtype = DType::kF32;  // of k and v
 };
 
+// Sparse Window Attention (../shared/design/SWA.md; runtime/swa.h plans the steps). Each sequence
+// holds its real tokens at cache indices [first, first + n); one decode step attends `total` of
+// them: the `local` most recent and the total - local older ones of highest score S, ties to the
+// lower index (total == local == n: dense). S is kept per (sequence, group); groups is 1 (one set
+// per layer, S summed over heads) or n_heads (one set per head).
+enum class SwaScore : uint8_t {
+  kWindow,   // S = weights summed over the last W steps (a ring of the steps' rows)
+  kDecay,    // S = gamma * S + row
+  kHistory,  // S = every step's row summed (H2O-like baseline; gamma = 1)
+  kRecent,   // no score: all `total` tokens are the most recent (recent-window baseline)
+};
+
+// One sequence's step, the same for every layer; int32 fields so kernels read it as an array.
+struct SwaSequence {
+  int32_t first = 0;         // cache index of the first real token
+  int32_t n = 0;             // real tokens, the step's included
+  int32_t local = 0;         // the most recent tokens always attended
+  int32_t total = 0;         // tokens attended (local + global)
+  int32_t write_row = -1;    // kWindow: ring row that receives this step's row (-1: none)
+  int32_t drop_row = -1;     // kWindow: ring row leaving the window first (-1: none)
+  int32_t prefill_rows = 0;  // prefill: the last this-many query rows initialise S
+  int32_t reserved = 0;
+};
+constexpr int64_t kSwaSequenceFields = 8;
+static_assert(sizeof(SwaSequence) == kSwaSequenceFields * sizeof(int32_t));
+
+// selected[b, g, :total] = the step's token set, ascending cache indices: the top total - local of
+// [first, first + n - local) by score[b, g, :], then [first + n - local, first + n).
+struct SwaSelectParams {
+  const float* score = nullptr;            // [batch, groups, capacity]; null for kRecent
+  const SwaSequence* sequences = nullptr;  // [batch]
+  int32_t* selected = nullptr;             // [batch, groups, max_selected]
+  int64_t batch = 0;
+  int64_t groups = 1;
+  int64_t capacity = 0;
+  int64_t max_selected = 0;
+};
+
+// One query per sequence over its selected tokens: out = softmax(scale q K_I^T) V_I per head
+// (query head h reads KV head h / (n_heads / n_kv_heads) and selection row h when groups ==
+// n_heads, else row 0), and probs[b, h, j] = the weight of selected token j. A sequence that
+// selects nothing gets zeros.
+struct SparseAttentionParams {
+  const void* q = nullptr;            // [batch, n_heads, head_dim], sequences q_batch_stride apart
+  const void* k = nullptr;            // [batch, capacity, n_kv_heads, head_dim]
+  const void* v = nullptr;            // like k
+  const int32_t* selected = nullptr;  // [batch, groups, max_selected]
+  const SwaSequence* sequences = nullptr;  // [batch]
+  void* out = nullptr;                     // [batch, n_heads, head_dim], out_batch_stride apart
+  float* probs = nullptr;                  // [batch, n_heads, max_selected]
+  int64_t batch = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t groups = 1;
+  int64_t capacity = 0;
+  int64_t max_selected = 0;
+  int64_t q_batch_stride = 0, out_batch_stride = 0;
+  int64_t kv_batch_stride = 0, kv_token_stride = 0;
+  float scale = 1.0f;
+  DType dtype = DType::kF32;     // of q and out
+  DType kv_dtype = DType::kF32;  // of k and v
+};
+
+// After a decode step: row[j] = sum of probs[b, h, j] over the heads of group g (in head order);
+// kWindow: S -= ring row drop_row (which then counts 0), S[selected[j]] += row[j], and the row
+// becomes ring row write_row; kDecay: S[first, first + n) *= gamma, then += row; kHistory: += row.
+struct SwaScoreUpdateParams {
+  const float* probs = nullptr;            // [batch, n_heads, max_selected]
+  const int32_t* selected = nullptr;       // [batch, groups, max_selected]
+  const SwaSequence* sequences = nullptr;  // [batch]
+  float* score = nullptr;                  // [batch, groups, capacity]
+  int32_t* ring_index = nullptr;           // kWindow: [batch, groups, window_rows, row_capacity]
+  float* ring_weight = nullptr;            // kWindow: like ring_index
+  int32_t* ring_count = nullptr;           // kWindow: [batch, window_rows]
+  int64_t batch = 0;
+  int64_t groups = 1;
+  int64_t n_heads = 0;
+  int64_t capacity = 0;
+  int64_t max_selected = 0;
+  int64_t window_rows = 0;
+  int64_t row_capacity = 0;
+  SwaScore mode = SwaScore::kWindow;
+  float gamma = 1.0f;
+};
+
+// The prefill's initial S (the prompt at cache indices [0, n_q), its real tokens [first, n_q)):
+// S[b, g, :] = 0, then for each of the last prefill_rows query rows i, in order, the causal
+// attention weights of query i over keys [first, i], summed over the heads of group g, are added;
+// kWindow also resets the ring and stores those rows as rows write_row, write_row + 1, ... (mod
+// window_rows).
+struct SwaPrefillScoreParams {
+  const void* q = nullptr;                 // [batch, n_q, n_heads, head_dim]
+  const void* k = nullptr;                 // [batch, capacity, n_kv_heads, head_dim]
+  const SwaSequence* sequences = nullptr;  // [batch]
+  float* score = nullptr;                  // [batch, groups, capacity]
+  int32_t* ring_index = nullptr;           // as SwaScoreUpdateParams (kWindow)
+  float* ring_weight = nullptr;
+  int32_t* ring_count = nullptr;
+  int64_t batch = 0;
+  int64_t n_q = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t groups = 1;
+  int64_t capacity = 0;
+  int64_t window_rows = 0;
+  int64_t row_capacity = 0;
+  int64_t q_batch_stride = 0, q_token_stride = 0;
+  int64_t kv_batch_stride = 0, kv_token_stride = 0;
+  float scale = 1.0f;
+  SwaScore mode = SwaScore::kWindow;
+  DType dtype = DType::kF32;     // of q
+  DType kv_dtype = DType::kF32;  // of k
+};
+
 // Picks one token per row of logits. temperature == 0: greedy (the lowest index among equal
 // maxima). Otherwise logits / temperature, then top-k (0: off), then top-p (1: off; the smallest
 // set of most likely tokens whose probability reaches top_p, always at least one; ties at the

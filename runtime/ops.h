@@ -17,6 +17,22 @@ struct SamplingSettings {
   float top_p = 1.0f;        // 1: off
 };
 
+// One layer's Sparse Window Attention state for a batch, on the device that attends it
+// (kernel_params.h gives the rules; runtime/swa.h plans the steps). Empty `sequences`: dense.
+struct SwaState {
+  Tensor sequences;    // [batch, kSwaSequenceFields] i32: the step's SwaSequence per sequence
+  Tensor score;        // [batch, groups, capacity] f32; empty for SwaScore::kRecent
+  Tensor ring_index;   // [batch, groups, window_rows, row_capacity] i32 (kWindow)
+  Tensor ring_weight;  // like ring_index, f32 (kWindow)
+  Tensor ring_count;   // [batch, window_rows] i32 (kWindow)
+  Tensor selected;     // [batch, groups, max_selected] i32: the step's token sets (scratch)
+  Tensor probs;        // [batch, n_heads, max_selected] f32: their weights (scratch)
+  SwaScore mode = SwaScore::kWindow;
+  float gamma = 1.0f;
+  bool active() const { return !sequences.empty(); }
+  bool scored() const { return mode != SwaScore::kRecent; }
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -62,6 +78,18 @@ class Ops {
   // out [rows, row_len] (f16 or f32, rows may be strided) from q, scale and zero as above.
   virtual void dequantize_int8_rows(const Tensor& q, const Tensor& scale, const Tensor& zero,
                                     const Tensor& out) = 0;
+  // Sparse Window Attention, one decode step: the token sets into swa.selected (SwaSelectParams),
+  // attention over them for q [batch, 1, n_heads, head_dim] into out like q, the weights into
+  // swa.probs (SparseAttentionParams), then the score update (SwaScoreUpdateParams). k, v are
+  // the layer's cache [batch, >= first + n, n_kv_heads, head_dim].
+  virtual void swa_select(const SwaState& swa) = 0;
+  virtual void sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                const SwaState& swa, float scale, const Tensor& out) = 0;
+  virtual void swa_update_score(const SwaState& swa) = 0;
+  // The prefill's initial score from its queries q [batch, n_q, n_heads, head_dim] and the cache
+  // k (SwaPrefillScoreParams).
+  virtual void swa_prefill_score(const Tensor& q, const Tensor& k, const SwaState& swa,
+                                 float scale) = 0;
 };
 
 // Params builders shared by every Ops implementation: they check shapes and dtypes (a mismatch is
@@ -118,5 +146,11 @@ QuantizeInt8Params quantize_int8_params(const Tensor& x, const Tensor& q, const 
                                         const Tensor& zero);
 DequantizeInt8Params dequantize_int8_params(const Tensor& q, const Tensor& scale,
                                             const Tensor& zero, const Tensor& out);
+SwaSelectParams swa_select_params(const SwaState& swa);
+SparseAttentionParams sparse_attention_params(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              const SwaState& swa, float scale, const Tensor& out);
+SwaScoreUpdateParams swa_score_update_params(const SwaState& swa);
+SwaPrefillScoreParams swa_prefill_score_params(const Tensor& q, const Tensor& k,
+                                               const SwaState& swa, float scale);
 
 }  // namespace alisa

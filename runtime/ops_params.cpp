@@ -336,4 +336,177 @@ DequantizeInt8Params dequantize_int8_params(const Tensor& q, const Tensor& scale
                               .out_row_stride = out.stride(0)};
 }
 
+namespace {
+
+// The SWA state's shapes: batch, groups, capacity, window rows, row capacity, max_selected.
+struct SwaShape {
+  int64_t batch = 0, groups = 1, capacity = 0, window_rows = 0, row_capacity = 0;
+  int64_t max_selected = 0, n_heads = 0;
+};
+
+SwaShape swa_shape(const SwaState& swa) {
+  ALISA_ASSERT(swa.active(), "SWA op without SWA state");
+  const Tensor& seq = swa.sequences;
+  ALISA_ASSERT(seq.rank() == 2 && seq.size(1) == kSwaSequenceFields && seq.dtype() == DType::kI32 &&
+                   seq.is_contiguous(),
+               "SWA sequences ", seq.shape_string());
+  const Tensor& sel = swa.selected;
+  ALISA_ASSERT(sel.rank() == 3 && sel.size(0) == seq.size(0) && sel.dtype() == DType::kI32 &&
+                   sel.is_contiguous(),
+               "SWA selected ", sel.shape_string());
+  SwaShape shape{.batch = seq.size(0), .groups = sel.size(1), .max_selected = sel.size(2)};
+  const Tensor& probs = swa.probs;
+  ALISA_ASSERT(probs.rank() == 3 && probs.size(0) == shape.batch &&
+                   probs.size(2) == shape.max_selected && probs.dtype() == DType::kF32 &&
+                   probs.is_contiguous(),
+               "SWA probs ", probs.shape_string());
+  shape.n_heads = probs.size(1);
+  ALISA_ASSERT(shape.groups == 1 || shape.groups == shape.n_heads, "SWA groups ", shape.groups,
+               " for ", shape.n_heads, " heads");
+  if (swa.scored()) {
+    const Tensor& score = swa.score;
+    ALISA_ASSERT(score.rank() == 3 && score.size(0) == shape.batch &&
+                     score.size(1) == shape.groups && score.dtype() == DType::kF32 &&
+                     score.is_contiguous(),
+                 "SWA score ", score.shape_string());
+    shape.capacity = score.size(2);
+  }
+  if (swa.mode == SwaScore::kWindow) {
+    const Tensor& ring = swa.ring_index;
+    ALISA_ASSERT(ring.rank() == 4 && ring.size(0) == shape.batch && ring.size(1) == shape.groups &&
+                     ring.dtype() == DType::kI32 && ring.is_contiguous(),
+                 "SWA ring ", ring.shape_string());
+    shape.window_rows = ring.size(2);
+    shape.row_capacity = ring.size(3);
+    ALISA_ASSERT(swa.ring_weight.numel() == ring.numel() &&
+                     swa.ring_weight.dtype() == DType::kF32 && swa.ring_weight.is_contiguous(),
+                 "SWA ring weights");
+    ALISA_ASSERT(swa.ring_count.numel() == shape.batch * shape.window_rows &&
+                     swa.ring_count.dtype() == DType::kI32 && swa.ring_count.is_contiguous(),
+                 "SWA ring counts");
+  }
+  return shape;
+}
+
+// k or v of the cache: [batch, tokens, n_kv_heads, head_dim] with packed heads.
+void check_swa_cache(const Tensor& t, int64_t batch, int64_t head_dim, const char* what) {
+  ALISA_ASSERT(t.rank() == 4 && t.size(0) == batch && t.size(3) == head_dim && t.stride(3) == 1 &&
+                   t.stride(2) == head_dim,
+               "SWA ", what, " ", t.shape_string());
+}
+
+}  // namespace
+
+SwaSelectParams swa_select_params(const SwaState& swa) {
+  const SwaShape shape = swa_shape(swa);
+  return SwaSelectParams{.score = swa.scored() ? swa.score.data_as<float>() : nullptr,
+                         .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
+                         .selected = swa.selected.data_as<int32_t>(),
+                         .batch = shape.batch,
+                         .groups = shape.groups,
+                         .capacity = shape.capacity,
+                         .max_selected = shape.max_selected};
+}
+
+SparseAttentionParams sparse_attention_params(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              const SwaState& swa, float scale, const Tensor& out) {
+  const SwaShape shape = swa_shape(swa);
+  ALISA_ASSERT(q.rank() == 4 && q.size(0) == shape.batch && q.size(1) == 1 &&
+                   q.size(2) == shape.n_heads && q.stride(3) == 1 && q.stride(2) == q.size(3),
+               "sparse attention q ", q.shape_string());
+  const int64_t head_dim = q.size(3);
+  ALISA_ASSERT(out.rank() == 4 && out.size(0) == shape.batch && out.size(1) == 1 &&
+                   out.size(2) == shape.n_heads && out.size(3) == head_dim && out.stride(3) == 1 &&
+                   out.stride(2) == head_dim && out.dtype() == q.dtype(),
+               "sparse attention out ", out.shape_string());
+  check_swa_cache(k, shape.batch, head_dim, "k");
+  check_swa_cache(v, shape.batch, head_dim, "v");
+  ALISA_ASSERT(v.size(1) == k.size(1) && v.size(2) == k.size(2) && v.stride(0) == k.stride(0) &&
+                   v.stride(1) == k.stride(1) && v.dtype() == k.dtype() &&
+                   shape.n_heads % k.size(2) == 0,
+               "sparse attention v ", v.shape_string(), " must match k ", k.shape_string());
+  return SparseAttentionParams{.q = q.data(),
+                               .k = k.data(),
+                               .v = v.data(),
+                               .selected = swa.selected.data_as<int32_t>(),
+                               .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
+                               .out = out.data(),
+                               .probs = swa.probs.data_as<float>(),
+                               .batch = shape.batch,
+                               .n_heads = shape.n_heads,
+                               .n_kv_heads = k.size(2),
+                               .head_dim = head_dim,
+                               .groups = shape.groups,
+                               .capacity = k.size(1),
+                               .max_selected = shape.max_selected,
+                               .q_batch_stride = q.stride(0),
+                               .out_batch_stride = out.stride(0),
+                               .kv_batch_stride = k.stride(0),
+                               .kv_token_stride = k.stride(1),
+                               .scale = scale,
+                               .dtype = q.dtype(),
+                               .kv_dtype = k.dtype()};
+}
+
+SwaScoreUpdateParams swa_score_update_params(const SwaState& swa) {
+  ALISA_ASSERT(swa.scored(), "SWA score update without a score");
+  const SwaShape shape = swa_shape(swa);
+  const bool window = swa.mode == SwaScore::kWindow;
+  return SwaScoreUpdateParams{.probs = swa.probs.data_as<float>(),
+                              .selected = swa.selected.data_as<int32_t>(),
+                              .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
+                              .score = swa.score.data_as<float>(),
+                              .ring_index = window ? swa.ring_index.data_as<int32_t>() : nullptr,
+                              .ring_weight = window ? swa.ring_weight.data_as<float>() : nullptr,
+                              .ring_count = window ? swa.ring_count.data_as<int32_t>() : nullptr,
+                              .batch = shape.batch,
+                              .groups = shape.groups,
+                              .n_heads = shape.n_heads,
+                              .capacity = shape.capacity,
+                              .max_selected = shape.max_selected,
+                              .window_rows = shape.window_rows,
+                              .row_capacity = shape.row_capacity,
+                              .mode = swa.mode,
+                              .gamma = swa.mode == SwaScore::kDecay ? swa.gamma : 1.0f};
+}
+
+SwaPrefillScoreParams swa_prefill_score_params(const Tensor& q, const Tensor& k,
+                                               const SwaState& swa, float scale) {
+  ALISA_ASSERT(swa.scored(), "SWA prefill score without a score");
+  const SwaShape shape = swa_shape(swa);
+  ALISA_ASSERT(q.rank() == 4 && q.size(0) == shape.batch && q.size(2) == shape.n_heads &&
+                   q.stride(3) == 1 && q.stride(2) == q.size(3),
+               "SWA prefill q ", q.shape_string());
+  const int64_t head_dim = q.size(3);
+  check_swa_cache(k, shape.batch, head_dim, "prefill k");
+  ALISA_ASSERT(
+      k.size(1) >= q.size(1) && shape.n_heads % k.size(2) == 0 && shape.capacity >= q.size(1),
+      "SWA prefill k ", k.shape_string(), " for q ", q.shape_string());
+  const bool window = swa.mode == SwaScore::kWindow;
+  return SwaPrefillScoreParams{.q = q.data(),
+                               .k = k.data(),
+                               .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
+                               .score = swa.score.data_as<float>(),
+                               .ring_index = window ? swa.ring_index.data_as<int32_t>() : nullptr,
+                               .ring_weight = window ? swa.ring_weight.data_as<float>() : nullptr,
+                               .ring_count = window ? swa.ring_count.data_as<int32_t>() : nullptr,
+                               .batch = shape.batch,
+                               .n_q = q.size(1),
+                               .n_heads = shape.n_heads,
+                               .n_kv_heads = k.size(2),
+                               .head_dim = head_dim,
+                               .groups = shape.groups,
+                               .capacity = shape.capacity,
+                               .window_rows = shape.window_rows,
+                               .row_capacity = shape.row_capacity,
+                               .q_batch_stride = q.stride(0),
+                               .q_token_stride = q.stride(1),
+                               .kv_batch_stride = k.stride(0),
+                               .kv_token_stride = k.stride(1),
+                               .scale = scale,
+                               .mode = swa.mode,
+                               .dtype = q.dtype(),
+                               .kv_dtype = k.dtype()};
+}
+
 }  // namespace alisa

@@ -74,10 +74,8 @@ PerplexityResult compute_perplexity(Engine& engine, const std::vector<int32_t>& 
                 batch_ids.begin() + row + pad);
       std::fill_n(mask.begin() + row + pad, window.end - window.begin, uint8_t{1});
     }
-    BatchRunner runner = engine.make_runner(
-        {.batch = b, .capacity = length, .max_step_tokens = length, .all_logits = true});
-    runner.step(batch_ids, mask, length, LogitRows::kAll);
-    const std::vector<float> logits = runner.logits_to_host();
+    // One prefill per window, or with sparse window attention one token per step.
+    const std::vector<float> logits = engine.forward(batch_ids, mask, b, length);
     for (size_t w = first; w < last; ++w) {
       const Window& window = windows[w];
       const int64_t pad = length - (window.end - window.begin);

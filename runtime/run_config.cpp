@@ -16,6 +16,34 @@ std::string resolve_path(const std::filesystem::path& base, const std::string& v
   return path.is_absolute() ? value : (base / path).lexically_normal().string();
 }
 
+// The `swa:` mapping: sparsity, window_max, granularity, score, min_tokens, gamma.
+void read_swa(const YAML::Node& node, const std::string& where, RunConfig& config) {
+  ALISA_CHECK(node.IsMap(), where, ": expected a mapping (keys: ", swa_config_keys(), ")");
+  for (const auto& item : node) {
+    ALISA_CHECK(item.first.IsScalar(), where, ": a key must be a plain name");
+    const std::string key = item.first.as<std::string>();
+    const YAML::Node& value = item.second;
+    const std::string at = str(where, " '", key, "'");
+    if (key == "sparsity") {
+      config.swa_sparsity = yaml_scalar<double>(value, at, "a number in [0, 1)");
+    } else if (key == "window_max") {
+      config.swa_window_max = yaml_scalar<int64_t>(value, at, "an integer");
+    } else if (key == "granularity") {
+      config.swa_granularity = yaml_scalar<std::string>(value, at, "layer or head");
+      parse_swa_granularity(*config.swa_granularity, at);
+    } else if (key == "score") {
+      config.swa_score = yaml_scalar<std::string>(value, at, "window, decay, history or recent");
+      parse_swa_score(*config.swa_score, at);
+    } else if (key == "min_tokens") {
+      config.swa_min_tokens = yaml_scalar<int64_t>(value, at, "an integer");
+    } else if (key == "gamma") {
+      config.swa_gamma = yaml_scalar<double>(value, at, "a number in (0, 1]");
+    } else {
+      throw Error(str(where, ": unknown key '", key, "' (known: ", swa_config_keys(), ")"));
+    }
+  }
+}
+
 }  // namespace
 
 const char* run_config_keys() {
@@ -23,7 +51,23 @@ const char* run_config_keys() {
          "top_p, top_k, seed, "
          "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, "
          "dummy_seed, "
-         "policy, offload_dir";
+         "policy, offload_dir, swa";
+}
+
+const char* swa_config_keys() {
+  return "sparsity, window_max, granularity, score, min_tokens, gamma";
+}
+
+SwaOptions swa_options(const RunConfig& c, const std::string& source) {
+  SwaOptions o;
+  if (c.swa_sparsity) o.sparsity = *c.swa_sparsity;
+  if (c.swa_window_max) o.window_max = *c.swa_window_max;
+  if (c.swa_granularity) o.granularity = parse_swa_granularity(*c.swa_granularity, source);
+  if (c.swa_score) o.score = parse_swa_score(*c.swa_score, source);
+  if (c.swa_min_tokens) o.min_tokens = *c.swa_min_tokens;
+  if (c.swa_gamma) o.gamma = *c.swa_gamma;
+  validate(o, source);
+  return o;
 }
 
 void RunConfig::merge(const RunConfig& o) {
@@ -50,6 +94,12 @@ void RunConfig::merge(const RunConfig& o) {
   take(dummy_seed, o.dummy_seed);
   take(policy, o.policy);
   take(offload_dir, o.offload_dir);
+  take(swa_sparsity, o.swa_sparsity);
+  take(swa_window_max, o.swa_window_max);
+  take(swa_granularity, o.swa_granularity);
+  take(swa_score, o.swa_score);
+  take(swa_min_tokens, o.swa_min_tokens);
+  take(swa_gamma, o.swa_gamma);
 }
 
 RunConfig load_run_config(const std::filesystem::path& path) {
@@ -114,6 +164,8 @@ RunConfig load_run_config(const std::filesystem::path& path) {
       config.policy = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
     } else if (key == "offload_dir") {
       config.offload_dir = resolve_path(base, yaml_scalar<std::string>(value, where, "a folder"));
+    } else if (key == "swa") {
+      read_swa(value, where, config);
     } else {
       throw Error(str(path.string(), ": unknown key '", key, "' (known: ", run_config_keys(), ")"));
     }

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "runtime/swa.h"
+
 namespace alisa {
 
 struct RunConfig {
@@ -30,6 +32,13 @@ struct RunConfig {
   std::optional<uint64_t> dummy_seed;
   std::optional<std::string> policy;       // policy YAML (configs/policies/...)
   std::optional<std::string> offload_dir;  // the disk tier's folder
+  // Sparse Window Attention (the `swa:` mapping; runtime/swa.h).
+  std::optional<double> swa_sparsity;
+  std::optional<int64_t> swa_window_max;
+  std::optional<std::string> swa_granularity;
+  std::optional<std::string> swa_score;
+  std::optional<int64_t> swa_min_tokens;
+  std::optional<double> swa_gamma;
 
   // Fields set in `overrides` replace this config's.
   void merge(const RunConfig& overrides);
@@ -39,5 +48,9 @@ RunConfig load_run_config(const std::filesystem::path& path);
 
 // The keys a run YAML accepts, for messages and docs.
 const char* run_config_keys();
+const char* swa_config_keys();
+
+// The SWA options the config sets (defaults elsewhere), validated; errors name `source`.
+SwaOptions swa_options(const RunConfig& config, const std::string& source);
 
 }  // namespace alisa

@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/cli/commands.h"
+#include "runtime/cli/run_flags.h"
 #include "runtime/engine.h"
 #include "runtime/job_io.h"
 #include "runtime/safetensors.h"
@@ -11,6 +12,7 @@ void add_forward_command(CLI::App& app) {
   struct Flags {
     std::string model, input, output, dtype = "f32";
     int threads = 0;
+    RunConfig swa;  // the --swa-* flags
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
@@ -25,12 +27,14 @@ void add_forward_command(CLI::App& app) {
                   "f32: the CPU engine (the reference); f16: the GPU engine (f32)")
       ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_option("--threads", flags->threads, "CPU threads (default: all cores)");
+  add_swa_flags(cmd, flags->swa);
   cmd->callback([flags] {
     const ForwardInput input = read_forward_input(flags->input);
     const DeviceChoice device = flags->dtype == "f16" ? DeviceChoice::kGpu : DeviceChoice::kCpu;
     Engine engine({.model = flags->model,
                    .dummy_seed = 1234,
-                   .backend = {.device = device, .n_threads = flags->threads}});
+                   .backend = {.device = device, .n_threads = flags->threads},
+                   .swa = swa_options(flags->swa, "run settings")});
     const std::vector<float> logits =
         engine.forward(input.input_ids, input.attention_mask, input.batch, input.seq_len);
     write_safetensors(flags->output,

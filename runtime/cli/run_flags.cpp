@@ -27,6 +27,25 @@ void add_engine_flags(CLI::App* cmd, RunFlags& flags) {
                "takes only all-resident ones (default: all on the compute device)");
   add_override(cmd, "--offload-dir", o.offload_dir,
                "Folder of the disk tier (default: <temp>/alisa-offload)");
+  add_swa_flags(cmd, o);
+}
+
+void add_swa_flags(CLI::App* cmd, RunConfig& o) {
+  add_override(cmd, "--swa-sparsity", o.swa_sparsity,
+               "Sparse Window Attention: fraction of past tokens not attended in decode steps, "
+               "in [0, 1) (default 0: dense)");
+  add_override(cmd, "--swa-window-max", o.swa_window_max,
+               "SWA: decoding steps the attention score sums, at most (32)");
+  add_override(cmd, "--swa-granularity", o.swa_granularity,
+               "SWA: one token set per layer or per head (layer)")
+      ->check(CLI::IsMember({"layer", "head"}));
+  add_override(cmd, "--swa-score", o.swa_score,
+               "SWA: window (recent attention sum), decay, or the baselines history (H2O-like) "
+               "and recent (local window only) (window)")
+      ->check(CLI::IsMember({"window", "decay", "history", "recent"}));
+  add_override(cmd, "--swa-min-tokens", o.swa_min_tokens,
+               "SWA: fewest tokens attended; shorter sequences are dense (16)");
+  add_override(cmd, "--swa-gamma", o.swa_gamma, "SWA: decay factor of --swa-score decay (0.95)");
 }
 
 RunConfig resolve_run_config(const RunFlags& flags) {
@@ -46,6 +65,7 @@ EngineOptions engine_options(const RunConfig& config) {
                   .gpu_memory_limit = config.gpu_memory_limit.value_or(0)},
       .offload_dir = config.offload_dir.value_or("")};
   if (config.policy) options.policy = load_policy(*config.policy);
+  options.swa = swa_options(config, "run settings");
   return options;
 }
 

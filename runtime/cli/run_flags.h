@@ -31,8 +31,11 @@ CLI::Option* add_override(CLI::App* cmd, const std::string& name, std::optional<
 CLI::Option* add_byte_size_override(CLI::App* cmd, const std::string& name,
                                     std::optional<uint64_t>& field, const std::string& help);
 
-// --config, --model, --device, --gpu-memory-limit, --cpu-memory-limit, --threads, --dummy-seed.
+// --config, --model, --device, --gpu-memory-limit, --cpu-memory-limit, --threads, --dummy-seed,
+// --policy, --offload-dir and the --swa-* flags.
 void add_engine_flags(CLI::App* cmd, RunFlags& flags);
+// --swa-sparsity, --swa-window-max, --swa-granularity, --swa-score, --swa-min-tokens, --swa-gamma.
+void add_swa_flags(CLI::App* cmd, RunConfig& overrides);
 
 // The run YAML (if any) with the flags applied over it.
 RunConfig resolve_run_config(const RunFlags& flags);

@@ -13,6 +13,7 @@
 #include "kernels_gpu/rms_norm.cuh"
 #include "kernels_gpu/rotary.cuh"
 #include "kernels_gpu/sampling.cuh"
+#include "kernels_gpu/swa.cuh"
 
 namespace alisa {
 
@@ -104,6 +105,23 @@ void GpuOps::quantize_int8_rows(const Tensor& x, const Tensor& q, const Tensor& 
 void GpuOps::dequantize_int8_rows(const Tensor& q, const Tensor& scale, const Tensor& zero,
                                   const Tensor& out) {
   gpu::dequantize_int8_gpu(dequantize_int8_params(q, scale, zero, out), stream_);
+}
+
+void GpuOps::swa_select(const SwaState& swa) {
+  gpu::swa_select(swa_select_params(swa), stream_);
+}
+
+void GpuOps::sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const SwaState& swa, float scale, const Tensor& out) {
+  gpu::sparse_attention(sparse_attention_params(q, k, v, swa, scale, out), stream_);
+}
+
+void GpuOps::swa_update_score(const SwaState& swa) {
+  gpu::swa_update_score(swa_score_update_params(swa), stream_);
+}
+
+void GpuOps::swa_prefill_score(const Tensor& q, const Tensor& k, const SwaState& swa, float scale) {
+  gpu::swa_prefill_score(swa_prefill_score_params(q, k, swa, scale), stream_);
 }
 
 }  // namespace alisa

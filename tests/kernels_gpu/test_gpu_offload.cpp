@@ -82,3 +82,63 @@ TEST_CASE("GPU: an int8 cache gives the same logits wherever it lies, near the f
 }
 
 }  // namespace alisa::test
+
+namespace alisa::test {
+
+TEST_CASE("GPU: SWA gives the same logits wherever the cache lies", "[gpu][swa][offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  SwaOptions swa = sparse_swa_options();
+  swa.granularity = GENERATE(SwaGranularity::kLayer, SwaGranularity::kHead);
+  const Policy resident = policy_with(100, 0, 100, 0, 100, 0);
+  const Run reference =
+      run_policy(model, DeviceChoice::kGpu, resident, disk.path(), kSwaDecodeSteps, swa);
+  check_runs_equal(model, DeviceChoice::kGpu, swa_compute_placements(), reference, disk.path(),
+                   kSwaDecodeSteps, swa);
+  // CPU attention computes the weights (and so the score) in float32 from the same float16
+  // cache: close, the same greedy tokens.
+  for (const PolicyCase& c : swa_cpu_attention_placements()) {
+    const Run cpu =
+        run_policy(model, DeviceChoice::kGpu, c.policy, disk.path(), kSwaDecodeSteps, swa);
+    for (size_t step = 0; step < cpu.logits.size(); ++step) {
+      INFO(name << ", " << c.what << ", step " << step);
+      CHECK(compare(cpu.logits[step].data(), reference.logits[step].data(), cpu.logits[step].size(),
+                    2e-2, 2e-2)
+                .ok());
+    }
+    CHECK(cpu.tokens == reference.tokens);
+  }
+  // The CPU engine (float32) selects the same tokens: logits within float16 tolerance.
+  const Run cpu_engine =
+      run_policy(model, DeviceChoice::kCpu, resident, disk.path(), kSwaDecodeSteps, swa);
+  for (size_t step = 0; step < cpu_engine.logits.size(); ++step) {
+    INFO(name << ", the CPU engine, step " << step);
+    CHECK(compare(reference.logits[step].data(), cpu_engine.logits[step].data(),
+                  cpu_engine.logits[step].size(), 5e-2, 5e-2)
+              .ok());
+  }
+  CHECK(cpu_engine.tokens == reference.tokens);
+}
+
+TEST_CASE("GPU: SWA with a budget over every token gives the dense logits",
+          "[gpu][swa][offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  const Policy resident = policy_with(100, 0, 100, 0, 100, 0);
+  const Run dense = run_policy(model, DeviceChoice::kGpu, resident, disk.path(), kSwaDecodeSteps);
+  SwaOptions all = sparse_swa_options();
+  all.min_tokens = 64;
+  const Run swa =
+      run_policy(model, DeviceChoice::kGpu, resident, disk.path(), kSwaDecodeSteps, all);
+  for (size_t step = 0; step < dense.logits.size(); ++step) {
+    INFO(name << " step " << step);
+    CHECK(compare(swa.logits[step].data(), dense.logits[step].data(), dense.logits[step].size(),
+                  1e-2, 1e-2)
+              .ok());
+  }
+  CHECK(swa.tokens == dense.tokens);
+}
+
+}  // namespace alisa::test

@@ -27,11 +27,12 @@ Policy policy_with(double wg, double wc, double cg, double cc, double ag, double
 
 // A left-padded block of random prompts, prefill then greedy decode steps.
 Run run_policy(const std::filesystem::path& model, DeviceChoice device, const Policy& policy,
-               const std::filesystem::path& offload_dir, int64_t n_decode) {
+               const std::filesystem::path& offload_dir, int64_t n_decode, const SwaOptions& swa) {
   Engine engine({.model = model.string(),
                  .backend = {.device = device, .n_threads = 2},
                  .policy = policy,
-                 .offload_dir = offload_dir});
+                 .offload_dir = offload_dir,
+                 .swa = swa});
   const int64_t block = policy.block_size();
   const int64_t prompt = 7;
   std::unique_ptr<BlockRunner> runner =
@@ -74,10 +75,12 @@ bool bitwise_equal(const Run& a, const Run& b) {
 
 void check_runs_equal(const std::filesystem::path& model, DeviceChoice device,
                       std::span<const PolicyCase> cases, const Run& reference,
-                      const std::filesystem::path& offload_dir) {
+                      const std::filesystem::path& offload_dir, int64_t n_decode,
+                      const SwaOptions& swa) {
   for (const PolicyCase& c : cases) {
     INFO(model.filename().string() << ": " << c.what);
-    CHECK(bitwise_equal(run_policy(model, device, c.policy, offload_dir), reference));
+    CHECK(
+        bitwise_equal(run_policy(model, device, c.policy, offload_dir, n_decode, swa), reference));
   }
 }
 
@@ -99,6 +102,27 @@ std::vector<PolicyCase> cpu_attention_policies() {
   std::vector<PolicyCase> cases = {
       {"cache and activations on the CPU", policy_with(20, 80, 0, 100, 0, 100)},
       {"cache split 50/50, activations on the GPU", policy_with(20, 80, 50, 50, 100, 0)},
+  };
+  for (PolicyCase& c : cases) c.policy.cpu_attention = true;
+  return cases;
+}
+
+SwaOptions sparse_swa_options() {
+  return {.sparsity = 0.5, .window_max = 3, .min_tokens = 2};
+}
+
+std::vector<PolicyCase> swa_compute_placements() {
+  return {
+      {"cache on the CPU, read in place", policy_with(100, 0, 0, 100, 100, 0)},
+      {"cache on disk", policy_with(100, 0, 0, 0, 100, 0)},
+      {"cache split 40/30/30, weights and activations moved", policy_with(30, 40, 40, 30, 0, 100)},
+  };
+}
+
+std::vector<PolicyCase> swa_cpu_attention_placements() {
+  std::vector<PolicyCase> cases = {
+      {"cache on the CPU, attended there", policy_with(100, 0, 0, 100, 100, 0)},
+      {"cache split 50/50, half attended on the CPU", policy_with(20, 80, 50, 50, 100, 0)},
   };
   for (PolicyCase& c : cases) c.policy.cpu_attention = true;
   return cases;

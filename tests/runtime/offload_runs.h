@@ -18,8 +18,10 @@ struct Run {
 // gpu_batch_size 2, num_gpu_batches 3, the given GPU and CPU percentages.
 Policy policy_with(double wg, double wc, double cg, double cc, double ag, double ac);
 
+// A 7-token prompt (left-padded by s % 3 for sequence s), then n_decode greedy steps.
 Run run_policy(const std::filesystem::path& model, DeviceChoice device, const Policy& policy,
-               const std::filesystem::path& offload_dir, int64_t n_decode = 4);
+               const std::filesystem::path& offload_dir, int64_t n_decode = 4,
+               const SwaOptions& swa = {});
 
 bool bitwise_equal(const Run& a, const Run& b);
 
@@ -32,7 +34,8 @@ std::vector<PolicyCase> data_moving_policies();
 // CHECKs that each case's run is bitwise `reference`, naming the case when not.
 void check_runs_equal(const std::filesystem::path& model, DeviceChoice device,
                       std::span<const PolicyCase> cases, const Run& reference,
-                      const std::filesystem::path& offload_dir);
+                      const std::filesystem::path& offload_dir, int64_t n_decode = 4,
+                      const SwaOptions& swa = {});
 // cpu_attention policies: the whole cache on the CPU (every GPU batch attended there, the next
 // one's queries computed meanwhile), or half of it (GPU batches alternate between the GPU and
 // the CPU), with the hidden states on either side.
@@ -43,6 +46,16 @@ std::vector<PolicyCase> compressed_weight_policies();
 // compress_cache policies: the int8 cache on the GPU (the reference the others must equal
 // bitwise), on the CPU, on disk, split across the three tiers.
 std::vector<PolicyCase> compressed_cache_policies();
+// Sparse Window Attention over these runs: 10 decode steps take the 7-token prompts to 17 tokens,
+// and sparsity 0.5 with min_tokens 2 and a 3-step score window leaves tokens out from the first.
+constexpr int64_t kSwaDecodeSteps = 10;
+SwaOptions sparse_swa_options();
+// The cache where SWA's three phases keep it, attended on the compute device: on the CPU (the
+// selected tokens read in place), on disk, split across the tiers with weights and activations
+// moved too. Against policy_with(100, 0, 100, 0, 100, 0), bitwise.
+std::vector<PolicyCase> swa_compute_placements();
+// The cache on the CPU, attended there (all of it, or half the GPU batches).
+std::vector<PolicyCase> swa_cpu_attention_placements();
 // Writes to `folder` a float32 copy of the checkpoint at `model` whose layer matrices went through
 // int4 and back (group-wise, as compress_weights stores them): a dense run of it must give what a
 // compressed run of the original gives.

@@ -172,3 +172,39 @@ TEST_CASE("run YAML errors name the file and the key", "[run_config]") {
                         Contains((dir / "absent.yaml").string()) && Contains("does not exist"));
   }
 }
+
+TEST_CASE("the swa mapping sets Sparse Window Attention's options", "[run_config][swa]") {
+  ScratchDir dir;
+  const fs::path path = write_yaml(dir,
+                                   "model: dummy:opt-125m\n"
+                                   "swa:\n"
+                                   "  sparsity: 0.8\n"
+                                   "  window_max: 16\n"
+                                   "  granularity: head\n"
+                                   "  score: decay\n"
+                                   "  min_tokens: 8\n"
+                                   "  gamma: 0.9\n");
+  const alisa::SwaOptions swa = alisa::swa_options(load_run_config(path), "swa");
+  CHECK(swa.sparsity == 0.8);
+  CHECK(swa.window_max == 16);
+  CHECK(swa.granularity == alisa::SwaGranularity::kHead);
+  CHECK(swa.score == alisa::SwaScore::kDecay);
+  CHECK(swa.min_tokens == 8);
+  CHECK(swa.gamma == 0.9);
+  // Nothing set: dense.
+  CHECK_FALSE(alisa::swa_options(RunConfig{}, "swa").enabled());
+}
+
+TEST_CASE("swa mapping errors name the file and the option", "[run_config][swa]") {
+  require_yaml_error("swa: 0.8\n", Contains("'swa'") && Contains("expected a mapping"));
+  require_yaml_error("swa:\n  sparsity: lots\n", Contains("'sparsity' must be a number"));
+  require_yaml_error("swa:\n  score: best\n",
+                     Contains("swa score must be window, decay, history or recent"));
+  require_yaml_error("swa:\n  granularity: token\n", Contains("layer or head"));
+  require_yaml_error("swa:\n  windows: 3\n",
+                     Contains("unknown key 'windows'") && Contains("window_max"));
+  ScratchDir dir;
+  const fs::path path = write_yaml(dir, "swa:\n  sparsity: 1.2\n");
+  CHECK_THROWS_WITH(alisa::swa_options(load_run_config(path), path.string()),
+                    Contains(path.string()) && Contains("sparsity must be in [0, 1)"));
+}

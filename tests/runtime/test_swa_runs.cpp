@@ -1,0 +1,152 @@
+// Sparse Window Attention through the offloading schedule on the CPU: sparsity 0 is the dense
+// path, a budget covering every token gives the dense logits, every placement of the cache (the
+// three phases' homes: compute device, CPU read in place or attended there, disk) gives the same
+// logits bit for bit, and perplexity by teacher forcing matches the one-prefill figure when
+// nothing is left out.
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "runtime/perplexity.h"
+#include "tests/runtime/offload_runs.h"
+#include "tests/test_support.h"
+
+namespace alisa::test {
+namespace {
+
+constexpr int64_t kDecode = kSwaDecodeSteps;
+const SwaOptions kSparse = sparse_swa_options();
+
+Policy resident() {
+  return policy_with(100, 0, 100, 0, 100, 0);
+}
+
+// Every SWA placement, attended on the compute device or on the CPU.
+std::vector<PolicyCase> swa_placements() {
+  std::vector<PolicyCase> cases = swa_compute_placements();
+  for (PolicyCase& c : swa_cpu_attention_placements()) cases.push_back(c);
+  return cases;
+}
+
+bool same_logits(const Run& a, const Run& b) {
+  for (size_t i = 0; i < a.logits.size(); ++i) {
+    if (a.logits[i] != b.logits[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("SWA sparsity 0 is the dense path", "[swa][offload][e2e]") {
+  ScratchDir disk;
+  const std::filesystem::path model = fixture_path("opt-tiny");
+  const Run dense = run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode);
+  SwaOptions zero = kSparse;
+  zero.sparsity = 0;
+  CHECK(bitwise_equal(run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, zero),
+                      dense));
+}
+
+TEST_CASE("SWA with a budget over every token gives the dense logits", "[swa][offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  const Run dense = run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode);
+  SwaOptions all = kSparse;
+  all.min_tokens = 64;  // n <= B at every step: the sparse kernels attend everything
+  const SwaGranularity granularity = GENERATE(SwaGranularity::kLayer, SwaGranularity::kHead);
+  all.granularity = granularity;
+  const Run swa = run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, all);
+  for (size_t step = 0; step < dense.logits.size(); ++step) {
+    INFO(name << " step " << step);
+    CHECK(compare(swa.logits[step].data(), dense.logits[step].data(), dense.logits[step].size(),
+                  1e-5, 1e-5)
+              .ok());
+  }
+  CHECK(swa.tokens == dense.tokens);
+}
+
+TEST_CASE("SWA gives the same logits wherever the cache lies", "[swa][offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  SwaOptions swa = kSparse;
+  swa.granularity = GENERATE(SwaGranularity::kLayer, SwaGranularity::kHead);
+  swa.score = GENERATE(SwaScore::kWindow, SwaScore::kDecay);
+  const Run reference =
+      run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, swa);
+  const Run dense = run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode);
+  CHECK_FALSE(same_logits(reference, dense));  // tokens were left out
+  check_runs_equal(model, DeviceChoice::kCpu, swa_placements(), reference, disk.path(), kDecode,
+                   swa);
+}
+
+TEST_CASE("SWA over an int8 cache gives the same logits wherever the cache lies",
+          "[swa][offload][e2e]") {
+  const std::filesystem::path model = fixture_path("opt-tiny");
+  ScratchDir disk;
+  std::vector<PolicyCase> cases = swa_placements();
+  for (PolicyCase& c : cases) c.policy.compress_cache = true;
+  Policy int8 = resident();
+  int8.compress_cache = true;
+  const Run reference = run_policy(model, DeviceChoice::kCpu, int8, disk.path(), kDecode, kSparse);
+  check_runs_equal(model, DeviceChoice::kCpu, cases, reference, disk.path(), kDecode, kSparse);
+}
+
+TEST_CASE("the score modes and granularities select differently", "[swa][offload][e2e]") {
+  const std::filesystem::path model = fixture_path("opt-tiny");
+  ScratchDir disk;
+  std::vector<Run> runs;
+  for (const SwaScore score :
+       {SwaScore::kWindow, SwaScore::kDecay, SwaScore::kHistory, SwaScore::kRecent}) {
+    SwaOptions swa = kSparse;
+    swa.score = score;
+    runs.push_back(run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, swa));
+  }
+  SwaOptions head = kSparse;
+  head.granularity = SwaGranularity::kHead;
+  runs.push_back(run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, head));
+  for (size_t a = 0; a < runs.size(); ++a) {
+    for (size_t b = a + 1; b < runs.size(); ++b) {
+      INFO("runs " << a << " and " << b);
+      CHECK_FALSE(same_logits(runs[a], runs[b]));
+    }
+  }
+}
+
+TEST_CASE("SWA perplexity by teacher forcing equals the dense figure when nothing is left out",
+          "[swa][perplexity][e2e]") {
+  std::mt19937 rng(5);
+  std::vector<int32_t> ids(150);
+  for (int32_t& id : ids) id = static_cast<int32_t>(rng() % 512);
+  auto perplexity = [&](const SwaOptions& swa) {
+    Engine engine({.model = fixture_path("opt-tiny").string(),
+                   .backend = {.device = DeviceChoice::kCpu, .n_threads = 2},
+                   .swa = swa});
+    return compute_perplexity(engine, ids, {.context_length = 64});
+  };
+  const PerplexityResult dense = perplexity({});
+  SwaOptions all = kSparse;
+  all.min_tokens = 64;
+  const PerplexityResult forced = perplexity(all);
+  CHECK(forced.n_tokens == dense.n_tokens);
+  CHECK(forced.perplexity == Approx(dense.perplexity).epsilon(1e-5));
+  const PerplexityResult sparse = perplexity(kSparse);
+  CHECK(std::isfinite(sparse.perplexity));
+  CHECK(sparse.perplexity != dense.perplexity);
+}
+
+TEST_CASE("bad SWA options are refused naming the option", "[swa]") {
+  using Catch::Matchers::Contains;
+  auto engine_with = [](const SwaOptions& swa) {
+    Engine engine({.model = fixture_path("opt-tiny").string(),
+                   .backend = {.device = DeviceChoice::kCpu, .n_threads = 1},
+                   .swa = swa});
+  };
+  CHECK_THROWS_WITH(engine_with({.sparsity = 1.0}), Contains("sparsity"));
+  CHECK_THROWS_WITH(engine_with({.sparsity = 0.5, .window_max = 0}), Contains("window_max"));
+  CHECK_THROWS_WITH(engine_with({.sparsity = 0.5, .min_tokens = 0}), Contains("min_tokens"));
+  CHECK_THROWS_WITH(engine_with({.sparsity = 0.5, .gamma = 1.5}), Contains("gamma"));
+}
+
+}  // namespace alisa::test

@@ -75,10 +75,12 @@ void GpuOps::attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
 }
 
 void GpuOps::copy(const Tensor& src, const Tensor& dst) {
+  // cudaMemcpyDefault: either side may be mapped pinned memory (a CPU-resident cache that sparse
+  // window attention reads in place takes the step's new keys and values this way).
   const CopyPlan plan = copy_plan(src, dst);
   plan.for_each_block([&](const char* from, char* to) {
     ALISA_CUDA_CHECK(cudaMemcpy2DAsync(to, plan.dst_pitch, from, plan.src_pitch, plan.row_bytes,
-                                       static_cast<size_t>(plan.n_rows), cudaMemcpyDeviceToDevice,
+                                       static_cast<size_t>(plan.n_rows), cudaMemcpyDefault,
                                        stream_));
   });
 }

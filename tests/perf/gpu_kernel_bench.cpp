@@ -7,10 +7,16 @@
 //
 // Method: random values in [-1, 1] (never zeros); a warm-up before any timing; each timed replay
 // runs one launch per buffer set, the sets together spanning >= 192 MiB (H100's L2 is 50 MB), so
-// no launch reads what an earlier one left in L2; the launches are captured into a CUDA graph
+// no launch reads what an earlier one left in L2 (kernels that read only part of their buffers,
+// as the Sparse Window Attention ones, which read rows by index: the bytes the launches move
+// span it; at most kMaxSets launches either way); the launches are captured into a CUDA graph
 // where capture works (label "graph"; "stream" where it fell back to plain launches), and an
 // untimed replay is queued ahead of each timed one so that host launch latency stays out of the
 // events. Rates come from the median per-launch time; the "Time" column is the mean.
+//
+// Kernels that read mapped pinned host memory (SparseAttentionMapped) are compared with a third
+// ceiling instead, measured the first time one runs: a pinned host-to-device copy (the label
+// names it).
 //
 // Without a CUDA device the binary prints why and exits 77.
 #include <benchmark/benchmark.h>
@@ -37,6 +43,7 @@
 #include "kernels_gpu/linear.cuh"
 #include "kernels_gpu/rms_norm.cuh"
 #include "kernels_gpu/sampling.cuh"
+#include "kernels_gpu/swa.cuh"
 #include "runtime/common.h"
 #include "runtime/dtype.h"
 #include "runtime/kernel_params.h"
@@ -49,13 +56,14 @@ constexpr size_t kGiB = size_t{1} << 30;
 constexpr size_t kRotateBytes = 192 * kMiB;  // buffer sets of one timed replay span at least this
 constexpr int kMaxSets = 256;
 constexpr int kIterations = 30;      // timed replays per benchmark (fixed: predictable run time)
-constexpr int kBigIterations = 15;   // for the multi-millisecond GEMMs
+constexpr int kBigIterations = 15;   // for the multi-millisecond GEMMs and reads over PCIe
 constexpr int kCeilingWarmup = 5;    // untimed replays before the ceilings are measured
 constexpr int kCeilingSamples = 15;  // timed replays of each ceiling, median taken
 
 struct Ceilings {
   double hbm_gbps = 0.0;     // device-to-device copy, bytes read + written
   double gemm_tflops = 0.0;  // LinearGpu f16, 8192^3
+  double h2d_gbps = 0.0;     // pinned host-to-device copy; measured where first needed
 };
 Ceilings g_ceilings;
 bool g_failed = false;  // any benchmark skipped with an error: the exit status says so
@@ -88,6 +96,33 @@ class DeviceMemory {
 
  private:
   void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Pinned host memory mapped into the device's address space (zero-copy: kernels read it over
+// PCIe through device()).
+class MappedHostMemory {
+ public:
+  explicit MappedHostMemory(size_t bytes) : bytes_(bytes) {
+    ALISA_CUDA_CHECK(cudaHostAlloc(&host_, std::max<size_t>(bytes, 256), cudaHostAllocMapped));
+    const cudaError_t mapped = cudaHostGetDevicePointer(&device_, host_, 0);
+    if (mapped != cudaSuccess) {
+      cudaFreeHost(host_);
+      ALISA_CUDA_CHECK(mapped);
+    }
+  }
+  ~MappedHostMemory() {
+    if (host_ != nullptr) cudaFreeHost(host_);
+  }
+  MappedHostMemory(const MappedHostMemory&) = delete;
+  MappedHostMemory& operator=(const MappedHostMemory&) = delete;
+  char* host() const { return static_cast<char*>(host_); }
+  char* device() const { return static_cast<char*>(device_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* host_ = nullptr;
+  void* device_ = nullptr;
   size_t bytes_ = 0;
 };
 
@@ -154,12 +189,32 @@ void fill_random(char* dst, size_t bytes, DType dtype, cudaStream_t stream) {
   ALISA_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
+// Fills host memory as fill_random fills device memory: element i is pattern element i mod the
+// pattern length.
+void fill_random_host(char* dst, size_t bytes, DType dtype) {
+  const std::vector<uint8_t>& pattern = random_pattern(dtype);
+  const size_t usable = bytes / dtype_size(dtype) * dtype_size(dtype);
+  for (size_t done = 0; done < usable; done += pattern.size()) {
+    std::memcpy(dst + done, pattern.data(), std::min(pattern.size(), usable - done));
+  }
+}
+
+// The fewest launches, one per buffer set, whose `bytes_per_launch` together span kRotateBytes
+// (at most kMaxSets).
+int rotation_sets(size_t bytes_per_launch) {
+  const size_t bytes = std::max<size_t>(bytes_per_launch, 256);
+  return static_cast<int>(
+      std::clamp<size_t>((kRotateBytes + bytes - 1) / bytes, 1, size_t{kMaxSets}));
+}
+
 // `n_sets` copies of one list of buffers, back to back in one allocation (each buffer 256-byte
-// aligned), all filled with random `dtype` values. n_sets is the fewest copies spanning
-// kRotateBytes (at most kMaxSets).
+// aligned), all filled with random `dtype` values. n_sets 0: the fewest copies spanning
+// kRotateBytes (rotation_sets of one copy's bytes); kernels that read only part of their
+// buffers pass rotation_sets of the bytes a launch moves instead.
 class BufferSets {
  public:
-  BufferSets(const std::vector<size_t>& buffer_bytes, DType dtype, cudaStream_t stream)
+  BufferSets(const std::vector<size_t>& buffer_bytes, DType dtype, cudaStream_t stream,
+             int n_sets = 0)
       : offsets_(buffer_bytes.size()) {
     size_t stride = 0;
     for (size_t i = 0; i < buffer_bytes.size(); ++i) {
@@ -167,8 +222,7 @@ class BufferSets {
       stride += align256(buffer_bytes[i]);
     }
     stride_ = std::max<size_t>(stride, 256);
-    n_sets_ = static_cast<int>(
-        std::clamp<size_t>((kRotateBytes + stride_ - 1) / stride_, 1, size_t{kMaxSets}));
+    n_sets_ = n_sets > 0 ? n_sets : rotation_sets(stride_);
     memory_ = std::make_unique<DeviceMemory>(stride_ * static_cast<size_t>(n_sets_));
     fill_random(memory_->get(), memory_->bytes(), dtype, stream);
   }
@@ -176,6 +230,15 @@ class BufferSets {
     return memory_->get() + static_cast<size_t>(set) * stride_ + offsets_.at(buffer);
   }
   int n_sets() const { return n_sets_; }
+
+  // Overwrites the first `bytes` of `buffer` in every set with host data (indices, sequence
+  // tables: what random values would not make valid).
+  void upload(size_t buffer, const void* src, size_t bytes, cudaStream_t stream) const {
+    for (int s = 0; s < n_sets_; ++s) {
+      ALISA_CUDA_CHECK(cudaMemcpyAsync(at(s, buffer), src, bytes, cudaMemcpyHostToDevice, stream));
+    }
+    ALISA_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
 
  private:
   std::vector<size_t> offsets_;
@@ -273,8 +336,11 @@ struct Work {
 };
 
 // The timing loop and the counters: us_median; GB/s or TFLOP/s from the median; ceiling (the
-// matching ceiling measured at start, GB/s or TFLOP/s) and of_ceiling (rate / ceiling).
-void run_timed(benchmark::State& state, Replayer& replayer, const Work& work) {
+// matching ceiling measured at start, GB/s or TFLOP/s) and of_ceiling (rate / ceiling). A GB/s
+// rate is compared with `gbps_ceiling` instead of the HBM one where that is given (> 0); the
+// label then names it (`ceiling_name`).
+void run_timed(benchmark::State& state, Replayer& replayer, const Work& work,
+               double gbps_ceiling = 0.0, std::string_view ceiling_name = {}) {
   std::vector<double> times;
   times.reserve(static_cast<size_t>(state.max_iterations));
   for (auto _ : state) {
@@ -292,12 +358,15 @@ void run_timed(benchmark::State& state, Replayer& replayer, const Work& work) {
     state.counters["of_ceiling"] = g_ceilings.gemm_tflops > 0 ? tflops / g_ceilings.gemm_tflops : 0;
   } else {
     const double gbps = work.bytes / t * 1e-9;
+    const double ceiling = gbps_ceiling > 0.0 ? gbps_ceiling : g_ceilings.hbm_gbps;
     state.counters["GB/s"] = gbps;
-    state.counters["ceiling"] = g_ceilings.hbm_gbps;
-    state.counters["of_ceiling"] = g_ceilings.hbm_gbps > 0 ? gbps / g_ceilings.hbm_gbps : 0;
+    state.counters["ceiling"] = ceiling;
+    state.counters["of_ceiling"] = ceiling > 0 ? gbps / ceiling : 0;
   }
   state.counters["sets"] = replayer.n_launches();
-  state.SetLabel(replayer.graphed() ? "graph" : "stream");
+  std::string label = replayer.graphed() ? "graph" : "stream";
+  if (gbps_ceiling > 0.0 && work.flops <= 0.0) label.append(", ceiling: ").append(ceiling_name);
+  state.SetLabel(label);
 }
 
 // ---- ceilings ------------------------------------------------------------------------------
@@ -362,6 +431,26 @@ void measure_ceilings() {
   g_ceilings.hbm_gbps = CopyCeiling::work().bytes / copy_s * 1e-9;
 }
 
+// The pinned host-to-device copy rate (GB/s), the ceiling of kernels that read mapped host
+// memory: `bytes` of the pinned `src` copied to the device, median of kCeilingSamples replays.
+// Measured the first time it is asked for (it needs pinned memory, which only those benchmarks
+// allocate), then kept.
+double h2d_ceiling_gbps(const char* pinned_src, size_t bytes) {
+  if (g_ceilings.h2d_gbps <= 0.0) {
+    Stream stream;
+    DeviceMemory dst(bytes);
+    Replayer replayer(stream.get(), 1, [&](int) {
+      ALISA_CUDA_CHECK(
+          cudaMemcpyAsync(dst.get(), pinned_src, bytes, cudaMemcpyHostToDevice, stream.get()));
+    });
+    for (int i = 0; i < kCeilingWarmup; ++i) replayer.time_once();
+    std::vector<double> times;
+    for (int i = 0; i < kCeilingSamples; ++i) times.push_back(replayer.time_once());
+    g_ceilings.h2d_gbps = static_cast<double>(bytes) / median(times) * 1e-9;
+  }
+  return g_ceilings.h2d_gbps;
+}
+
 template <typename Ceiling>
 void bench_ceiling(benchmark::State& state) {
   Ceiling c;
@@ -372,16 +461,22 @@ void bench_ceiling(benchmark::State& state) {
 
 constexpr int64_t kHeadDim = 128;
 
-// Decode attention: one query per sequence (the last cached token) over a cache of `len`
-// tokens, with an all-ones key mask (as the runtime passes). Bytes: K + V + q + out + mask.
+// Decode attention: one query per sequence (the last cached token) over `len` tokens of a cache
+// of `capacity` tokens per sequence (0: len), with an all-ones key mask (as the runtime passes).
+// Bytes: K + V of the len tokens + q + out + mask.
 void bench_attention_decode(benchmark::State& state, int64_t batch, int64_t len, int64_t heads,
-                            int64_t kv_heads) {
+                            int64_t kv_heads, int64_t capacity = 0) {
   Stream stream;
+  if (capacity <= 0) capacity = len;
   const size_t q_bytes = static_cast<size_t>(batch * heads * kHeadDim) * 2;
   const size_t kv_bytes = static_cast<size_t>(batch * len * kv_heads * kHeadDim) * 2;
+  const size_t kv_alloc = static_cast<size_t>(batch * capacity * kv_heads * kHeadDim) * 2;
   const size_t mask_bytes = static_cast<size_t>(batch * len);
+  const size_t work_bytes = 2 * kv_bytes + 2 * q_bytes + mask_bytes;
   enum { kQ, kK, kV, kMask, kOut };
-  BufferSets sets({q_bytes, kv_bytes, kv_bytes, mask_bytes, q_bytes}, DType::kF16, stream.get());
+  // A cache longer than len: only len of its rows are read, so they set the rotation.
+  BufferSets sets({q_bytes, kv_alloc, kv_alloc, mask_bytes, q_bytes}, DType::kF16, stream.get(),
+                  capacity > len ? rotation_sets(work_bytes) : 0);
   for (int s = 0; s < sets.n_sets(); ++s) {
     ALISA_CUDA_CHECK(cudaMemsetAsync(sets.at(s, kMask), 1, mask_bytes, stream.get()));
   }
@@ -398,7 +493,7 @@ void bench_attention_decode(benchmark::State& state, int64_t batch, int64_t len,
   p.q_token_stride = p.out_token_stride = heads * kHeadDim;
   p.q_batch_stride = p.out_batch_stride = heads * kHeadDim;
   p.kv_token_stride = kv_heads * kHeadDim;
-  p.kv_batch_stride = len * kv_heads * kHeadDim;
+  p.kv_batch_stride = capacity * kv_heads * kHeadDim;
   p.mask_batch_stride = len;
   p.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
   p.dtype = p.kv_dtype = DType::kF16;
@@ -416,7 +511,7 @@ void bench_attention_decode(benchmark::State& state, int64_t batch, int64_t len,
   Replayer replayer(stream.get(), sets.n_sets(), [&](int s) {
     gpu::attention_decode(params_for(s), workspace.get(), workspace.bytes(), stream.get());
   });
-  run_timed(state, replayer, {static_cast<double>(2 * kv_bytes + 2 * q_bytes + mask_bytes), 0.0});
+  run_timed(state, replayer, {static_cast<double>(work_bytes), 0.0});
   state.counters["splits"] = static_cast<double>(gpu::attention_decode_num_splits(p0));
 }
 
@@ -539,6 +634,231 @@ void bench_sample_greedy(benchmark::State& state, int64_t batch, int64_t vocab) 
   run_timed(state, replayer, {static_cast<double>(logits_bytes + out_bytes), 0.0});
 }
 
+// ---- Sparse Window Attention ---------------------------------------------------------------
+// One layer's decode step at ALISA's workload shape (OPT-6.7B): 64 sequences, 32 heads and 32 KV
+// heads of 128, an f16 KV cache of 640 tokens per sequence, sparsity 0.8 (B = round(0.2 n),
+// k_local = ceil(B / 2)), one selection per layer (groups 1), a score window of 32 steps with
+// rows of 128 entries. Buffers as the runtime shapes them: max_selected is the budget at the
+// cache's capacity (128). Every sequence holds n real tokens at cache indices [0, n).
+
+constexpr int64_t kSwaBatch = 64;
+constexpr int64_t kSwaHeads = 32;  // query heads = KV heads
+constexpr int64_t kSwaCapacity = 640;
+constexpr double kSwaSparsity = 0.8;
+constexpr int64_t kSwaWindowRows = 32;
+constexpr int64_t kSwaRowCapacity = 128;
+
+struct SwaStep {
+  int64_t n = 0;
+  int64_t total = 0;  // B
+  int64_t local = 0;  // k_local
+};
+
+SwaStep swa_step(int64_t n) {
+  SwaStep step;
+  step.n = n;
+  step.total = std::llround(static_cast<double>(n) * (1.0 - kSwaSparsity));
+  step.local = (step.total + 1) / 2;
+  return step;
+}
+
+int64_t swa_max_selected() {
+  return swa_step(kSwaCapacity).total;
+}
+
+// The step's table. drop_row == write_row: the ring's steady state once W = window_rows steps
+// are kept (n = 640 has W = 32); the row leaving is the one rewritten, so the score update
+// does the same work in every replay (with drop_row != write_row the dropped row would count 0
+// entries from the second replay on).
+std::vector<SwaSequence> swa_sequences(const SwaStep& step) {
+  std::vector<SwaSequence> sequences(static_cast<size_t>(kSwaBatch));
+  for (int64_t b = 0; b < kSwaBatch; ++b) {
+    SwaSequence& s = sequences[static_cast<size_t>(b)];
+    s.first = 0;
+    s.n = static_cast<int32_t>(step.n);
+    s.local = static_cast<int32_t>(step.local);
+    s.total = static_cast<int32_t>(step.total);
+    s.write_row = s.drop_row = static_cast<int32_t>(b % kSwaWindowRows);
+  }
+  return sequences;
+}
+
+// A valid selection [batch, 1, max_selected]: per sequence, B - k_local random older tokens of
+// [0, n - k_local), ascending, then the k_local most recent; entries past B are 0.
+std::vector<int32_t> swa_selection(const SwaStep& step) {
+  const int64_t max_selected = swa_max_selected();
+  std::vector<int32_t> selected(static_cast<size_t>(kSwaBatch * max_selected), 0);
+  std::vector<int32_t> older(static_cast<size_t>(step.n - step.local));
+  for (size_t i = 0; i < older.size(); ++i) older[i] = static_cast<int32_t>(i);
+  std::mt19937_64 rng(0x5e1ec7);
+  for (int64_t b = 0; b < kSwaBatch; ++b) {
+    int32_t* row = selected.data() + b * max_selected;
+    // std::sample keeps the population's order: ascending.
+    std::sample(older.begin(), older.end(), row, step.total - step.local, rng);
+    for (int64_t t = 0; t < step.local; ++t) {
+      row[step.total - step.local + t] = static_cast<int32_t>(step.n - step.local + t);
+    }
+  }
+  return selected;
+}
+
+// gpu::swa_select over random f32 scores (distinct almost everywhere). Bytes: the candidates'
+// scores read once, the selection written, the sequence table. A launch moves 75-180 KB, so the
+// rotation stops at kMaxSets (256 sets, 19-47 MB moved per replay, under L2's 50 MB): the scores
+// may partly come from L2, which saves the first of the kernel's five passes over them some
+// latency, nothing more (the later passes hit L1 and L2 anyway).
+void bench_swa_select(benchmark::State& state, int64_t n) {
+  Stream stream;
+  const SwaStep step = swa_step(n);
+  const int64_t max_selected = swa_max_selected();
+  const size_t score_bytes = static_cast<size_t>(kSwaBatch * kSwaCapacity) * 4;
+  const size_t seq_bytes = static_cast<size_t>(kSwaBatch) * sizeof(SwaSequence);
+  const size_t sel_bytes = static_cast<size_t>(kSwaBatch * max_selected) * 4;
+  const size_t work_bytes =
+      static_cast<size_t>(kSwaBatch * (step.n - step.local + step.total)) * 4 + seq_bytes;
+  enum { kScore, kSequences, kSelected };
+  BufferSets sets({score_bytes, seq_bytes, sel_bytes}, DType::kF32, stream.get(),
+                  rotation_sets(work_bytes));
+  const std::vector<SwaSequence> sequences = swa_sequences(step);
+  sets.upload(kSequences, sequences.data(), seq_bytes, stream.get());
+  Replayer replayer(stream.get(), sets.n_sets(), [&](int s) {
+    SwaSelectParams p;
+    p.score = static_cast<const float*>(sets.at(s, kScore));
+    p.sequences = static_cast<const SwaSequence*>(sets.at(s, kSequences));
+    p.selected = static_cast<int32_t*>(sets.at(s, kSelected));
+    p.batch = kSwaBatch;
+    p.groups = 1;
+    p.capacity = kSwaCapacity;
+    p.max_selected = max_selected;
+    gpu::swa_select(p, stream.get());
+  });
+  run_timed(state, replayer, {static_cast<double>(work_bytes), 0.0});
+  state.counters["budget"] = static_cast<double>(step.total);
+}
+
+// gpu::sparse_attention over the B selected tokens (the gather included: it reads the K and V
+// rows by index). `mapped`: K and V in mapped pinned host memory, read in place over PCIe
+// (Phase II), compared with the pinned host-to-device copy rate. Bytes: the selected K and V
+// rows, q, out, the weights written, the selection, the sequence table.
+void bench_sparse_attention(benchmark::State& state, int64_t n, bool mapped) {
+  Stream stream;
+  const SwaStep step = swa_step(n);
+  const int64_t max_selected = swa_max_selected();
+  const int64_t row = kSwaHeads * kHeadDim;  // one token's K (or V) elements
+  const size_t q_bytes = static_cast<size_t>(kSwaBatch * row) * 2;
+  const size_t kv_alloc = static_cast<size_t>(kSwaBatch * kSwaCapacity * row) * 2;
+  const size_t kv_read = static_cast<size_t>(kSwaBatch * step.total * row) * 2;
+  const size_t probs_bytes = static_cast<size_t>(kSwaBatch * kSwaHeads * max_selected) * 4;
+  const size_t sel_bytes = static_cast<size_t>(kSwaBatch * max_selected) * 4;
+  const size_t seq_bytes = static_cast<size_t>(kSwaBatch) * sizeof(SwaSequence);
+  const size_t work_bytes = 2 * kv_read + 2 * q_bytes +
+                            static_cast<size_t>(kSwaBatch * kSwaHeads * step.total) * 4 +
+                            static_cast<size_t>(kSwaBatch * step.total) * 4 + seq_bytes;
+  enum { kQ, kOut, kProbs, kSelected, kSequences, kK, kV };
+  std::vector<size_t> buffers = {q_bytes, q_bytes, probs_bytes, sel_bytes, seq_bytes};
+  if (!mapped) {
+    buffers.push_back(kv_alloc);
+    buffers.push_back(kv_alloc);
+  }
+  // Mapped: one set (640 MiB pinned). A launch reads 128 MiB of K and V rows over PCIe, in
+  // the order of its blocks, 2.5 times L2, so the next launch finds none of its first rows
+  // there.
+  BufferSets sets(buffers, DType::kF16, stream.get(), mapped ? 1 : rotation_sets(work_bytes));
+  std::unique_ptr<MappedHostMemory> host;
+  if (mapped) {
+    host = std::make_unique<MappedHostMemory>(2 * kv_alloc * static_cast<size_t>(sets.n_sets()));
+    fill_random_host(host->host(), host->bytes(), DType::kF16);
+  }
+  auto kv_at = [&](int s, int which) -> const void* {  // which: 0 K, 1 V
+    if (mapped) return host->device() + (2 * static_cast<size_t>(s) + which) * kv_alloc;
+    return sets.at(s, which == 0 ? kK : kV);
+  };
+  const std::vector<SwaSequence> sequences = swa_sequences(step);
+  const std::vector<int32_t> selected = swa_selection(step);
+  sets.upload(kSequences, sequences.data(), seq_bytes, stream.get());
+  sets.upload(kSelected, selected.data(), sel_bytes, stream.get());
+
+  SparseAttentionParams p;
+  p.batch = kSwaBatch;
+  p.n_heads = p.n_kv_heads = kSwaHeads;
+  p.head_dim = kHeadDim;
+  p.groups = 1;
+  p.capacity = kSwaCapacity;
+  p.max_selected = max_selected;
+  p.q_batch_stride = p.out_batch_stride = row;
+  p.kv_batch_stride = kSwaCapacity * row;
+  p.kv_token_stride = row;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  p.dtype = p.kv_dtype = DType::kF16;
+  const double h2d_gbps = mapped ? h2d_ceiling_gbps(host->host(), kv_read) : 0.0;
+  Replayer replayer(stream.get(), sets.n_sets(), [&](int s) {
+    SparseAttentionParams q = p;
+    q.q = sets.at(s, kQ);
+    q.k = kv_at(s, 0);
+    q.v = kv_at(s, 1);
+    q.selected = static_cast<const int32_t*>(sets.at(s, kSelected));
+    q.sequences = static_cast<const SwaSequence*>(sets.at(s, kSequences));
+    q.out = sets.at(s, kOut);
+    q.probs = static_cast<float*>(sets.at(s, kProbs));
+    gpu::sparse_attention(q, stream.get());
+  });
+  run_timed(state, replayer, {static_cast<double>(work_bytes), 0.0}, h2d_gbps, "pinned H2D copy");
+  state.counters["budget"] = static_cast<double>(step.total);
+}
+
+// gpu::swa_update_score, score window: the dropped ring row (B entries) subtracted from S, the
+// step's weights summed over the heads, added to S at the selected tokens and stored as the
+// ring row. Bytes: the weights and the selection read, the dropped ring row read, the touched
+// S entries read and written, the new ring row written, the ring counts, the sequence table.
+void bench_swa_update_score(benchmark::State& state, int64_t n) {
+  Stream stream;
+  const SwaStep step = swa_step(n);
+  const int64_t max_selected = swa_max_selected();
+  const size_t probs_bytes = static_cast<size_t>(kSwaBatch * kSwaHeads * max_selected) * 4;
+  const size_t sel_bytes = static_cast<size_t>(kSwaBatch * max_selected) * 4;
+  const size_t seq_bytes = static_cast<size_t>(kSwaBatch) * sizeof(SwaSequence);
+  const size_t score_bytes = static_cast<size_t>(kSwaBatch * kSwaCapacity) * 4;
+  const size_t ring_bytes = static_cast<size_t>(kSwaBatch * kSwaWindowRows * kSwaRowCapacity) * 4;
+  const size_t count_bytes = static_cast<size_t>(kSwaBatch * kSwaWindowRows) * 4;
+  const size_t entries = static_cast<size_t>(kSwaBatch * step.total);
+  const size_t work_bytes = static_cast<size_t>(kSwaBatch * kSwaHeads * step.total) * 4 +
+                            entries * (4 + 8 + 8 + 8) + static_cast<size_t>(kSwaBatch) * 3 * 4 +
+                            seq_bytes;
+  enum { kProbs, kSelected, kSequences, kScore, kRingIndex, kRingWeight, kRingCount };
+  BufferSets sets(
+      {probs_bytes, sel_bytes, seq_bytes, score_bytes, ring_bytes, ring_bytes, count_bytes},
+      DType::kF32, stream.get(), rotation_sets(work_bytes));
+  const std::vector<SwaSequence> sequences = swa_sequences(step);
+  const std::vector<int32_t> selected = swa_selection(step);
+  sets.upload(kSequences, sequences.data(), seq_bytes, stream.get());
+  sets.upload(kSelected, selected.data(), sel_bytes, stream.get());
+  // Empty ring: the warm-up's first launch fills each sequence's row; from then on the row
+  // holds B entries when it is dropped.
+  const std::vector<int32_t> counts(static_cast<size_t>(kSwaBatch * kSwaWindowRows), 0);
+  sets.upload(kRingCount, counts.data(), count_bytes, stream.get());
+  Replayer replayer(stream.get(), sets.n_sets(), [&](int s) {
+    SwaScoreUpdateParams p;
+    p.probs = static_cast<const float*>(sets.at(s, kProbs));
+    p.selected = static_cast<const int32_t*>(sets.at(s, kSelected));
+    p.sequences = static_cast<const SwaSequence*>(sets.at(s, kSequences));
+    p.score = static_cast<float*>(sets.at(s, kScore));
+    p.ring_index = static_cast<int32_t*>(sets.at(s, kRingIndex));
+    p.ring_weight = static_cast<float*>(sets.at(s, kRingWeight));
+    p.ring_count = static_cast<int32_t*>(sets.at(s, kRingCount));
+    p.batch = kSwaBatch;
+    p.groups = 1;
+    p.n_heads = kSwaHeads;
+    p.capacity = kSwaCapacity;
+    p.max_selected = max_selected;
+    p.window_rows = kSwaWindowRows;
+    p.row_capacity = kSwaRowCapacity;
+    p.mode = SwaScore::kWindow;
+    gpu::swa_update_score(p, stream.get());
+  });
+  run_timed(state, replayer, {static_cast<double>(work_bytes), 0.0});
+  state.counters["budget"] = static_cast<double>(step.total);
+}
+
 // ---- registration --------------------------------------------------------------------------
 
 template <typename Body>
@@ -597,6 +917,22 @@ void register_benchmarks() {
 
   add("sample_greedy/batch:32/vocab:50272", kIterations,
       [](benchmark::State& state) { bench_sample_greedy(state, 32, 50272); });
+
+  // Sparse Window Attention, per decode step of one layer (shape: see the SWA section above):
+  // selection (score update, top-k, gather inside the sparse attention) against the attention.
+  for (const int64_t n : {256, 640}) {
+    add(str("SwaSelect/n:", n), kIterations,
+        [=](benchmark::State& state) { bench_swa_select(state, n); });
+    add(str("SparseAttention/n:", n), kIterations,
+        [=](benchmark::State& state) { bench_sparse_attention(state, n, false); });
+    add(str("SwaUpdateScore/n:", n), kIterations,
+        [=](benchmark::State& state) { bench_swa_update_score(state, n); });
+    add(str("DenseDecodeAttention/n:", n), kIterations, [=](benchmark::State& state) {
+      bench_attention_decode(state, kSwaBatch, n, kSwaHeads, kSwaHeads, kSwaCapacity);
+    });
+  }
+  add("SparseAttentionMapped/n:640", kBigIterations,
+      [](benchmark::State& state) { bench_sparse_attention(state, 640, true); });
 }
 
 bool has_flag(int argc, char** argv, std::string_view prefix) {

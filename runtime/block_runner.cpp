@@ -251,6 +251,23 @@ bool BlockRunner::swa_reads_in_place(int64_t unit, int64_t past) const {
          !cpu_attends(unit, past);
 }
 
+void BlockRunner::count_in_place_bytes(int64_t k, int64_t past, int64_t n_new) {
+  // K and V of every selected token (of every stored token when an int8 cache is dequantised
+  // first), and the new tokens written back.
+  const uint64_t b = static_cast<uint64_t>(shape_.gpu_batch_size);
+  uint64_t batch_token_bytes = 0;  // one token of every sequence of the GPU batch
+  for (int part = 0; part < kv_layout_.n_parts(); ++part) {
+    batch_token_bytes += kv_layout_.part_token_bytes(part);
+  }
+  uint64_t tokens_read = 0;
+  for (const SwaSequence& s : inputs_[static_cast<size_t>(k)].swa_host) {
+    tokens_read += static_cast<uint64_t>(s.total);
+  }
+  if (kv_layout_.int8()) tokens_read = static_cast<uint64_t>(past) * b;
+  copies_.count_mapped(Link::kCpuToGpu, 2 * tokens_read * batch_token_bytes / b);
+  copies_.count_mapped(Link::kGpuToCpu, 2 * static_cast<uint64_t>(n_new) * batch_token_bytes);
+}
+
 SwaState BlockRunner::swa_state(int64_t unit, bool on_cpu) const {
   if (!swa_.enabled()) return {};
   SwaState state = swa_units_[static_cast<size_t>(unit)];
@@ -416,6 +433,7 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
     kv_layout_.quantize(ops_, device, dense_kv_[0], stored_k, past, n_new);
     kv_layout_.quantize(ops_, device, dense_kv_[1], stored_v, past, n_new);
   }
+  if (swa_reads_in_place(unit, past)) count_in_place_bytes(k, past, n_new);
   if (j == spec_.n_layers - 1) head(k, hidden, n_new);
   slots_[s].computed =
       &copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " batch ", k));

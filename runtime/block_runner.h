@@ -78,6 +78,8 @@ class BlockRunner {
   // SWA decode over a CPU-resident cache attended by the GPU: it reads the selected tokens where
   // they lie (mapped pinned memory), so nothing is loaded or stored in bulk.
   bool swa_reads_in_place(int64_t unit, int64_t past) const;
+  // Counts on the links what a step's in-place SWA read and write of GPU batch k moved.
+  void count_in_place_bytes(int64_t k, int64_t past, int64_t n_new);
   // The unit's SWA state with the scratch of the device that attends it (inactive without SWA).
   SwaState swa_state(int64_t unit, bool on_cpu) const;
   Tensor kv_view(void* data, Device* device) const;  // [b, capacity, n_kv_heads, head_dim]

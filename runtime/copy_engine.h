@@ -55,6 +55,9 @@ class CopyEngine {
   // attention's queries and results): on the GPU a DMA copy would wait behind the bulk weight
   // copies queued on the same copy engine, stalling the compute stream for a whole layer.
   void copy_mapped(Ops& ops, const Tensor& src, const Tensor& dst, Link link);
+  // Counts n_bytes that compute kernels read or write in mapped host memory on `link` (sparse
+  // window attention reading the selected tokens of a CPU-resident cache in place).
+  void count_mapped(Link link, uint64_t n_bytes) { timeline_.count_bytes(link, n_bytes); }
 
   // Disk reads and writes on the I/O pool, timed on the host clock. A write may wait for an event
   // first (the data it writes is still being copied into its staging buffer).

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "kernels_cpu/parallel_rows.h"
@@ -83,23 +85,29 @@ void sparse_attention_cpu(const SparseAttentionParams& p) {
           p.selected + (b * p.groups + (p.groups == 1 ? 0 : h)) * p.max_selected;
       const int64_t q_at = b * p.q_batch_stride + h * p.head_dim;
       for (int64_t d = 0; d < p.head_dim; ++d) q[d] = load(p.q, p.dtype, q_at + d);
-      auto kv_at = [&](int32_t token) {
+      // Selected token j's K (or V) row: in the cache, or recomputed this step (Phase III).
+      auto kv_row = [&](const void* cache, const void* recomputed, int32_t j) {
+        const int32_t token = selected[j];
         ALISA_ASSERT(token >= 0 && token < p.capacity, "SWA selected token ", token);
-        return b * p.kv_batch_stride + token * p.kv_token_stride + kv_head * p.head_dim;
+        if (token < p.recomputed_below) {
+          return std::pair{recomputed, b * p.recomputed_batch_stride +
+                                           j * p.recomputed_token_stride + kv_head * p.head_dim};
+        }
+        return std::pair{cache,
+                         b * p.kv_batch_stride + token * p.kv_token_stride + kv_head * p.head_dim};
       };
       weights.assign(static_cast<size_t>(total), 0.0f);
       for (int32_t j = 0; j < total; ++j) {
-        const int64_t at = kv_at(selected[j]);
+        const auto [k, at] = kv_row(p.k, p.k_recomputed, j);
         float dot = 0;
-        for (int64_t d = 0; d < p.head_dim; ++d) dot += q[d] * load(p.k, p.kv_dtype, at + d);
+        for (int64_t d = 0; d < p.head_dim; ++d) dot += q[d] * load(k, p.kv_dtype, at + d);
         weights[j] = dot * p.scale;
       }
       softmax(weights);
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int32_t j = 0; j < total; ++j) {
-        const int64_t at = kv_at(selected[j]);
-        for (int64_t d = 0; d < p.head_dim; ++d)
-          acc[d] += weights[j] * load(p.v, p.kv_dtype, at + d);
+        const auto [v, at] = kv_row(p.v, p.v_recomputed, j);
+        for (int64_t d = 0; d < p.head_dim; ++d) acc[d] += weights[j] * load(v, p.kv_dtype, at + d);
       }
       const int64_t out_at = b * p.out_batch_stride + h * p.head_dim;
       for (int64_t d = 0; d < p.head_dim; ++d) store(p.out, p.dtype, out_at + d, acc[d]);
@@ -193,6 +201,33 @@ void swa_prefill_score_cpu(const SwaPrefillScoreParams& p) {
           }
           if (g == 0) p.ring_count[b * p.window_rows + ring_row] = static_cast<int32_t>(n_keys);
         }
+      }
+    }
+  });
+}
+
+void swa_gather_hidden_cpu(const SwaGatherHiddenParams& p) {
+  const size_t element = dtype_size(p.dtype);
+  const size_t row_bytes = static_cast<size_t>(p.hidden_dim) * element;
+  parallel_rows(p.batch, p.max_rows * p.hidden_dim, [&](const auto& rows) {
+    for (int64_t b = rows.begin(); b < rows.end(); ++b) {
+      const SwaSequence& s = p.sequences[b];
+      const int32_t* selected = p.selected + b * p.max_selected;
+      ALISA_ASSERT(p.max_rows >= s.total || selected[p.max_rows] >= p.below, "SWA sequence ", b,
+                   " keeps more than ", p.max_rows, " selected hidden states");
+      for (int64_t j = 0; j < p.max_rows; ++j) {
+        char* out =
+            static_cast<char*>(p.rows) + static_cast<size_t>(b * p.max_rows + j) * row_bytes;
+        int32_t* position = p.positions + b * p.max_rows + j;
+        if (j >= s.total || selected[j] >= p.below) {
+          std::memset(out, 0, row_bytes);
+          *position = p.position_offset;
+          continue;
+        }
+        const int64_t at = b * p.hidden_batch_stride + selected[j] * p.hidden_token_stride;
+        std::memcpy(out, static_cast<const char*>(p.hidden) + static_cast<size_t>(at) * element,
+                    row_bytes);
+        *position = selected[j] - s.first + p.position_offset;
       }
     }
   });

@@ -13,5 +13,6 @@ void swa_select_cpu(const SwaSelectParams& p);
 void sparse_attention_cpu(const SparseAttentionParams& p);
 void swa_update_score_cpu(const SwaScoreUpdateParams& p);
 void swa_prefill_score_cpu(const SwaPrefillScoreParams& p);
+void swa_gather_hidden_cpu(const SwaGatherHiddenParams& p);
 
 }  // namespace alisa

@@ -32,7 +32,8 @@ void check_split(double gpu, double cpu, const std::string& source, const char* 
 const char* policy_keys() {
   return "gpu_batch_size, num_gpu_batches, weights_gpu_percent, weights_cpu_percent, "
          "cache_gpu_percent, cache_cpu_percent, activations_gpu_percent, "
-         "activations_cpu_percent, cpu_attention, pin_weights, compress_weights, compress_cache";
+         "activations_cpu_percent, cpu_attention, pin_weights, compress_weights, compress_cache, "
+         "cache_recompute_percent";
 }
 
 void validate(const Policy& p, const std::string& source) {
@@ -49,6 +50,7 @@ void validate(const Policy& p, const std::string& source) {
   check_percent(p.cache_cpu_percent, source, "cache_cpu_percent");
   check_percent(p.activations_gpu_percent, source, "activations_gpu_percent");
   check_percent(p.activations_cpu_percent, source, "activations_cpu_percent");
+  check_percent(p.cache_recompute_percent, source, "cache_recompute_percent");
   check_split(p.weights_gpu_percent, p.weights_cpu_percent, source, "weights");
   check_split(p.cache_gpu_percent, p.cache_cpu_percent, source, "cache");
   check_split(p.activations_gpu_percent, p.activations_cpu_percent, source, "activations");
@@ -97,6 +99,8 @@ Policy policy_from_yaml(const std::string& yaml_text, const std::string& source)
       policy.compress_weights = yaml_scalar<bool>(value, where, "true or false");
     } else if (key == "compress_cache") {
       policy.compress_cache = yaml_scalar<bool>(value, where, "true or false");
+    } else if (key == "cache_recompute_percent") {
+      policy.cache_recompute_percent = yaml_scalar<double>(value, where, "a number");
     } else {
       throw Error(str(source, ": unknown key '", key, "' (known: ", policy_keys(), ")"));
     }

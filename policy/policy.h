@@ -26,6 +26,10 @@ struct Policy {
   bool pin_weights = true;        // CPU-resident weights in pinned memory
   bool compress_weights = false;  // int4 group-wise (kWeightGroupSize), dequantised on the GPU
   bool compress_cache = false;    // int8 with an f16 scale and zero per token and head
+  // Sparse window attention's Phase III: of each CPU-resident cache, the oldest positions (this
+  // share of the capacity, at most the prompt's) keep the layer's input hidden states instead of
+  // K and V; selected ones are recomputed on the GPU (docs/SWA.md).
+  double cache_recompute_percent = 0;
 
   int64_t block_size() const { return gpu_batch_size * num_gpu_batches; }
   double weights_disk_percent() const { return 100 - weights_gpu_percent - weights_cpu_percent; }

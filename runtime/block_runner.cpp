@@ -82,6 +82,17 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   const std::vector<uint64_t> hidden_sizes(static_cast<size_t>(n_batches), hidden_buffer_bytes);
   const std::vector<Tier> hidden_homes = place_by_percent(
       hidden_sizes, policy.activations_gpu_percent, policy.activations_cpu_percent);
+  if (policy.cache_recompute_percent > 0) {
+    ALISA_CHECK(swa.enabled() && swa.granularity == SwaGranularity::kLayer,
+                "cache_recompute_percent (Phase III) needs sparse window attention "
+                "(--swa-sparsity > 0) with granularity layer");
+    ALISA_CHECK(!policy.compress_cache && !policy.cpu_attention,
+                "cache_recompute_percent (Phase III) does not combine with compress_cache or "
+                "cpu_attention: the kept tokens' K and V are recomputed and attended on the GPU");
+    recompute_below_ = std::min<int64_t>(
+        std::llround(policy.cache_recompute_percent / 100.0 * static_cast<double>(shape.capacity)),
+        shape.max_step_tokens);
+  }
   auto count = [](const std::vector<Tier>& homes, Tier tier) {
     return static_cast<uint64_t>(std::count(homes.begin(), homes.end(), tier));
   };
@@ -98,13 +109,24 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   uint64_t kv_region = 0, hidden_region = 0;
   const uint64_t kv_stride = round_up(kv_bytes, kFileAlignment);
   kv_.resize(static_cast<size_t>(n_units));
+  kept_hidden_.resize(static_cast<size_t>(n_units));
+  const size_t kept_kv_bytes =
+      static_cast<size_t>(recompute_below_) * kv_layout_.part_token_bytes(0);
   for (int64_t u = 0; u < n_units; ++u) {
     const Tier home = kv_homes[static_cast<size_t>(u)];
     const bool on_disk = home == Tier::kDisk;
-    kv_[u].k = HomedBuffer(home, kv_bytes, tiers, kv_file, on_disk ? kv_stride * kv_region++ : 0,
-                           "KV cache");
-    kv_[u].v = HomedBuffer(home, kv_bytes, tiers, kv_file, on_disk ? kv_stride * kv_region++ : 0,
-                           "KV cache");
+    // Phase III: a CPU-resident cache stores K and V from position recompute_below_ on, and the
+    // input hidden states before it (half the bytes for multi-head attention).
+    const bool keeps = recompute_below_ > 0 && home == Tier::kCpu;
+    const size_t bytes = keeps ? kv_bytes - kept_kv_bytes : kv_bytes;
+    kv_[u].k =
+        HomedBuffer(home, bytes, tiers, kv_file, on_disk ? kv_stride * kv_region++ : 0, "KV cache");
+    kv_[u].v =
+        HomedBuffer(home, bytes, tiers, kv_file, on_disk ? kv_stride * kv_region++ : 0, "KV cache");
+    if (keeps) {
+      kept_hidden_[u] = HomedBuffer(home, static_cast<size_t>(recompute_below_) * hidden_bytes(1),
+                                    tiers, nullptr, 0, "kept hidden states (Phase III)");
+    }
   }
   hidden_.resize(static_cast<size_t>(n_batches));
   for (int64_t k = 0; k < n_batches; ++k) {
@@ -170,6 +192,16 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     for (int64_t u = 0; u < n_units; ++u) {
       const bool on_cpu = cpu_attention && kv_homes[static_cast<size_t>(u)] == Tier::kCpu;
       swa_units_[u] = allocate_swa_layer(on_cpu ? *tiers.cpu : compute, swa, swa_shape_, buffers_);
+    }
+    if (recompute_below_ > 0) {
+      // At most this many selected tokens of a sequence lie below recompute_below_.
+      const int64_t rows = std::min(swa_shape_.max_selected, recompute_below_);
+      recompute_.below = recompute_below_;
+      recompute_.rows = make(compute, act, {b, rows, spec.hidden_size}, "Phase III rows");
+      recompute_.normed = make(compute, act, {b * rows, spec.hidden_size}, "Phase III rows");
+      recompute_.k = make(compute, act, {b * rows, spec.kv_dim()}, "Phase III keys");
+      recompute_.v = make(compute, act, {b * rows, spec.kv_dim()}, "Phase III values");
+      recompute_.positions = make(compute, DType::kI32, {b * rows}, "Phase III positions");
     }
     for (BatchInputs& in : inputs_) {
       in.swa_sequences = make(compute, DType::kI32, {b, kSwaSequenceFields}, "SWA sequences");
@@ -249,6 +281,25 @@ bool BlockRunner::kv_in_slot(int64_t unit, int64_t past) const {
 bool BlockRunner::swa_reads_in_place(int64_t unit, int64_t past) const {
   return swa_.enabled() && past > 0 && kv_[static_cast<size_t>(unit)].k.home() == Tier::kCpu &&
          !cpu_attends(unit, past);
+}
+
+bool BlockRunner::keeps_hidden(int64_t unit) const {
+  return recompute_below_ > 0 && kv_[static_cast<size_t>(unit)].k.home() == Tier::kCpu;
+}
+
+void* BlockRunner::home_cache(const HomedBuffer& buffer, int64_t unit) const {
+  if (!keeps_hidden(unit)) return buffer.data();
+  // Never read below recompute_below_: those positions are recomputed.
+  return static_cast<char*>(buffer.data()) -
+         static_cast<ptrdiff_t>(recompute_below_) *
+             static_cast<ptrdiff_t>(kv_layout_.part_token_bytes(0));
+}
+
+Tensor BlockRunner::kept_hidden(int64_t unit) const {
+  return Tensor(kept_hidden_[static_cast<size_t>(unit)].data(), tiers_.compute,
+                shape_.activation_dtype,
+                {recompute_below_, shape_.gpu_batch_size, spec_.hidden_size})
+      .transpose(0, 1);
 }
 
 void BlockRunner::count_in_place_bytes(int64_t k, int64_t past, int64_t n_new) {
@@ -422,12 +473,27 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
   Event& start = begin_unit(unit, step, hidden);
   const KvUnit& kv = kv_[static_cast<size_t>(unit)];
   const bool in_slot = kv_in_slot(unit, past);
-  void* stored_k = in_slot ? kv_slot_k_[s] : kv.k.data();
-  void* stored_v = in_slot ? kv_slot_v_[s] : kv.v.data();
+  void* stored_k = in_slot ? kv_slot_k_[s] : home_cache(kv.k, unit);
+  void* stored_v = in_slot ? kv_slot_v_[s] : home_cache(kv.v, unit);
   Device* device = tiers_.compute;
-  const KvLayerView cache{.k = dense_kv(stored_k, dense_kv_[0], past, ops_, device),
-                          .v = dense_kv(stored_v, dense_kv_[1], past, ops_, device),
-                          .swa = swa_state(unit, false)};
+  KvLayerView cache{.k = dense_kv(stored_k, dense_kv_[0], past, ops_, device),
+                    .v = dense_kv(stored_v, dense_kv_[1], past, ops_, device),
+                    .swa = swa_state(unit, false),
+                    .recompute = {}};
+  if (keeps_hidden(unit)) {
+    const Tensor kept = kept_hidden(unit);
+    if (past < recompute_below_) {  // the step's tokens below it keep their input hidden states
+      const int64_t n_kept = std::min(n_new, recompute_below_ - past);
+      ops_.copy(
+          hidden.reshape({shape_.gpu_batch_size, n_new, spec_.hidden_size}).slice(1, 0, n_kept),
+          kept.slice(1, past, past + n_kept));
+    }
+    if (past > 0) {
+      cache.recompute = recompute_;
+      cache.recompute.hidden = kept;
+      cache.recompute.weights = &w;
+    }
+  }
   program_.layer(w, cache, step, scratch_, hidden, ops_);
   if (kv_layout_.int8()) {  // the step's new tokens join the stored cache
     kv_layout_.quantize(ops_, device, dense_kv_[0], stored_k, past, n_new);
@@ -494,7 +560,8 @@ void BlockRunner::attend_on_cpu(int64_t unit, const StepBatch& step) {
   Device* cpu = tiers_.cpu;
   program_.layer_attend({.k = dense_kv(kv.k.data(), host_dense_kv_[0], step.past, *cpu_ops_, cpu),
                          .v = dense_kv(kv.v.data(), host_dense_kv_[1], step.past, *cpu_ops_, cpu),
-                         .swa = swa_state(unit, true)},
+                         .swa = swa_state(unit, true),
+                         .recompute = {}},
                         host_step, host_scratch_[s], *cpu_ops_);
   if (kv_layout_.int8()) {  // the step's new token joins the stored cache
     kv_layout_.quantize(*cpu_ops_, cpu, host_dense_kv_[0], kv.k.data(), step.past, step.n_new);
@@ -528,16 +595,20 @@ void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
     if (write.valid()) disk_writes_[s].push_back(std::move(write));
   };
   uint64_t bytes = 0;
-  if (store_kv) {
+  // Phase III homes hold no K and V below recompute_below_, and address the rest from there.
+  const int64_t home_start = keeps_hidden(unit) ? recompute_below_ : 0;
+  const int64_t from = std::max(past, home_start);
+  if (store_kv && from < past + n_new) {
     KvUnit& kv = kv_[static_cast<size_t>(unit)];
     for (int part = 0; part < kv_layout_.n_parts(); ++part) {
       const size_t token = kv_layout_.part_token_bytes(part);
-      const size_t offset = kv_layout_.part_offset(part) + static_cast<size_t>(past) * token;
-      const size_t n = static_cast<size_t>(n_new) * token;
-      keep(kv.k.store(offset, n, static_cast<char*>(kv_slot_k_[s]) + offset, Queue::kCacheOut,
-                      copies_, staging + offset));
-      keep(kv.v.store(offset, n, static_cast<char*>(kv_slot_v_[s]) + offset, Queue::kCacheOut,
-                      copies_, staging + kv_bytes + offset));
+      const size_t offset = kv_layout_.part_offset(part) + static_cast<size_t>(from) * token;
+      const size_t home_offset = offset - static_cast<size_t>(home_start) * token;
+      const size_t n = static_cast<size_t>(past + n_new - from) * token;
+      keep(kv.k.store(home_offset, n, static_cast<char*>(kv_slot_k_[s]) + offset, Queue::kCacheOut,
+                      copies_, staging + home_offset));
+      keep(kv.v.store(home_offset, n, static_cast<char*>(kv_slot_v_[s]) + offset, Queue::kCacheOut,
+                      copies_, staging + kv_bytes + home_offset));
       bytes += 2 * n;
     }
   }
@@ -595,6 +666,8 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
     copy_host_to_device(in.key_mask, in.mask_host.data());
   }
   if (swa_.enabled()) plan_swa(new_mask, n_new, past);
+  ALISA_CHECK(past > 0 || n_new >= recompute_below_, "cache_recompute_percent keeps ",
+              recompute_below_, " positions as hidden states but the prompt step has ", n_new);
 
   // The block schedule. Disk reads run two layers ahead, CPU->GPU weight copies one layer ahead,
   // cache and hidden-state loads one (layer, batch) ahead.

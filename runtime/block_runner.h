@@ -78,6 +78,13 @@ class BlockRunner {
   // SWA decode over a CPU-resident cache attended by the GPU: it reads the selected tokens where
   // they lie (mapped pinned memory), so nothing is loaded or stored in bulk.
   bool swa_reads_in_place(int64_t unit, int64_t past) const;
+  // Phase III: the unit's oldest recompute_below_ positions keep input hidden states, not K/V.
+  bool keeps_hidden(int64_t unit) const;
+  // Where the unit's home K (or V) storage is addressed as a whole cache: Phase III units store
+  // only positions [recompute_below_, capacity), so their views start that many tokens earlier.
+  void* home_cache(const HomedBuffer& buffer, int64_t unit) const;
+  // The unit's kept hidden states [b, recompute_below_, hidden] as the compute device reads them.
+  Tensor kept_hidden(int64_t unit) const;
   // Counts on the links what a step's in-place SWA read and write of GPU batch k moved.
   void count_in_place_bytes(int64_t k, int64_t past, int64_t n_new);
   // The unit's SWA state with the scratch of the device that attends it (inactive without SWA).
@@ -170,6 +177,11 @@ class BlockRunner {
   std::vector<SwaState> swa_units_;
   SwaState swa_scratch_, host_swa_scratch_;
   SwaPlanner swa_planner_;
+  // Phase III: positions [0, recompute_below_) of CPU-resident caches hold input hidden states
+  // (kept_hidden_, per unit); recompute_ holds the compute device's scratch.
+  int64_t recompute_below_ = 0;
+  std::vector<HomedBuffer> kept_hidden_;
+  KvRecompute recompute_;
 
   std::vector<int32_t> n_real_tokens_;  // [block_size]
   int64_t length_ = 0;

@@ -142,4 +142,11 @@ void CpuOps::swa_prefill_score(const Tensor& q, const Tensor& k, const SwaState&
   in_arena([&] { swa_prefill_score_cpu(p); });
 }
 
+void CpuOps::swa_gather_hidden(const Tensor& hidden, const SwaState& swa, int32_t position_offset,
+                               const Tensor& rows, const Tensor& positions) {
+  const SwaGatherHiddenParams p =
+      swa_gather_hidden_params(hidden, swa, position_offset, rows, positions);
+  in_arena([&] { swa_gather_hidden_cpu(p); });
+}
+
 }  // namespace alisa

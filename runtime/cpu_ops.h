@@ -50,6 +50,8 @@ class CpuOps final : public Ops {
   void swa_update_score(const SwaState& swa) override;
   void swa_prefill_score(const Tensor& q, const Tensor& k, const SwaState& swa,
                          float scale) override;
+  void swa_gather_hidden(const Tensor& hidden, const SwaState& swa, int32_t position_offset,
+                         const Tensor& rows, const Tensor& positions) override;
 
  private:
   template <typename F>

@@ -119,13 +119,42 @@ void DecoderProgram::layer_attend(const KvLayerView& cache, const StepBatch& ste
   if (swa.active() && step.past > 0) {
     ALISA_ASSERT(step.n_new == 1, "SWA decodes one token per step, not ", step.n_new);
     ops.swa_select(swa);
-    ops.sparse_attention(q, cache.k.slice(1, 0, end), cache.v.slice(1, 0, end), swa, scale, out);
+    const SwaState attended =
+        cache.recompute.active() ? recompute_kv(cache.recompute, swa, scratch, ops) : swa;
+    ops.sparse_attention(q, cache.k.slice(1, 0, end), cache.v.slice(1, 0, end), attended, scale,
+                         out);
     if (swa.scored()) ops.swa_update_score(swa);
     return;
   }
   ops.attention(q, cache.k.slice(1, 0, end), cache.v.slice(1, 0, end), step.key_mask, step.past,
                 scale, out);
   if (swa.active() && swa.scored()) ops.swa_prefill_score(q, cache.k.slice(1, 0, end), swa, scale);
+}
+
+SwaState DecoderProgram::recompute_kv(const KvRecompute& r, const SwaState& swa,
+                                      const DecoderScratch& scratch, Ops& ops) const {
+  ALISA_ASSERT(r.weights != nullptr, "Phase III without the layer's weights");
+  const LayerWeights& w = *r.weights;
+  const int64_t batch = r.rows.size(0), max_rows = r.rows.size(1), n = batch * max_rows;
+  const int64_t hd = spec_.head_dim;
+  ops.swa_gather_hidden(r.hidden, swa, static_cast<int32_t>(spec_.position_offset), r.rows,
+                        r.positions);
+  const Tensor rows = r.rows.reshape({n, spec_.hidden_size});
+  const Tensor none;
+  if (spec_.norm_before) {
+    norm(rows, none, none, w.attn_norm_weight, w.attn_norm_bias, r.normed, ops);
+  }
+  const Tensor& input = spec_.norm_before ? r.normed : rows;
+  ops.linear(input, w.k_weight, w.k_bias, r.k);
+  ops.linear(input, w.v_weight, w.v_bias, r.v);
+  if (!scratch.inv_freq.empty()) {
+    ops.rotary(r.k.reshape({n, spec_.n_kv_heads, hd}), r.positions, scratch.inv_freq);
+  }
+  SwaState attended = swa;
+  attended.recomputed_k = r.k.reshape({batch, max_rows, spec_.n_kv_heads, hd});
+  attended.recomputed_v = r.v.reshape({batch, max_rows, spec_.n_kv_heads, hd});
+  attended.recomputed_below = r.below;
+  return attended;
 }
 
 void DecoderProgram::layer_rest(const LayerWeights& w, const StepBatch& step,

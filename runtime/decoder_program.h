@@ -26,12 +26,26 @@ struct StepBatch {
   Tensor key_mask;      // [batch, >= past + n_new] u8: 1 where the cache holds a real token
 };
 
-// The cache of one layer for the batch: [batch, capacity, n_kv_heads, head_dim] each, and its
-// Sparse Window Attention state (inactive: dense attention).
+// Sparse window attention's Phase III: the cache's positions [0, below) hold the layer's input
+// hidden states, not K and V; the selected ones get theirs recomputed each step.
+struct KvRecompute {
+  int64_t below = 0;
+  Tensor hidden;     // [batch, below, hidden_size]: the kept input hidden states
+  Tensor rows;       // [batch, max_rows, hidden_size] scratch: the selected ones gathered
+  Tensor normed;     // [batch * max_rows, hidden_size] scratch
+  Tensor k, v;       // [batch * max_rows, kv_dim] scratch: their K and V
+  Tensor positions;  // [batch * max_rows] i32 scratch
+  const LayerWeights* weights = nullptr;  // the layer's
+  bool active() const { return below > 0; }
+};
+
+// The cache of one layer for the batch: [batch, capacity, n_kv_heads, head_dim] each, its
+// Sparse Window Attention state (inactive: dense attention) and Phase III part.
 struct KvLayerView {
   Tensor k;
   Tensor v;
   SwaState swa;
+  KvRecompute recompute;
 };
 
 // Intermediate tensors of one forward call, sized for up to max_tokens tokens.
@@ -85,6 +99,10 @@ class DecoderProgram {
  private:
   void norm(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
             const Tensor& weight, const Tensor& bias, const Tensor& out, Ops& ops) const;
+  // Phase III: K and V of the selected tokens kept as hidden states (norm, K/V projections,
+  // rotary embedding at their positions); `swa` with them attached.
+  SwaState recompute_kv(const KvRecompute& r, const SwaState& swa, const DecoderScratch& scratch,
+                        Ops& ops) const;
 
   const ModelSpec& spec_;
 };

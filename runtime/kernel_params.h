@@ -185,9 +185,37 @@ struct SparseAttentionParams {
   int64_t max_selected = 0;
   int64_t q_batch_stride = 0, out_batch_stride = 0;
   int64_t kv_batch_stride = 0, kv_token_stride = 0;
+  // Phase III: a selected token j whose cache index is below `recomputed_below` is read from
+  // k_recomputed / v_recomputed [batch, >= j + 1, n_kv_heads, head_dim] (kv_dtype) at row j
+  // instead: its K and V recomputed for this step. 0: none.
+  const void* k_recomputed = nullptr;
+  const void* v_recomputed = nullptr;
+  int64_t recomputed_below = 0;
+  int64_t recomputed_batch_stride = 0, recomputed_token_stride = 0;
   float scale = 1.0f;
   DType dtype = DType::kF32;     // of q and out
   DType kv_dtype = DType::kF32;  // of k and v
+};
+
+// Phase III: the layer-input hidden states of the selected tokens kept as hidden states (cache
+// index below `below`), for their K and V to be recomputed. For sequence b, row j < max_rows:
+// rows[b, j] = hidden[b, selected[b, 0, j]] and positions[b, j] = selected - first +
+// position_offset when j < total and selected[b, 0, j] < below; else zeros and position_offset.
+// Selected sets are ascending, so the kept ones are a prefix; at most max_rows of them.
+struct SwaGatherHiddenParams {
+  const void* hidden = nullptr;            // [batch, below, hidden_dim], strides below
+  const int32_t* selected = nullptr;       // [batch, 1, max_selected]
+  const SwaSequence* sequences = nullptr;  // [batch]
+  void* rows = nullptr;                    // [batch, max_rows, hidden_dim]
+  int32_t* positions = nullptr;            // [batch, max_rows]
+  int64_t batch = 0;
+  int64_t max_selected = 0;
+  int64_t max_rows = 0;
+  int64_t hidden_dim = 0;
+  int64_t below = 0;
+  int64_t hidden_batch_stride = 0, hidden_token_stride = 0;
+  int32_t position_offset = 0;
+  DType dtype = DType::kF32;  // of hidden and rows
 };
 
 // After a decode step: row[j] = sum of probs[b, h, j] over the heads of group g (in head order);

@@ -27,6 +27,10 @@ struct SwaState {
   Tensor ring_count;   // [batch, window_rows] i32 (kWindow)
   Tensor selected;     // [batch, groups, max_selected] i32: the step's token sets (scratch)
   Tensor probs;        // [batch, n_heads, max_selected] f32: their weights (scratch)
+  // Phase III: K and V of the selected tokens below `recomputed_below`, recomputed this step,
+  // [batch, max_rows, n_kv_heads, head_dim] (empty: none; SparseAttentionParams).
+  Tensor recomputed_k, recomputed_v;
+  int64_t recomputed_below = 0;
   SwaScore mode = SwaScore::kWindow;
   float gamma = 1.0f;
   bool active() const { return !sequences.empty(); }
@@ -90,6 +94,11 @@ class Ops {
   // k (SwaPrefillScoreParams).
   virtual void swa_prefill_score(const Tensor& q, const Tensor& k, const SwaState& swa,
                                  float scale) = 0;
+  // Phase III: the kept hidden states [batch, below, hidden] of the selected tokens below
+  // `below` into rows [batch, max_rows, hidden] with their positions [batch, max_rows] i32
+  // (SwaGatherHiddenParams).
+  virtual void swa_gather_hidden(const Tensor& hidden, const SwaState& swa, int32_t position_offset,
+                                 const Tensor& rows, const Tensor& positions) = 0;
 };
 
 // Params builders shared by every Ops implementation: they check shapes and dtypes (a mismatch is
@@ -152,5 +161,8 @@ SparseAttentionParams sparse_attention_params(const Tensor& q, const Tensor& k, 
 SwaScoreUpdateParams swa_score_update_params(const SwaState& swa);
 SwaPrefillScoreParams swa_prefill_score_params(const Tensor& q, const Tensor& k,
                                                const SwaState& swa, float scale);
+SwaGatherHiddenParams swa_gather_hidden_params(const Tensor& hidden, const SwaState& swa,
+                                               int32_t position_offset, const Tensor& rows,
+                                               const Tensor& positions);
 
 }  // namespace alisa

@@ -339,12 +339,12 @@ DequantizeInt8Params dequantize_int8_params(const Tensor& q, const Tensor& scale
 namespace {
 
 // The SWA state's shapes: batch, groups, capacity, window rows, row capacity, max_selected.
-struct SwaShape {
+struct SwaDims {
   int64_t batch = 0, groups = 1, capacity = 0, window_rows = 0, row_capacity = 0;
   int64_t max_selected = 0, n_heads = 0;
 };
 
-SwaShape swa_shape(const SwaState& swa) {
+SwaDims swa_dims(const SwaState& swa) {
   ALISA_ASSERT(swa.active(), "SWA op without SWA state");
   const Tensor& seq = swa.sequences;
   ALISA_ASSERT(seq.rank() == 2 && seq.size(1) == kSwaSequenceFields && seq.dtype() == DType::kI32 &&
@@ -354,7 +354,7 @@ SwaShape swa_shape(const SwaState& swa) {
   ALISA_ASSERT(sel.rank() == 3 && sel.size(0) == seq.size(0) && sel.dtype() == DType::kI32 &&
                    sel.is_contiguous(),
                "SWA selected ", sel.shape_string());
-  SwaShape shape{.batch = seq.size(0), .groups = sel.size(1), .max_selected = sel.size(2)};
+  SwaDims shape{.batch = seq.size(0), .groups = sel.size(1), .max_selected = sel.size(2)};
   const Tensor& probs = swa.probs;
   ALISA_ASSERT(probs.rank() == 3 && probs.size(0) == shape.batch &&
                    probs.size(2) == shape.max_selected && probs.dtype() == DType::kF32 &&
@@ -398,7 +398,7 @@ void check_swa_cache(const Tensor& t, int64_t batch, int64_t head_dim, const cha
 }  // namespace
 
 SwaSelectParams swa_select_params(const SwaState& swa) {
-  const SwaShape shape = swa_shape(swa);
+  const SwaDims shape = swa_dims(swa);
   return SwaSelectParams{.score = swa.scored() ? swa.score.data_as<float>() : nullptr,
                          .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
                          .selected = swa.selected.data_as<int32_t>(),
@@ -410,7 +410,7 @@ SwaSelectParams swa_select_params(const SwaState& swa) {
 
 SparseAttentionParams sparse_attention_params(const Tensor& q, const Tensor& k, const Tensor& v,
                                               const SwaState& swa, float scale, const Tensor& out) {
-  const SwaShape shape = swa_shape(swa);
+  const SwaDims shape = swa_dims(swa);
   ALISA_ASSERT(q.rank() == 4 && q.size(0) == shape.batch && q.size(1) == 1 &&
                    q.size(2) == shape.n_heads && q.stride(3) == 1 && q.stride(2) == q.size(3),
                "sparse attention q ", q.shape_string());
@@ -425,32 +425,49 @@ SparseAttentionParams sparse_attention_params(const Tensor& q, const Tensor& k, 
                    v.stride(1) == k.stride(1) && v.dtype() == k.dtype() &&
                    shape.n_heads % k.size(2) == 0,
                "sparse attention v ", v.shape_string(), " must match k ", k.shape_string());
-  return SparseAttentionParams{.q = q.data(),
-                               .k = k.data(),
-                               .v = v.data(),
-                               .selected = swa.selected.data_as<int32_t>(),
-                               .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
-                               .out = out.data(),
-                               .probs = swa.probs.data_as<float>(),
-                               .batch = shape.batch,
-                               .n_heads = shape.n_heads,
-                               .n_kv_heads = k.size(2),
-                               .head_dim = head_dim,
-                               .groups = shape.groups,
-                               .capacity = k.size(1),
-                               .max_selected = shape.max_selected,
-                               .q_batch_stride = q.stride(0),
-                               .out_batch_stride = out.stride(0),
-                               .kv_batch_stride = k.stride(0),
-                               .kv_token_stride = k.stride(1),
-                               .scale = scale,
-                               .dtype = q.dtype(),
-                               .kv_dtype = k.dtype()};
+  const bool recomputed = swa.recomputed_below > 0;
+  if (recomputed) {
+    for (const Tensor* t : {&swa.recomputed_k, &swa.recomputed_v}) {
+      ALISA_ASSERT(shape.groups == 1 && t->rank() == 4 && t->size(0) == shape.batch &&
+                       t->size(2) == k.size(2) && t->size(3) == head_dim && t->stride(3) == 1 &&
+                       t->stride(2) == head_dim && t->dtype() == k.dtype() &&
+                       t->stride(0) == swa.recomputed_k.stride(0) &&
+                       t->stride(1) == swa.recomputed_k.stride(1),
+                   "sparse attention recomputed K/V ", t->shape_string());
+    }
+  }
+  return SparseAttentionParams{
+      .q = q.data(),
+      .k = k.data(),
+      .v = v.data(),
+      .selected = swa.selected.data_as<int32_t>(),
+      .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
+      .out = out.data(),
+      .probs = swa.probs.data_as<float>(),
+      .batch = shape.batch,
+      .n_heads = shape.n_heads,
+      .n_kv_heads = k.size(2),
+      .head_dim = head_dim,
+      .groups = shape.groups,
+      .capacity = k.size(1),
+      .max_selected = shape.max_selected,
+      .q_batch_stride = q.stride(0),
+      .out_batch_stride = out.stride(0),
+      .kv_batch_stride = k.stride(0),
+      .kv_token_stride = k.stride(1),
+      .k_recomputed = recomputed ? swa.recomputed_k.data() : nullptr,
+      .v_recomputed = recomputed ? swa.recomputed_v.data() : nullptr,
+      .recomputed_below = recomputed ? swa.recomputed_below : 0,
+      .recomputed_batch_stride = recomputed ? swa.recomputed_k.stride(0) : 0,
+      .recomputed_token_stride = recomputed ? swa.recomputed_k.stride(1) : 0,
+      .scale = scale,
+      .dtype = q.dtype(),
+      .kv_dtype = k.dtype()};
 }
 
 SwaScoreUpdateParams swa_score_update_params(const SwaState& swa) {
   ALISA_ASSERT(swa.scored(), "SWA score update without a score");
-  const SwaShape shape = swa_shape(swa);
+  const SwaDims shape = swa_dims(swa);
   const bool window = swa.mode == SwaScore::kWindow;
   return SwaScoreUpdateParams{.probs = swa.probs.data_as<float>(),
                               .selected = swa.selected.data_as<int32_t>(),
@@ -473,7 +490,7 @@ SwaScoreUpdateParams swa_score_update_params(const SwaState& swa) {
 SwaPrefillScoreParams swa_prefill_score_params(const Tensor& q, const Tensor& k,
                                                const SwaState& swa, float scale) {
   ALISA_ASSERT(swa.scored(), "SWA prefill score without a score");
-  const SwaShape shape = swa_shape(swa);
+  const SwaDims shape = swa_dims(swa);
   ALISA_ASSERT(q.rank() == 4 && q.size(0) == shape.batch && q.size(2) == shape.n_heads &&
                    q.stride(3) == 1 && q.stride(2) == q.size(3),
                "SWA prefill q ", q.shape_string());
@@ -507,6 +524,36 @@ SwaPrefillScoreParams swa_prefill_score_params(const Tensor& q, const Tensor& k,
                                .mode = swa.mode,
                                .dtype = q.dtype(),
                                .kv_dtype = k.dtype()};
+}
+
+SwaGatherHiddenParams swa_gather_hidden_params(const Tensor& hidden, const SwaState& swa,
+                                               int32_t position_offset, const Tensor& rows,
+                                               const Tensor& positions) {
+  const SwaDims shape = swa_dims(swa);
+  ALISA_ASSERT(shape.groups == 1, "Phase III selects one token set per layer");
+  ALISA_ASSERT(hidden.rank() == 3 && hidden.size(0) == shape.batch && hidden.stride(2) == 1,
+               "SWA kept hidden states ", hidden.shape_string());
+  const int64_t dim = hidden.size(2);
+  ALISA_ASSERT(rows.rank() == 3 && rows.size(0) == shape.batch && rows.size(2) == dim &&
+                   rows.is_contiguous() && rows.dtype() == hidden.dtype(),
+               "SWA gathered rows ", rows.shape_string());
+  ALISA_ASSERT(positions.numel() == rows.size(0) * rows.size(1) &&
+                   positions.dtype() == DType::kI32 && positions.is_contiguous(),
+               "SWA gathered positions ", positions.shape_string());
+  return SwaGatherHiddenParams{.hidden = hidden.data(),
+                               .selected = swa.selected.data_as<int32_t>(),
+                               .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
+                               .rows = rows.data(),
+                               .positions = positions.data_as<int32_t>(),
+                               .batch = shape.batch,
+                               .max_selected = shape.max_selected,
+                               .max_rows = rows.size(1),
+                               .hidden_dim = dim,
+                               .below = hidden.size(1),
+                               .hidden_batch_stride = hidden.stride(0),
+                               .hidden_token_stride = hidden.stride(1),
+                               .position_offset = position_offset,
+                               .dtype = hidden.dtype()};
 }
 
 }  // namespace alisa

@@ -126,4 +126,10 @@ void GpuOps::swa_prefill_score(const Tensor& q, const Tensor& k, const SwaState&
   gpu::swa_prefill_score(swa_prefill_score_params(q, k, swa, scale), stream_);
 }
 
+void GpuOps::swa_gather_hidden(const Tensor& hidden, const SwaState& swa, int32_t position_offset,
+                               const Tensor& rows, const Tensor& positions) {
+  gpu::swa_gather_hidden(swa_gather_hidden_params(hidden, swa, position_offset, rows, positions),
+                         stream_);
+}
+
 }  // namespace alisa

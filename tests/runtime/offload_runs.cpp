@@ -119,6 +119,12 @@ std::vector<PolicyCase> swa_compute_placements() {
   };
 }
 
+std::vector<PolicyCase> swa_recompute_placements() {
+  std::vector<PolicyCase> cases = swa_compute_placements();
+  for (PolicyCase& c : cases) c.policy.cache_recompute_percent = 50;
+  return cases;
+}
+
 std::vector<PolicyCase> swa_cpu_attention_placements() {
   std::vector<PolicyCase> cases = {
       {"cache on the CPU, attended there", policy_with(100, 0, 0, 100, 100, 0)},

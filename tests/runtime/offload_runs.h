@@ -56,6 +56,9 @@ SwaOptions sparse_swa_options();
 std::vector<PolicyCase> swa_compute_placements();
 // The cache on the CPU, attended there (all of it, or half the GPU batches).
 std::vector<PolicyCase> swa_cpu_attention_placements();
+// Phase III: swa_compute_placements() with the oldest positions of CPU-resident caches kept as
+// hidden states (all of the prompt's), their K and V recomputed when selected.
+std::vector<PolicyCase> swa_recompute_placements();
 // Writes to `folder` a float32 copy of the checkpoint at `model` whose layer matrices went through
 // int4 and back (group-wise, as compress_weights stores them): a dense run of it must give what a
 // compressed run of the original gives.

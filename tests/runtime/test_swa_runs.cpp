@@ -81,6 +81,40 @@ TEST_CASE("SWA gives the same logits wherever the cache lies", "[swa][offload][e
                    swa);
 }
 
+TEST_CASE("SWA Phase III (recomputed K and V) gives the logits of Phase I and II",
+          "[swa][offload][e2e]") {
+  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::filesystem::path model = fixture_path(name);
+  ScratchDir disk;
+  const Run reference =
+      run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, kSparse);
+  for (const PolicyCase& c : swa_recompute_placements()) {
+    // The recomputed K and V come from a GEMM over other rows: equal up to rounding.
+    const Run recomputed =
+        run_policy(model, DeviceChoice::kCpu, c.policy, disk.path(), kDecode, kSparse);
+    for (size_t step = 0; step < reference.logits.size(); ++step) {
+      INFO(name << ", " << c.what << ", step " << step);
+      CHECK(compare(recomputed.logits[step].data(), reference.logits[step].data(),
+                    reference.logits[step].size(), 1e-5, 1e-5)
+                .ok());
+    }
+    CHECK(recomputed.tokens == reference.tokens);
+  }
+}
+
+TEST_CASE("SWA Phase III is refused where it cannot run, naming the key", "[swa][offload]") {
+  using Catch::Matchers::Contains;
+  ScratchDir disk;
+  Policy policy = policy_with(100, 0, 0, 100, 100, 0);
+  policy.cache_recompute_percent = 50;
+  const std::filesystem::path model = fixture_path("opt-tiny");
+  CHECK_THROWS_WITH(run_policy(model, DeviceChoice::kCpu, policy, disk.path(), kDecode),
+                    Contains("cache_recompute_percent") && Contains("sparse window attention"));
+  policy.cpu_attention = true;
+  CHECK_THROWS_WITH(run_policy(model, DeviceChoice::kCpu, policy, disk.path(), kDecode, kSparse),
+                    Contains("cache_recompute_percent") && Contains("cpu_attention"));
+}
+
 TEST_CASE("SWA over an int8 cache gives the same logits wherever the cache lies",
           "[swa][offload][e2e]") {
   const std::filesystem::path model = fixture_path("opt-tiny");

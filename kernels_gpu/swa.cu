@@ -190,7 +190,9 @@ __global__ void __launch_bounds__(kSelectThreads) swa_select_kernel(SwaSelectPar
 //           output rows, no other scratch), and the running maxima;
 //   pass 2: e = exp(logit - max) written back to probs, the sum of e, and e * V accumulated;
 // then the warps' partial outputs and sums meet in shared memory (fixed order), out = o / sum
-// and probs = e / sum. Each K and V row is read once per block.
+// and probs = e / sum. Each K and V row is read once per block. Phase III: a selected token j
+// below recomputed_below is read from row j of k_recomputed / v_recomputed instead of the cache
+// (a warp-uniform branch per kAttnUnroll rows; the cache-only path is the old one).
 constexpr int kAttnThreads = 128;
 constexpr int kAttnWarps = kAttnThreads / kWarpSize;
 constexpr int kAttnMaxRows = 8;
@@ -216,8 +218,24 @@ __device__ __forceinline__ void load_lane_row(const KV* row, int d, int lane,
   }
 }
 
+template <int kSlots, int kE>
+__device__ __forceinline__ void zero_lane_row(float (&x)[kSlots][kE]) {
+#pragma unroll
+  for (int s = 0; s < kSlots; ++s) {
+#pragma unroll
+    for (int e = 0; e < kE; ++e) x[s][e] = 0.0f;
+  }
+}
+
+// Blocks per SM the register budget must allow (128 threads, registers in units of 8): no spills
+// at these, and the occupancy the kernel had before the recomputed-row path, but for 1 row with
+// vector loads (6 blocks instead of 7; 7 would spill).
+constexpr int attn_min_blocks(int rows, bool vec) {
+  return rows == 1 ? (vec ? 6 : 5) : rows == 2 ? 5 : rows == 4 ? 4 : 3;
+}
+
 template <typename T, typename KV, int kRows, bool kVec>
-__global__ void __launch_bounds__(kAttnThreads)
+__global__ void __launch_bounds__(kAttnThreads, attn_min_blocks(kRows, kVec))
     sparse_attention_kernel(SparseAttentionParams p, int head_chunks) {
   constexpr int kE = kVec ? 4 : 1;
   constexpr int kSlots = kSwaMaxHeadDim / (kWarpSize * kE);
@@ -272,6 +290,45 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int64_t head_offset = static_cast<int64_t>(kvh) * d;
   const KV* k_base = static_cast<const KV*>(p.k) + b * p.kv_batch_stride + head_offset;
   const KV* v_base = static_cast<const KV*>(p.v) + b * p.kv_batch_stride + head_offset;
+  // The warp's rows j0, ..., j0 + kAttnUnroll - 1 of K or V (zeros past total). Phase III: a
+  // selected token j below `below` is read from recomputed row j instead; the rows are the same
+  // for every lane, so the branch is warp-uniform and the cache-only path stays as lean as before.
+  const int below = static_cast<int>(min(p.recomputed_below, int64_t{INT_MAX}));
+  auto load_rows = [&](const KV* cache, const void* recomputed, int j0,
+                       float(&x)[kAttnUnroll][kSlots][kE]) {
+    int idx[kAttnUnroll];
+    bool any_recomputed = false;
+#pragma unroll
+    for (int u = 0; u < kAttnUnroll; ++u) {
+      const int j = j0 + u;
+      idx[u] = j < total ? sel[j] : -1;
+      any_recomputed = any_recomputed || (idx[u] >= 0 && idx[u] < below);
+    }
+    if (__builtin_expect(any_recomputed, 0)) {
+      const KV* rec_base =
+          static_cast<const KV*>(recomputed) + b * p.recomputed_batch_stride + head_offset;
+#pragma unroll
+      for (int u = 0; u < kAttnUnroll; ++u) {
+        const int j = j0 + u;
+        if (idx[u] >= 0) {
+          const KV* row = idx[u] < below ? rec_base + j * p.recomputed_token_stride
+                                         : cache + idx[u] * p.kv_token_stride;
+          load_lane_row<KV, kSlots, kE>(row, d, lane, x[u]);
+        } else {
+          zero_lane_row<kSlots, kE>(x[u]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int u = 0; u < kAttnUnroll; ++u) {
+        if (idx[u] >= 0) {
+          load_lane_row<KV, kSlots, kE>(cache + idx[u] * p.kv_token_stride, d, lane, x[u]);
+        } else {
+          zero_lane_row<kSlots, kE>(x[u]);
+        }
+      }
+    }
+  };
   constexpr int kStep = kAttnWarps * kAttnUnroll;
 
   // Pass 1: logits and maxima.
@@ -280,20 +337,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   for (int r = 0; r < kRows; ++r) row_max[r] = -INFINITY;
   for (int j0 = warp * kAttnUnroll; j0 < total; j0 += kStep) {
     float x[kAttnUnroll][kSlots][kE];
-#pragma unroll
-    for (int u = 0; u < kAttnUnroll; ++u) {
-      const int j = j0 + u;
-      const int idx = j < total ? sel[j] : -1;
-      if (idx >= 0) {
-        load_lane_row<KV, kSlots, kE>(k_base + idx * p.kv_token_stride, d, lane, x[u]);
-      } else {
-#pragma unroll
-        for (int s = 0; s < kSlots; ++s) {
-#pragma unroll
-          for (int e = 0; e < kE; ++e) x[u][s][e] = 0.0f;
-        }
-      }
-    }
+    load_rows(k_base, p.k_recomputed, j0, x);
 #pragma unroll
     for (int u = 0; u < kAttnUnroll; ++u) {
       const int j = j0 + u;
@@ -342,19 +386,9 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
     for (int u = 0; u < kAttnUnroll; ++u) {
       const int j = j0 + u;
-      const bool ok = j < total;
-      const int idx = ok ? sel[j] : -1;
-      logit[u] = ok && lane < n_rows ? probs[lane * ms + j] : 0.0f;
-      if (idx >= 0) {
-        load_lane_row<KV, kSlots, kE>(v_base + idx * p.kv_token_stride, d, lane, x[u]);
-      } else {
-#pragma unroll
-        for (int s = 0; s < kSlots; ++s) {
-#pragma unroll
-          for (int e = 0; e < kE; ++e) x[u][s][e] = 0.0f;
-        }
-      }
+      logit[u] = j < total && lane < n_rows ? probs[lane * ms + j] : 0.0f;
     }
+    load_rows(v_base, p.v_recomputed, j0, x);
 #pragma unroll
     for (int u = 0; u < kAttnUnroll; ++u) {
       const int j = j0 + u;
@@ -743,6 +777,35 @@ void launch_prefill_score_kv(const SwaPrefillScoreParams& p, bool vec, cudaStrea
   }
 }
 
+// ---- swa_gather_hidden -------------------------------------------------------------------------
+// Grid (max_rows, batch), kGatherThreads threads: block (j, b) copies hidden row selected[b, 0, j]
+// into rows[b, j] (or zeroes it) and writes its position. A bitwise copy in words of W bytes, the
+// widest that every row's source and destination address and the row length allow; plain loads
+// (hidden may be mapped host memory).
+constexpr int kGatherThreads = 128;
+
+template <typename W>
+__global__ void __launch_bounds__(kGatherThreads)
+    swa_gather_hidden_kernel(SwaGatherHiddenParams p, int64_t element) {
+  const int64_t j = blockIdx.x;
+  const int64_t b = blockIdx.y;
+  const SwaSequence seq = p.sequences[b];
+  const int64_t slot = b * p.max_rows + j;
+  const int64_t words = p.hidden_dim * element / static_cast<int64_t>(sizeof(W));
+  W* dst = reinterpret_cast<W*>(static_cast<char*>(p.rows) + slot * p.hidden_dim * element);
+  const int32_t idx = j < seq.total && j < p.max_selected ? p.selected[b * p.max_selected + j] : -1;
+  if (idx < 0 || idx >= p.below) {
+    if (threadIdx.x == 0) p.positions[slot] = p.position_offset;
+    for (int64_t i = threadIdx.x; i < words; i += kGatherThreads) dst[i] = W{};
+    return;
+  }
+  if (threadIdx.x == 0) p.positions[slot] = idx - seq.first + p.position_offset;
+  const W* src = reinterpret_cast<const W*>(
+      static_cast<const char*>(p.hidden) +
+      (b * p.hidden_batch_stride + idx * p.hidden_token_stride) * element);
+  for (int64_t i = threadIdx.x; i < words; i += kGatherThreads) dst[i] = src[i];
+}
+
 // Rows of 4 elements of `dtype` from `base`, `stride` elements apart, are aligned for load4.
 bool vec4_ok(const void* base, DType dtype, std::initializer_list<int64_t> strides) {
   if (!aligned_to(base, 4 * dtype_size(dtype))) return false;
@@ -783,6 +846,15 @@ void sparse_attention(const SparseAttentionParams& p, cudaStream_t stream) {
   ALISA_ASSERT(p.kv_token_stride >= p.n_kv_heads * p.head_dim && p.kv_batch_stride >= 0 &&
                    p.q_batch_stride >= 0 && p.out_batch_stride >= 0,
                "sparse_attention: strides");
+  const bool recomputed = p.recomputed_below > 0;
+  if (recomputed) {
+    ALISA_ASSERT(p.k_recomputed != nullptr && p.v_recomputed != nullptr,
+                 "sparse_attention: recomputed_below ", p.recomputed_below,
+                 " without recomputed K/V");
+    ALISA_ASSERT(
+        p.recomputed_token_stride >= p.n_kv_heads * p.head_dim && p.recomputed_batch_stride >= 0,
+        "sparse_attention: recomputed strides");
+  }
   const int64_t group = p.n_heads / p.n_kv_heads;
   const bool shared = p.groups == 1;
   int rows = 1;
@@ -793,9 +865,13 @@ void sparse_attention(const SparseAttentionParams& p, cudaStream_t stream) {
   const int64_t blocks = shared ? p.n_kv_heads * head_chunks : p.n_heads;
   ALISA_ASSERT(blocks <= (int64_t{1} << 31) - 1, "sparse_attention: too many heads");
   check_grid(p.batch, 1, "sparse_attention");
-  const bool vec = p.head_dim % 4 == 0 &&
-                   vec4_ok(p.k, p.kv_dtype, {p.kv_batch_stride, p.kv_token_stride}) &&
-                   vec4_ok(p.v, p.kv_dtype, {p.kv_batch_stride, p.kv_token_stride});
+  const bool vec =
+      p.head_dim % 4 == 0 && vec4_ok(p.k, p.kv_dtype, {p.kv_batch_stride, p.kv_token_stride}) &&
+      vec4_ok(p.v, p.kv_dtype, {p.kv_batch_stride, p.kv_token_stride}) &&
+      (!recomputed || (vec4_ok(p.k_recomputed, p.kv_dtype,
+                               {p.recomputed_batch_stride, p.recomputed_token_stride}) &&
+                       vec4_ok(p.v_recomputed, p.kv_dtype,
+                               {p.recomputed_batch_stride, p.recomputed_token_stride})));
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(p.batch));
   const int chunks = static_cast<int>(head_chunks);
   if (p.dtype == DType::kF16) {
@@ -803,6 +879,41 @@ void sparse_attention(const SparseAttentionParams& p, cudaStream_t stream) {
   } else {
     launch_sparse_kv<float>(p, rows, vec, grid, chunks, stream);
   }
+}
+
+void swa_gather_hidden(const SwaGatherHiddenParams& p, cudaStream_t stream) {
+  ALISA_ASSERT(p.batch >= 0 && p.max_rows >= 0 && p.hidden_dim > 0 && p.below >= 0,
+               "swa_gather_hidden: batch ", p.batch, ", max_rows ", p.max_rows, ", hidden_dim ",
+               p.hidden_dim, ", below ", p.below);
+  if (p.batch == 0 || p.max_rows == 0) return;
+  ALISA_ASSERT(p.selected != nullptr && p.sequences != nullptr && p.rows != nullptr &&
+                   p.positions != nullptr && (p.hidden != nullptr || p.below == 0),
+               "swa_gather_hidden: null pointer");
+  ALISA_ASSERT(p.max_selected > 0 && p.max_selected < (int64_t{1} << 31),
+               "swa_gather_hidden: max_selected ", p.max_selected);
+  ALISA_ASSERT(p.max_rows <= (int64_t{1} << 31) - 1, "swa_gather_hidden: max_rows ", p.max_rows);
+  check_grid(p.batch, 1, "swa_gather_hidden");
+  const int64_t element = static_cast<int64_t>(dtype_size(p.dtype));
+  ALISA_ASSERT(element > 0, "swa_gather_hidden: dtype ", dtype_name(p.dtype));
+  // The widest word that divides every row's source and destination address and the row length.
+  const uint64_t bits = reinterpret_cast<uintptr_t>(p.hidden) |
+                        reinterpret_cast<uintptr_t>(p.rows) |
+                        static_cast<uint64_t>(p.hidden_dim * element) |
+                        static_cast<uint64_t>(p.hidden_batch_stride * element) |
+                        static_cast<uint64_t>(p.hidden_token_stride * element);
+  const dim3 grid(static_cast<unsigned>(p.max_rows), static_cast<unsigned>(p.batch));
+  if (bits % 16 == 0) {
+    swa_gather_hidden_kernel<uint4><<<grid, kGatherThreads, 0, stream>>>(p, element);
+  } else if (bits % 8 == 0) {
+    swa_gather_hidden_kernel<uint2><<<grid, kGatherThreads, 0, stream>>>(p, element);
+  } else if (bits % 4 == 0) {
+    swa_gather_hidden_kernel<uint32_t><<<grid, kGatherThreads, 0, stream>>>(p, element);
+  } else if (bits % 2 == 0) {
+    swa_gather_hidden_kernel<uint16_t><<<grid, kGatherThreads, 0, stream>>>(p, element);
+  } else {
+    swa_gather_hidden_kernel<uint8_t><<<grid, kGatherThreads, 0, stream>>>(p, element);
+  }
+  ALISA_CUDA_CHECK_LAUNCH();
 }
 
 void swa_update_score(const SwaScoreUpdateParams& p, cudaStream_t stream) {

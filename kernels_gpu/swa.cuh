@@ -16,6 +16,7 @@ void swa_select(const SwaSelectParams& p, cudaStream_t stream);
 
 // One block per (sequence, query heads sharing a KV head and a selection): each selected K and V
 // row is read once per block (they may be mapped host memory), softmax in float32. head_dim <= 256.
+// Selected tokens below recomputed_below are read from the recomputed K/V rows (Phase III).
 void sparse_attention(const SparseAttentionParams& p, cudaStream_t stream);
 
 // One block per (sequence, group); deterministic (no float atomics). With groups > 1 the shared
@@ -26,5 +27,9 @@ void swa_update_score(const SwaScoreUpdateParams& p, cudaStream_t stream);
 // computes partial log-sum-exps of its keys for every (head, row) pair, the cluster merges them
 // through distributed shared memory, then each block sums the weights of its keys.
 void swa_prefill_score(const SwaPrefillScoreParams& p, cudaStream_t stream);
+
+// Phase III: one block per (sequence, row): a bitwise copy of the kept hidden state (or zeros) in
+// the widest aligned words, and its position. hidden may be mapped host memory (plain loads).
+void swa_gather_hidden(const SwaGatherHiddenParams& p, cudaStream_t stream);
 
 }  // namespace alisa::gpu

@@ -1,7 +1,8 @@
 // GPU Sparse Window Attention kernels against the CPU reference (kernels_cpu/swa_cpu): the same
 // token sets (ties included), attention and weights within float tolerance (K/V in device memory
-// and in mapped pinned host memory), score updates of every mode with ring rows dropped and
-// written, and the prefill's initial score with padding, in window and history modes.
+// and in mapped pinned host memory, with recomputed rows below recomputed_below), score updates of
+// every mode with ring rows dropped and written, the prefill's initial score with padding, in
+// window and history modes, and the kept hidden states' gather (bitwise).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels_cpu/swa_cpu.h"
@@ -327,6 +329,277 @@ TEST_CASE("gpu sparse_attention rejects bad params", "[gpu][swa]") {
   p.groups = 1;
   p.n_kv_heads = 3;
   CHECK_THROWS_AS(gpu::sparse_attention(p, nullptr), InternalError);
+}
+
+TEST_CASE("gpu sparse_attention reads recomputed K/V rows below recomputed_below", "[gpu][swa]") {
+  constexpr int64_t kHeads = 8, kKvHeads = 2, kCapacity = 300, kMaxSelected = 256;
+  constexpr int64_t kBelow = 120;  // cache indices below this come from the recomputed rows
+  const std::vector<SwaSequence> seqs = {
+      sequence(0, 300, 40, 200),   // a prefix of the selection recomputed
+      sequence(20, 80, 10, 50),    // every selected token below: all recomputed
+      sequence(150, 150, 20, 60),  // none below
+      sequence(0, 50, 0, 0),       // nothing selected: zeros
+      sequence(7, 250, 30, 77),
+  };
+  const int64_t batch = static_cast<int64_t>(seqs.size());
+  // head_dim, recomputed token padding (elements; 1: the recomputed rows force scalar loads).
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{128, 0}, {80, 4}, {64, 1}, {17, 0}};
+  uint64_t seed = 2500;
+  for (const auto& [d, rec_extra] : shapes) {
+    for (const DType dtype : {DType::kF16, DType::kF32}) {
+      const DType kv_dtype = dtype;
+      const int64_t q_row = kHeads * d, kv_token = kKvHeads * d;
+      const int64_t rec_token = kv_token + rec_extra;
+      const size_t kv_elems = static_cast<size_t>(batch * kCapacity * kv_token);
+      const size_t rec_elems = static_cast<size_t>(batch * kMaxSelected * rec_token);
+      const std::vector<float> q =
+          test::random_rounded(dtype, static_cast<size_t>(batch * q_row), seed++);
+      const std::vector<float> k = test::random_rounded(kv_dtype, kv_elems, seed++, -2.0f, 2.0f);
+      const std::vector<float> v = test::random_rounded(kv_dtype, kv_elems, seed++);
+      // Recomputed rows: other values than the cache's.
+      const std::vector<float> k_rec =
+          test::random_rounded(kv_dtype, rec_elems, seed++, -2.0f, 2.0f);
+      const std::vector<float> v_rec =
+          test::random_rounded(kv_dtype, rec_elems, seed++, 1.0f, 3.0f);
+      std::mt19937_64 rng(seed++);
+      std::vector<int32_t> selected(static_cast<size_t>(batch * kMaxSelected), -1);
+      for (int64_t b = 0; b < batch; ++b) {
+        const SwaSequence& s = seqs[static_cast<size_t>(b)];
+        const std::vector<int32_t> set = random_subset(rng, s.first, s.first + s.n, s.total);
+        std::copy(set.begin(), set.end(),
+                  selected.begin() + static_cast<ptrdiff_t>(b * kMaxSelected));
+      }
+      const size_t n_probs = static_cast<size_t>(batch * kHeads * kMaxSelected);
+      const size_t n_out = static_cast<size_t>(batch * q_row);
+
+      std::vector<float> out_ref(n_out, kNaN), probs_ref(n_probs, kNaN);
+      SparseAttentionParams p{.q = q.data(),
+                              .k = k.data(),
+                              .v = v.data(),
+                              .selected = selected.data(),
+                              .sequences = seqs.data(),
+                              .out = out_ref.data(),
+                              .probs = probs_ref.data(),
+                              .batch = batch,
+                              .n_heads = kHeads,
+                              .n_kv_heads = kKvHeads,
+                              .head_dim = d,
+                              .groups = 1,
+                              .capacity = kCapacity,
+                              .max_selected = kMaxSelected,
+                              .q_batch_stride = q_row,
+                              .out_batch_stride = q_row,
+                              .kv_batch_stride = kCapacity * kv_token,
+                              .kv_token_stride = kv_token,
+                              .k_recomputed = k_rec.data(),
+                              .v_recomputed = v_rec.data(),
+                              .recomputed_below = kBelow,
+                              .recomputed_batch_stride = kMaxSelected * rec_token,
+                              .recomputed_token_stride = rec_token,
+                              .scale = 1.0f / std::sqrt(static_cast<float>(d)),
+                              .dtype = DType::kF32,
+                              .kv_dtype = DType::kF32};
+      sparse_attention_cpu(p);
+      {  // The recomputed rows matter: without them the reference differs.
+        std::vector<float> out_plain(n_out, kNaN), probs_plain(n_probs, kNaN);
+        SparseAttentionParams plain = p;
+        plain.out = out_plain.data();
+        plain.probs = probs_plain.data();
+        plain.recomputed_below = 0;
+        sparse_attention_cpu(plain);
+        REQUIRE(out_plain != out_ref);
+      }
+
+      const DeviceBuffer q_d = test::upload(dtype, q);
+      const DeviceBuffer k_d = test::upload(kv_dtype, k), v_d = test::upload(kv_dtype, v);
+      const DeviceBuffer k_rec_d = test::upload(kv_dtype, k_rec);
+      const DeviceBuffer v_rec_d = test::upload(kv_dtype, v_rec);
+      const DeviceBuffer sel_d = test::upload_raw(selected);
+      const DeviceBuffer seq_d = test::upload_raw(seqs);
+      MappedBuffer k_host(kv_elems * dtype_size(kv_dtype)), v_host(kv_elems * dtype_size(kv_dtype));
+      store_host(kv_dtype, k_host.host(), k);
+      store_host(kv_dtype, v_host.host(), v);
+      p.q = q_d.get();
+      p.selected = sel_d.as<int32_t>();
+      p.sequences = seq_d.as<SwaSequence>();
+      p.k_recomputed = k_rec_d.get();
+      p.v_recomputed = v_rec_d.get();
+      p.dtype = dtype;
+      p.kv_dtype = kv_dtype;
+      auto run = [&](const void* k_ptr, const void* v_ptr) {
+        const DeviceBuffer out = test::poisoned(dtype, n_out);
+        const DeviceBuffer probs = test::poisoned(DType::kF32, n_probs);
+        SparseAttentionParams pd = p;
+        pd.k = k_ptr;
+        pd.v = v_ptr;
+        pd.out = out.get();
+        pd.probs = probs.as<float>();
+        gpu::sparse_attention(pd, nullptr);
+        return AttnResult{.out = test::download(dtype, out.get(), n_out),
+                          .probs = test::download(DType::kF32, probs.get(), n_probs)};
+      };
+      const AttnResult dev = run(k_d.get(), v_d.get());
+      const AttnResult mapped = run(k_host.device(), v_host.device());
+
+      const std::string what = str("recomputed sparse attention head_dim ", d, " rec_extra ",
+                                   rec_extra, " ", dtype_name(dtype));
+      INFO(what);
+      const bool f16 = dtype == DType::kF16;
+      test::check_close(dev.out, to_double(out_ref), f16 ? 2e-3 : 1e-4, f16 ? 2e-3 : 1e-5,
+                        what + " out");
+      std::vector<float> probs_got, probs_want;
+      for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t h = 0; h < kHeads; ++h) {
+          const int64_t total = seqs[static_cast<size_t>(b)].total;
+          for (int64_t j = 0; j < total; ++j) {
+            const size_t at = static_cast<size_t>((b * kHeads + h) * kMaxSelected + j);
+            probs_got.push_back(dev.probs[at]);
+            probs_want.push_back(probs_ref[at]);
+          }
+        }
+      }
+      test::check_close(probs_got, to_double(probs_want), 0.0, 1e-3, what + " probs");
+      CHECK(std::memcmp(mapped.out.data(), dev.out.data(), n_out * sizeof(float)) == 0);
+      CHECK(std::memcmp(mapped.probs.data(), dev.probs.data(), n_probs * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("gpu sparse_attention rejects recomputed_below without recomputed rows", "[gpu][swa]") {
+  SparseAttentionParams p{.q = reinterpret_cast<const void*>(16),
+                          .k = reinterpret_cast<const void*>(16),
+                          .v = reinterpret_cast<const void*>(16),
+                          .selected = reinterpret_cast<const int32_t*>(16),
+                          .sequences = reinterpret_cast<const SwaSequence*>(16),
+                          .out = reinterpret_cast<void*>(16),
+                          .probs = reinterpret_cast<float*>(16),
+                          .batch = 1,
+                          .n_heads = 4,
+                          .n_kv_heads = 2,
+                          .head_dim = 64,
+                          .groups = 1,
+                          .capacity = 8,
+                          .max_selected = 8,
+                          .kv_batch_stride = 8 * 128,
+                          .kv_token_stride = 128,
+                          .recomputed_below = 4,
+                          .recomputed_batch_stride = 8 * 128,
+                          .recomputed_token_stride = 128};
+  CHECK_THROWS_AS(gpu::sparse_attention(p, nullptr), InternalError);
+  p.k_recomputed = reinterpret_cast<const void*>(16);
+  p.v_recomputed = reinterpret_cast<const void*>(16);
+  p.recomputed_token_stride = 64;  // less than a token's heads
+  CHECK_THROWS_AS(gpu::sparse_attention(p, nullptr), InternalError);
+}
+
+namespace {
+
+// ---- gather hidden ---------------------------------------------------------------------------
+
+struct GatherCase {
+  int64_t hidden_dim;
+  int64_t token_extra;  // elements between hidden rows beyond hidden_dim
+  int64_t batch_extra;  // elements between sequences beyond below rows
+  int64_t base_offset;  // elements the hidden view starts into its buffer (misalignment)
+  DType dtype;
+};
+
+// Ascending: `keep` tokens of [first, below) then total - keep of [below, first + n).
+std::vector<int32_t> gather_selection(std::mt19937_64& rng, const SwaSequence& s, int32_t below,
+                                      int32_t keep) {
+  const int32_t end = s.first + s.n;
+  const int32_t split = std::clamp(below, s.first, end);
+  std::vector<int32_t> set = random_subset(rng, s.first, split, keep);
+  const std::vector<int32_t> rest = random_subset(rng, split, end, s.total - keep);
+  set.insert(set.end(), rest.begin(), rest.end());
+  return set;
+}
+
+}  // namespace
+
+TEST_CASE("gpu swa_gather_hidden matches the CPU reference bitwise", "[gpu][swa]") {
+  constexpr int64_t kBelow = 90, kMaxRows = 24, kMaxSelected = 64;
+  constexpr int32_t kOffset = 1000;
+  const std::vector<SwaSequence> seqs = {
+      sequence(0, 150, 10, 40),   // 20 kept, 20 past below: total > max_rows
+      sequence(30, 120, 10, 50),  // left padding, exactly max_rows kept
+      sequence(0, 60, 5, 10),     // every selected token kept
+      sequence(95, 50, 5, 30),    // first past below: none kept
+      sequence(5, 10, 0, 0),      // nothing selected
+  };
+  const std::vector<int32_t> keeps = {20, 24, 10, 0, 0};
+  const int64_t batch = static_cast<int64_t>(seqs.size());
+  // Copied in 16-, 8-, 4-, 2- and 1-byte words, as the addresses and row lengths allow.
+  const std::vector<GatherCase> cases = {
+      {64, 0, 0, 0, DType::kF16},   {64, 0, 0, 0, DType::kF32}, {256, 8, 8, 0, DType::kF16},
+      {2048, 0, 0, 0, DType::kF32}, {64, 4, 0, 0, DType::kF16}, {64, 2, 0, 0, DType::kF16},
+      {64, 0, 5, 0, DType::kF16},   {37, 0, 0, 0, DType::kF16}, {37, 3, 5, 1, DType::kF32},
+      {64, 0, 0, 1, DType::kF16},   {33, 0, 0, 0, DType::kU8}};
+  uint64_t seed = 5000;
+  for (const GatherCase& c : cases) {
+    std::mt19937_64 rng(seed++);
+    std::vector<int32_t> selected(static_cast<size_t>(batch * kMaxSelected), -1);
+    for (int64_t b = 0; b < batch; ++b) {
+      const std::vector<int32_t> set =
+          gather_selection(rng, seqs[static_cast<size_t>(b)], static_cast<int32_t>(kBelow),
+                           keeps[static_cast<size_t>(b)]);
+      std::copy(set.begin(), set.end(),
+                selected.begin() + static_cast<ptrdiff_t>(b * kMaxSelected));
+    }
+    const size_t element = dtype_size(c.dtype);
+    const int64_t token_stride = c.hidden_dim + c.token_extra;
+    const int64_t batch_stride = kBelow * token_stride + c.batch_extra;
+    const size_t hidden_bytes = static_cast<size_t>(c.base_offset + batch * batch_stride) * element;
+    std::vector<uint8_t> hidden(hidden_bytes);  // raw bits: NaN payloads and all
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (uint8_t& x : hidden) x = static_cast<uint8_t>(byte(rng));
+    const size_t n_rows = static_cast<size_t>(batch * kMaxRows);
+    const size_t rows_bytes = n_rows * static_cast<size_t>(c.hidden_dim) * element;
+
+    std::vector<uint8_t> rows_ref(rows_bytes, 0xab);
+    std::vector<int32_t> positions_ref(n_rows, -7);
+    const size_t base_bytes = static_cast<size_t>(c.base_offset) * element;
+    SwaGatherHiddenParams p{.hidden = hidden.data() + base_bytes,
+                            .selected = selected.data(),
+                            .sequences = seqs.data(),
+                            .rows = rows_ref.data(),
+                            .positions = positions_ref.data(),
+                            .batch = batch,
+                            .max_selected = kMaxSelected,
+                            .max_rows = kMaxRows,
+                            .hidden_dim = c.hidden_dim,
+                            .below = kBelow,
+                            .hidden_batch_stride = batch_stride,
+                            .hidden_token_stride = token_stride,
+                            .position_offset = kOffset,
+                            .dtype = c.dtype};
+    swa_gather_hidden_cpu(p);
+
+    const DeviceBuffer hidden_d = test::upload_raw(hidden);
+    MappedBuffer hidden_host(hidden_bytes);
+    std::memcpy(hidden_host.host(), hidden.data(), hidden_bytes);
+    const DeviceBuffer sel_d = test::upload_raw(selected);
+    const DeviceBuffer seq_d = test::upload_raw(seqs);
+    p.selected = sel_d.as<int32_t>();
+    p.sequences = seq_d.as<SwaSequence>();
+    const std::string what =
+        str("gather hidden dim ", c.hidden_dim, " token_extra ", c.token_extra, " batch_extra ",
+            c.batch_extra, " base_offset ", c.base_offset, " ", dtype_name(c.dtype));
+    INFO(what);
+    for (const bool mapped : {false, true}) {
+      INFO((mapped ? "mapped pinned hidden" : "device hidden"));
+      const DeviceBuffer rows_d = test::upload_raw(std::vector<uint8_t>(rows_bytes, 0xcd));
+      const DeviceBuffer pos_d = test::upload_raw(std::vector<int32_t>(n_rows, -9));
+      SwaGatherHiddenParams pd = p;
+      pd.hidden =
+          static_cast<const char*>(mapped ? hidden_host.device() : hidden_d.get()) + base_bytes;
+      pd.rows = rows_d.get();
+      pd.positions = pos_d.as<int32_t>();
+      gpu::swa_gather_hidden(pd, nullptr);
+      CHECK(test::download_raw<uint8_t>(rows_d.get(), rows_bytes) == rows_ref);
+      CHECK(test::download_raw<int32_t>(pos_d.get(), n_rows) == positions_ref);
+    }
+  }
 }
 
 namespace {

@@ -110,6 +110,17 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
   const uint64_t C = mul(mul(mul(L, B), tokens), Kt);
   split(C, policy.cache_gpu_percent, policy.cache_cpu_percent, plan.gpu.cache, plan.cpu.cache,
         plan.disk.cache);
+  // Phase III: CPU-resident caches keep their oldest h positions as input hidden states.
+  if (policy.cache_recompute_percent > 0) {
+    const uint64_t h = std::min(
+        u(std::llround(policy.cache_recompute_percent / 100.0 * static_cast<double>(tokens))),
+        u(s));
+    const double per_position = static_cast<double>(plan.cpu.cache) / static_cast<double>(tokens);
+    plan.cpu.cache = static_cast<uint64_t>(
+        std::llround(per_position * static_cast<double>(tokens - h) +
+                     per_position * static_cast<double>(h) * static_cast<double>(2 * d) /
+                         static_cast<double>(Kt)));
+  }
   // activations A = B * s * d * 2
   const uint64_t A = mul(mul(mul(B, u(s)), d), 2);
   split(A, policy.activations_gpu_percent, policy.activations_cpu_percent, plan.gpu.activations,

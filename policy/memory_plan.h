@@ -48,7 +48,10 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
 // one token in one layer; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (wd, cd, ad =
 // the rest on disk); part(x, p) = x * p / 100 rounded to the nearest byte.
 //   weights      W = L * Wl + Wg;  gpu = part(W, wg), cpu = part(W, wc), disk = the rest
-//   KV cache     C = L * B * (s + n) * Kt;  split by cg / cc the same way
+//   KV cache     C = L * B * (s + n) * Kt;  split by cg / cc the same way; with
+//                cache_recompute_percent r, the CPU part keeps h = min(round(r (s + n) / 100), s)
+//                of every s + n positions as hidden states: cpu * ((s + n - h) + h * 2d / Kt) /
+//                (s + n)
 //   activations  A = B * s * d * 2 (the block's hidden states, f16);  split by ag / ac
 //   GPU workspace:
 //     streamed weights  2 * (Wl - part(Wl, wg))   double buffer of a layer's non-resident part

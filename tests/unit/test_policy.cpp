@@ -77,7 +77,8 @@ TEST_CASE("policy YAML sets every key", "[policy]") {
       "gpu_batch_size: 48\nnum_gpu_batches: 3\nweights_gpu_percent: 20\n"
       "weights_cpu_percent: 80\ncache_gpu_percent: 0\ncache_cpu_percent: 100\n"
       "activations_gpu_percent: 12.5\nactivations_cpu_percent: 50\ncpu_attention: true\n"
-      "pin_weights: false\ncompress_weights: true\ncompress_cache: true\n",
+      "pin_weights: false\ncompress_weights: true\ncompress_cache: true\n"
+      "cache_recompute_percent: 20\n",
       "p.yaml");
   CHECK(p.block_size() == 144);
   CHECK(p.weights_gpu_percent == 20);
@@ -90,6 +91,7 @@ TEST_CASE("policy YAML sets every key", "[policy]") {
   CHECK_FALSE(p.pin_weights);
   CHECK(p.compress_weights);
   CHECK(p.compress_cache);
+  CHECK(p.cache_recompute_percent == 20);
 }
 
 TEST_CASE("policy YAML errors name the source and the key", "[policy]") {
@@ -255,6 +257,18 @@ TEST_CASE("plan_memory by hand: percentages, double buffering and workspace", "[
   CHECK(p3.gpu.weights == 59940);
   CHECK(p3.cpu.weights == 120060);
   CHECK(p3.disk.weights == 0);
+
+  // Phase III: half the 16 positions (8 <= s) of the CPU's cache are hidden states of 2d = 256
+  // bytes instead of Kt = 512: 49152 * (8 + 8 * 256 / 512) / 16.
+  Policy recompute = tiny_policy();
+  recompute.cache_recompute_percent = 50;
+  const MemoryPlan p4 = plan_memory(tiny(), {.prompt_len = 10, .gen_len = 6}, recompute);
+  CHECK(p4.cpu.cache == 36864);
+  CHECK(p4.gpu.cache == 98304);
+  // At most the prompt's positions: 90% of 16 is 14, capped at s = 10.
+  recompute.cache_recompute_percent = 90;
+  CHECK(plan_memory(tiny(), {.prompt_len = 10, .gen_len = 6}, recompute).cpu.cache ==
+        49152 / 16 * 6 + 49152 / 16 * 10 / 2);
 }
 
 TEST_CASE("plan_memory by hand: compressed weights and cache, CPU attention", "[policy]") {

@@ -227,6 +227,55 @@ TEST_CASE("bad configs and prompts are named in a one-line error", "[e2e][cli][e
   SECTION("a memory cap too small for the weights") {
     require_user_error(run + " --cpu-memory-limit 64KiB", "memory limit");
   }
+  SECTION("impossible sparse window attention settings") {
+    require_user_error(run + " --swa-sparsity 1.5", "sparsity");
+    write_text(scratch / "run.yaml", "swa:\n  window_max: 0\n  sparsity: 0.5\n");
+    require_user_error(run + " --config " + quoted(scratch / "run.yaml"), "window_max");
+    write_text(scratch / "policy.yaml",
+               "cache_cpu_percent: 100\ncache_gpu_percent: 0\n"
+               "cache_recompute_percent: 50\n");
+    require_user_error(run + " --policy " + quoted(scratch / "policy.yaml"),
+                       "cache_recompute_percent");
+  }
+}
+
+TEST_CASE("alisa generate and forward take the sparse window attention flags", "[e2e][cli][swa]") {
+  ScratchDir scratch;
+  write_prompts(scratch / "p.jsonl", {{5, 6, 7, 8, 9, 10, 11, 12}, {20, 21, 22}});
+  const std::string model = quoted(fixture_path("opt-tiny"));
+  std::string output;
+  const std::string generate = "generate --device cpu --model " + model + " --prompts " +
+                               quoted(scratch / "p.jsonl") + " --max-new-tokens 24 --output " +
+                               quoted(scratch / "out.jsonl");
+  REQUIRE(run_alisa(generate + " --swa-sparsity 0.5 --swa-min-tokens 4 --swa-score decay "
+                               "--swa-granularity head",
+                    &output) == 0);
+  const std::string text = read_text(scratch / "out.jsonl");
+  CHECK(std::count(text.begin(), text.end(), '\n') == 2);
+  write_text(scratch / "in.json", "{\"input_ids\": [[5, 6, 7, 8, 9, 10, 11, 12, 13, 14]]}");
+  const std::string forward =
+      "forward --model " + model + " --input " + quoted(scratch / "in.json") + " --output ";
+  REQUIRE(run_alisa(forward + quoted(scratch / "dense.safetensors"), &output) == 0);
+  REQUIRE(run_alisa(forward + quoted(scratch / "all.safetensors") +
+                        " --swa-sparsity 0.5 --swa-min-tokens 64",
+                    &output) == 0);
+  REQUIRE(run_alisa(forward + quoted(scratch / "sparse.safetensors") +
+                        " --swa-sparsity 0.5 --swa-min-tokens 2",
+                    &output) == 0);
+  const auto logits = [&](const char* name) {
+    const SafetensorsCheckpoint file = SafetensorsCheckpoint::open(scratch / name);
+    const SafetensorsEntry& entry = file.at("logits");
+    std::vector<float> values(static_cast<size_t>(entry.n_elements()));
+    file.read_f32(entry, values.data());
+    return values;
+  };
+  const std::vector<float> dense = logits("dense.safetensors");
+  const std::vector<float> all = logits("all.safetensors");
+  const std::vector<float> sparse = logits("sparse.safetensors");
+  // Teacher forcing with every token attended is the one-prefill forward; leaving tokens out
+  // is not.
+  CHECK(compare(all.data(), dense.data(), dense.size(), 1e-5, 1e-5).ok());
+  CHECK_FALSE(compare(sparse.data(), dense.data(), dense.size(), 1e-5, 1e-5).ok());
 }
 
 }  // namespace alisa::test

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
+#include <utility>
 #include <vector>
 
 #include "runtime/common.h"
@@ -144,6 +146,14 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
         layer_disk);
   plan.cpu.workspace = 2 * layer_disk + (policy.cpu_attention ? dense_kv : 0);
   return plan;
+}
+
+bool fits(const MemoryPlan& plan, const MemoryCaps& caps) {
+  const std::pair<uint64_t, uint64_t> tiers[] = {{plan.gpu.total(), caps.gpu_bytes},
+                                                 {plan.cpu.total(), caps.cpu_bytes},
+                                                 {plan.disk.total(), caps.disk_bytes}};
+  return std::all_of(std::begin(tiers), std::end(tiers),
+                     [](const auto& t) { return t.second == 0 || t.first <= t.second; });
 }
 
 void check_fits(const MemoryPlan& plan, const MemoryCaps& caps, const std::string& what) {

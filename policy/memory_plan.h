@@ -74,6 +74,8 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, co
 // (weights 12.1 GiB, KV cache 5.2 GiB, activations 1.0 GiB, workspace 0.0 GiB) but
 // gpu_memory_limit is 14.5 GiB". Every tier that does not fit is named.
 void check_fits(const MemoryPlan& plan, const MemoryCaps& caps, const std::string& what);
+// Whether every capped tier's total is within its cap.
+bool fits(const MemoryPlan& plan, const MemoryCaps& caps);
 
 // "18.3 GiB", "512 B", "1.5 MiB": binary units, one decimal.
 std::string bytes_text(uint64_t n_bytes);

@@ -100,7 +100,11 @@ Policy policy_from_yaml(const std::string& yaml_text, const std::string& source)
     } else if (key == "compress_cache") {
       policy.compress_cache = yaml_scalar<bool>(value, where, "true or false");
     } else if (key == "cache_recompute_percent") {
-      policy.cache_recompute_percent = yaml_scalar<double>(value, where, "a number");
+      if (value.IsScalar() && value.Scalar() == "auto") {
+        policy.cache_recompute_auto = true;
+      } else {
+        policy.cache_recompute_percent = yaml_scalar<double>(value, where, "a number or auto");
+      }
     } else {
       throw Error(str(source, ": unknown key '", key, "' (known: ", policy_keys(), ")"));
     }

@@ -30,6 +30,9 @@ struct Policy {
   // share of the capacity, at most the prompt's) keep the layer's input hidden states instead of
   // K and V; selected ones are recomputed on the GPU (docs/SWA.md).
   double cache_recompute_percent = 0;
+  // `cache_recompute_percent: auto`: the smallest whole percentage whose memory plan fits the
+  // caps (0 when everything fits, or where Phase III cannot run), chosen when a runner is made.
+  bool cache_recompute_auto = false;
 
   int64_t block_size() const { return gpu_batch_size * num_gpu_batches; }
   double weights_disk_percent() const { return 100 - weights_gpu_percent - weights_cpu_percent; }

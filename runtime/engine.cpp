@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "policy/memory_plan.h"
+#include "runtime/swa.h"
 
 namespace alisa {
 namespace {
@@ -114,14 +115,27 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
     if (policy.num_gpu_batches == 1) policy.gpu_batch_size = n_sequences;
   }
   const int64_t prompt_len = std::max<int64_t>(1, max_step_tokens);
-  MemoryPlan plan = plan_memory(
-      model_footprint(spec_), {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, policy);
-  scale_plan(plan, dtype_size(activation_dtype()));
-  // Weights are in place already: what remains must fit next to them.
-  plan.gpu.weights = weights_->bytes_on(Tier::kCompute);
-  plan.cpu.weights = weights_->bytes_on(Tier::kCpu);
-  check_fits(plan, {.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()},
-             policy_ ? "the policy" : "the batch");
+  const MemoryCaps caps{.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()};
+  auto plan_for = [&](const Policy& p) {
+    MemoryPlan plan = plan_memory(model_footprint(spec_),
+                                  {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, p);
+    scale_plan(plan, dtype_size(activation_dtype()));
+    // Weights are in place already: what remains must fit next to them.
+    plan.gpu.weights = weights_->bytes_on(Tier::kCompute);
+    plan.cpu.weights = weights_->bytes_on(Tier::kCpu);
+    return plan;
+  };
+  if (policy.cache_recompute_auto) {
+    // Phase III's share from the caps: the least that fits (it runs with SWA only, and not with
+    // cpu_attention or compress_cache).
+    policy.cache_recompute_percent = 0;
+    const bool phase3 = swa_.enabled() && swa_.granularity == SwaGranularity::kLayer &&
+                        !policy.cpu_attention && !policy.compress_cache;
+    while (phase3 && policy.cache_recompute_percent < 100 && !fits(plan_for(policy), caps)) {
+      policy.cache_recompute_percent += 1;
+    }
+  }
+  check_fits(plan_for(policy), caps, policy_ ? "the policy" : "the batch");
   const BlockShape shape{.gpu_batch_size = policy.gpu_batch_size,
                          .num_gpu_batches = policy.num_gpu_batches,
                          .capacity = capacity,

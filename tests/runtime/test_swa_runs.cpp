@@ -7,6 +7,8 @@
 
 #include <random>
 
+#include "policy/memory_plan.h"
+#include "runtime/model_spec.h"
 #include "runtime/perplexity.h"
 #include "tests/runtime/offload_runs.h"
 #include "tests/test_support.h"
@@ -113,6 +115,44 @@ TEST_CASE("SWA Phase III is refused where it cannot run, naming the key", "[swa]
   policy.cpu_attention = true;
   CHECK_THROWS_WITH(run_policy(model, DeviceChoice::kCpu, policy, disk.path(), kDecode, kSparse),
                     Contains("cache_recompute_percent") && Contains("cpu_attention"));
+}
+
+TEST_CASE("cache_recompute_percent: auto keeps hidden states only when the cap needs it",
+          "[swa][offload][e2e]") {
+  using Catch::Matchers::Contains;
+  const std::filesystem::path model = fixture_path("opt-tiny");
+  ScratchDir disk;
+  Policy policy = policy_with(100, 0, 0, 100, 100, 0);
+  // The CPU tier's plan for this workload (7-token prompts, 17 decoded), float32 on the CPU: the
+  // cache alone, as the weights stay on the compute device.
+  const Workload workload{.prompt_len = 7, .gen_len = kDecode + 1};
+  auto cpu_bytes = [&](double recompute) {
+    Policy p = policy;
+    p.cache_recompute_percent = recompute;
+    return plan_memory(model_footprint(load_model_spec(model)), workload, p).cpu.total() * 2;
+  };
+  REQUIRE(cpu_bytes(50) < cpu_bytes(0));
+  const uint64_t tight = (cpu_bytes(50) + cpu_bytes(0)) / 2;
+  auto run_with_cap = [&](const Policy& p, uint64_t cap) {
+    Engine engine({.model = model.string(),
+                   .backend = {.device = DeviceChoice::kCpu,
+                               .n_threads = 2,
+                               .cpu_memory_limit = cap,
+                               .gpu_memory_limit = uint64_t{1} << 30},
+                   .policy = p,
+                   .offload_dir = disk.path(),
+                   .swa = kSparse});
+    return engine.make_block_runner(policy.block_size(), 7 + kDecode + 1, 7)->shape().block_size();
+  };
+  // Without Phase III the tight cap is refused; auto finds the share that fits.
+  CHECK_THROWS_WITH(run_with_cap(policy, tight), Contains("cpu_memory_limit"));
+  Policy automatic = policy;
+  automatic.cache_recompute_auto = true;
+  CHECK(run_with_cap(automatic, tight) == policy.block_size());
+  // With room to spare, auto is Phase II: bitwise the run without recomputation.
+  CHECK(
+      bitwise_equal(run_policy(model, DeviceChoice::kCpu, automatic, disk.path(), kDecode, kSparse),
+                    run_policy(model, DeviceChoice::kCpu, policy, disk.path(), kDecode, kSparse)));
 }
 
 TEST_CASE("SWA over an int8 cache gives the same logits wherever the cache lies",

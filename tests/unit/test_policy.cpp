@@ -92,6 +92,10 @@ TEST_CASE("policy YAML sets every key", "[policy]") {
   CHECK(p.compress_weights);
   CHECK(p.compress_cache);
   CHECK(p.cache_recompute_percent == 20);
+  CHECK_FALSE(p.cache_recompute_auto);
+  CHECK(policy_from_yaml("cache_recompute_percent: auto\n", "a.yaml").cache_recompute_auto);
+  CHECK_THROWS_WITH(policy_from_yaml("cache_recompute_percent: lots\n", "b.yaml"),
+                    Catch::Contains("b.yaml") && Catch::Contains("a number or auto"));
 }
 
 TEST_CASE("policy YAML errors name the source and the key", "[policy]") {

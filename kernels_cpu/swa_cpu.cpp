@@ -7,6 +7,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include "kernels_cpu/parallel_rows.h"
 #include "kernels_cpu/swa_select_cpu.h"
 #include "runtime/common.h"
@@ -34,6 +38,58 @@ struct HeadRange {
 };
 HeadRange group_heads(int64_t g, int64_t groups, int64_t n_heads) {
   return groups == 1 ? HeadRange{0, n_heads} : HeadRange{g, g + 1};
+}
+
+// The vector clones of the hot loops (the build targets baseline x86-64).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ALISA_SWA_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define ALISA_SWA_CLONES
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// float16 -> float32 by F16C, 8 at a time (exact, like half_bits_to_float).
+__attribute__((target("avx,f16c"))) void halves_to_floats_f16c(const uint16_t* src, float* dst,
+                                                               int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(dst + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  }
+  for (; i < n; ++i) dst[i] = half_bits_to_float(src[i]);
+}
+#endif
+
+void halves_to_floats(const uint16_t* src, float* dst, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool f16c = __builtin_cpu_supports("f16c");
+  if (f16c) {
+    halves_to_floats_f16c(src, dst, n);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i) dst[i] = half_bits_to_float(src[i]);
+}
+
+// Elements [at, at + n) of a K or V cache as float32: in place when it is float32, else
+// converted into `buffer`.
+const float* float_row(const void* base, DType dtype, int64_t at, int64_t n, float* buffer) {
+  if (dtype == DType::kF32) return static_cast<const float*>(base) + at;
+  halves_to_floats(static_cast<const uint16_t*>(base) + at, buffer, n);
+  return buffer;
+}
+
+ALISA_SWA_CLONES float dot(const float* a, const float* b, int64_t n) {
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// y += a * x
+ALISA_SWA_CLONES void axpy(float a, const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
 // In place: x = softmax(x) over its elements.
@@ -75,7 +131,7 @@ void swa_select_cpu(const SwaSelectParams& p) {
 void sparse_attention_cpu(const SparseAttentionParams& p) {
   const int64_t group_size = p.n_heads / p.n_kv_heads;
   parallel_rows(p.batch * p.n_heads, p.max_selected * p.head_dim * 2, [&](const auto& rows) {
-    std::vector<float> q(static_cast<size_t>(p.head_dim)), acc(q.size());
+    std::vector<float> q(static_cast<size_t>(p.head_dim)), acc(q.size()), row_buffer(q.size());
     std::vector<float> weights;
     for (int64_t row = rows.begin(); row < rows.end(); ++row) {
       const int64_t b = row / p.n_heads, h = row % p.n_heads;
@@ -99,15 +155,16 @@ void sparse_attention_cpu(const SparseAttentionParams& p) {
       weights.assign(static_cast<size_t>(total), 0.0f);
       for (int32_t j = 0; j < total; ++j) {
         const auto [k, at] = kv_row(p.k, p.k_recomputed, j);
-        float dot = 0;
-        for (int64_t d = 0; d < p.head_dim; ++d) dot += q[d] * load(k, p.kv_dtype, at + d);
-        weights[j] = dot * p.scale;
+        weights[j] =
+            dot(q.data(), float_row(k, p.kv_dtype, at, p.head_dim, row_buffer.data()), p.head_dim) *
+            p.scale;
       }
       softmax(weights);
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int32_t j = 0; j < total; ++j) {
         const auto [v, at] = kv_row(p.v, p.v_recomputed, j);
-        for (int64_t d = 0; d < p.head_dim; ++d) acc[d] += weights[j] * load(v, p.kv_dtype, at + d);
+        axpy(weights[j], float_row(v, p.kv_dtype, at, p.head_dim, row_buffer.data()), acc.data(),
+             p.head_dim);
       }
       const int64_t out_at = b * p.out_batch_stride + h * p.head_dim;
       for (int64_t d = 0; d < p.head_dim; ++d) store(p.out, p.dtype, out_at + d, acc[d]);

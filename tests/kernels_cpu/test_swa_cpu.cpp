@@ -427,3 +427,37 @@ TEST_CASE("the planner's budgets and window rows follow SWA.md", "[swa]") {
 
 }  // namespace
 }  // namespace alisa
+
+namespace alisa {
+namespace {
+
+TEST_CASE("sparse attention reads a float16 cache as its float32 values", "[swa]") {
+  Inputs in = random_inputs(2, 31);
+  // Round the cache to float16 so that both runs see the same values.
+  std::vector<uint16_t> k16(in.k.size()), v16(in.v.size());
+  for (size_t i = 0; i < in.k.size(); ++i) {
+    k16[i] = float_to_half_bits(in.k[i]);
+    v16[i] = float_to_half_bits(in.v[i]);
+    in.k[i] = half_bits_to_float(k16[i]);
+    in.v[i] = half_bits_to_float(v16[i]);
+  }
+  const std::vector<SwaSequence> seqs = {{.first = 0, .n = 33, .local = 9, .total = 17},
+                                         {.first = 4, .n = 20, .local = 20, .total = 20}};
+  std::vector<int32_t> selected(static_cast<size_t>(2 * kCapacity));
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int32_t j = 0; j < seqs[b].total; ++j) {
+      selected[b * kCapacity + j] = seqs[b].first + seqs[b].n - seqs[b].total + j;
+    }
+  }
+  std::vector<float> out32, probs32, out16, probs16;
+  sparse_attention_cpu(sparse_params(in, selected, seqs, 1, kCapacity, out32, probs32));
+  SparseAttentionParams half = sparse_params(in, selected, seqs, 1, kCapacity, out16, probs16);
+  half.k = k16.data();
+  half.v = v16.data();
+  half.kv_dtype = DType::kF16;
+  sparse_attention_cpu(half);
+  CHECK(test::compare(out16.data(), out32.data(), out32.size(), 1e-6, 1e-6).ok());
+}
+
+}  // namespace
+}  // namespace alisa

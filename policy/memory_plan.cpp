@@ -114,9 +114,7 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
         plan.disk.cache);
   // Phase III: CPU-resident caches keep their oldest h positions as input hidden states.
   if (policy.cache_recompute_percent > 0) {
-    const uint64_t h = std::min(
-        u(std::llround(policy.cache_recompute_percent / 100.0 * static_cast<double>(tokens))),
-        u(s));
+    const uint64_t h = u(kept_hidden_positions(policy, s + n, s));
     const double per_position = static_cast<double>(plan.cpu.cache) / static_cast<double>(tokens);
     plan.cpu.cache = static_cast<uint64_t>(
         std::llround(per_position * static_cast<double>(tokens - h) +

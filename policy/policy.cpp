@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -34,6 +35,13 @@ const char* policy_keys() {
          "cache_gpu_percent, cache_cpu_percent, activations_gpu_percent, "
          "activations_cpu_percent, cpu_attention, pin_weights, compress_weights, compress_cache, "
          "cache_recompute_percent";
+}
+
+int64_t kept_hidden_positions(const Policy& policy, int64_t capacity, int64_t prompt_len) {
+  if (policy.cache_recompute_percent <= 0) return 0;
+  return std::min<int64_t>(
+      std::llround(policy.cache_recompute_percent / 100.0 * static_cast<double>(capacity)),
+      prompt_len);
 }
 
 void validate(const Policy& p, const std::string& source) {

@@ -42,6 +42,11 @@ struct Policy {
   }
 };
 
+// Phase III: how many of a CPU-resident cache's oldest positions keep hidden states for a job of
+// `capacity` tokens per sequence whose prompt step has `prompt_len`: cache_recompute_percent of
+// the capacity, rounded, at most the prompt.
+int64_t kept_hidden_positions(const Policy& policy, int64_t capacity, int64_t prompt_len);
+
 // The keys a policy YAML may hold, for messages.
 const char* policy_keys();
 

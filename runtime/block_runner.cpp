@@ -89,9 +89,7 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     ALISA_CHECK(!policy.compress_cache && !policy.cpu_attention,
                 "cache_recompute_percent (Phase III) does not combine with compress_cache or "
                 "cpu_attention: the kept tokens' K and V are recomputed and attended on the GPU");
-    recompute_below_ = std::min<int64_t>(
-        std::llround(policy.cache_recompute_percent / 100.0 * static_cast<double>(shape.capacity)),
-        shape.max_step_tokens);
+    recompute_below_ = kept_hidden_positions(policy, shape.capacity, shape.max_step_tokens);
   }
   auto count = [](const std::vector<Tier>& homes, Tier tier) {
     return static_cast<uint64_t>(std::count(homes.begin(), homes.end(), tier));

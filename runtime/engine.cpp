@@ -1,6 +1,7 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "policy/memory_plan.h"
@@ -123,6 +124,21 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
     // Weights are in place already: what remains must fit next to them.
     plan.gpu.weights = weights_->bytes_on(Tier::kCompute);
     plan.cpu.weights = weights_->bytes_on(Tier::kCpu);
+    if (swa_.enabled()) {
+      // The selection state, where each unit attends (cpu_attention units on the CPU tier).
+      const int64_t n_units = spec_.n_layers * p.num_gpu_batches;
+      const int64_t n_cpu_units =
+          p.cpu_attention ? static_cast<int64_t>(std::ceil(static_cast<double>(n_units) *
+                                                           p.cache_cpu_percent / 100.0))
+                          : 0;
+      const int64_t kept = kept_hidden_positions(p, capacity, max_step_tokens);
+      const SwaBytes swa = swa_block_bytes(
+          swa_, swa_shape(swa_, spec_.n_heads, p.gpu_batch_size, capacity, max_step_tokens),
+          n_units, n_cpu_units, p.num_gpu_batches, kept, spec_.hidden_size, spec_.kv_dim(),
+          dtype_size(activation_dtype()));
+      plan.gpu.workspace += swa.compute;
+      plan.cpu.workspace += swa.cpu;
+    }
     return plan;
   };
   if (policy.cache_recompute_auto) {

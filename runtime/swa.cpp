@@ -82,6 +82,25 @@ uint64_t swa_scratch_bytes(const SwaShape& s) {
          4;
 }
 
+SwaBytes swa_block_bytes(const SwaOptions& options, const SwaShape& shape, int64_t n_units,
+                         int64_t n_cpu_units, int64_t n_gpu_batches, int64_t recompute_below,
+                         int64_t hidden_size, int64_t kv_dim, size_t activation_bytes) {
+  const uint64_t per_unit = swa_layer_state_bytes(options, shape);
+  const uint64_t scratch = swa_scratch_bytes(shape);
+  SwaBytes bytes;
+  bytes.compute = per_unit * static_cast<uint64_t>(n_units - n_cpu_units) + scratch +
+                  static_cast<uint64_t>(n_gpu_batches * shape.batch * kSwaSequenceFields) * 4;
+  if (n_cpu_units > 0) bytes.cpu = per_unit * static_cast<uint64_t>(n_cpu_units) + scratch;
+  if (recompute_below > 0) {
+    // rows and normed (hidden wide), K and V (kv_dim wide), positions.
+    const uint64_t rows =
+        static_cast<uint64_t>(shape.batch * std::min(shape.max_selected, recompute_below));
+    bytes.compute +=
+        rows * (static_cast<uint64_t>(2 * hidden_size + 2 * kv_dim) * activation_bytes + 4);
+  }
+  return bytes;
+}
+
 SwaState allocate_swa_layer(Device& device, const SwaOptions& options, const SwaShape& s,
                             std::vector<Buffer>& owner) {
   auto make = [&](DType dtype, std::initializer_list<int64_t> dims, const char* what) {

@@ -52,6 +52,18 @@ SwaShape swa_shape(const SwaOptions& options, int64_t n_heads, int64_t batch, in
 uint64_t swa_layer_state_bytes(const SwaOptions& options, const SwaShape& shape);
 uint64_t swa_scratch_bytes(const SwaShape& shape);
 
+// Bytes a block's SWA state takes on the compute device and on the CPU tier: every (layer, GPU
+// batch) unit's score and ring (n_cpu_units of them attended on the CPU keep theirs there), the
+// scratch of each device that attends, the step's plan per GPU batch, and Phase III's scratch
+// for `recompute_below` kept positions (0: none).
+struct SwaBytes {
+  uint64_t compute = 0;
+  uint64_t cpu = 0;
+};
+SwaBytes swa_block_bytes(const SwaOptions& options, const SwaShape& shape, int64_t n_units,
+                         int64_t n_cpu_units, int64_t n_gpu_batches, int64_t recompute_below,
+                         int64_t hidden_size, int64_t kv_dim, size_t activation_bytes);
+
 // One layer's persistent tensors (score, ring) on `device`; the Buffers go to `owner`. Zeroed
 // by each prefill.
 SwaState allocate_swa_layer(Device& device, const SwaOptions& options, const SwaShape& shape,

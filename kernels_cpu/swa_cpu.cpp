@@ -247,7 +247,7 @@ void swa_prefill_score_cpu(const SwaPrefillScoreParams& p) {
             for (int64_t key = 0; key < n_keys; ++key) row_weights[key] += weights[key];
           }
           for (int64_t key = 0; key < n_keys; ++key) score[s.first + key] += row_weights[key];
-          if (!window) continue;
+          if (!window || s.write_row < 0) continue;  // no ring rows asked for
           const int64_t ring_row = (s.write_row + r) % p.window_rows;
           ALISA_ASSERT(n_keys <= p.row_capacity, "SWA prefill row of ", n_keys, " keys > ",
                        p.row_capacity);

@@ -1,4 +1,6 @@
 // Tensor -> kernel params: the shape and dtype checks every backend shares.
+#include <algorithm>
+
 #include "runtime/ops.h"
 
 namespace alisa {
@@ -435,6 +437,10 @@ SparseAttentionParams sparse_attention_params(const Tensor& q, const Tensor& k, 
                        t->stride(1) == swa.recomputed_k.stride(1),
                    "sparse attention recomputed K/V ", t->shape_string());
     }
+    // Every selected token below recomputed_below has its row: at most that many, at most all.
+    ALISA_ASSERT(swa.recomputed_k.size(1) >= std::min(shape.max_selected, swa.recomputed_below),
+                 "sparse attention recomputed K/V of ", swa.recomputed_k.size(1), " rows for ",
+                 swa.recomputed_below, " kept positions");
   }
   return SparseAttentionParams{
       .q = q.data(),

@@ -89,7 +89,15 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     ALISA_CHECK(!policy.compress_cache && !policy.cpu_attention,
                 "cache_recompute_percent (Phase III) does not combine with compress_cache or "
                 "cpu_attention: the kept tokens' K and V are recomputed and attended on the GPU");
-    recompute_below_ = kept_hidden_positions(policy, shape.capacity, shape.max_step_tokens);
+    ALISA_CHECK(spec.hidden_size <= 2 * spec.kv_dim(),
+                "cache_recompute_percent (Phase III) would keep more bytes than it saves: a hidden "
+                "state of ",
+                spec.hidden_size, " values against K and V of ", 2 * spec.kv_dim(),
+                " (grouped-query attention)");
+    // Only CPU-resident caches keep hidden states.
+    if (std::count(kv_homes.begin(), kv_homes.end(), Tier::kCpu) > 0) {
+      recompute_below_ = kept_hidden_positions(policy, shape.capacity, shape.max_step_tokens);
+    }
   }
   auto count = [](const std::vector<Tier>& homes, Tier tier) {
     return static_cast<uint64_t>(std::count(homes.begin(), homes.end(), tier));

@@ -43,6 +43,9 @@ class BlockRunner {
   BlockRunner& operator=(const BlockRunner&) = delete;
 
   const BlockShape& shape() const { return shape_; }
+  // Phase III: positions of CPU-resident caches kept as input hidden states (0: none); the
+  // prompt step must cover them.
+  int64_t kept_positions() const { return recompute_below_; }
   // Starts a new block of sequences (the cache is reused).
   void reset();
   // Appends n_new tokens to every sequence of the block: token_ids and new_mask are

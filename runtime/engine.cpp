@@ -144,12 +144,20 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
   if (policy.cache_recompute_auto) {
     // Phase III's share from the caps: the least that fits (it runs with SWA only, and not with
     // cpu_attention or compress_cache).
+    // Only the CPU tier gains, and only while more of the prompt can be kept; where nothing
+    // fits, the plan without it is the one refused.
     policy.cache_recompute_percent = 0;
     const bool phase3 = swa_.enabled() && swa_.granularity == SwaGranularity::kLayer &&
-                        !policy.cpu_attention && !policy.compress_cache;
-    while (phase3 && policy.cache_recompute_percent < 100 && !fits(plan_for(policy), caps)) {
+                        !policy.cpu_attention && !policy.compress_cache &&
+                        policy.cache_cpu_percent > 0 && spec_.hidden_size < 2 * spec_.kv_dim();
+    auto cpu_fits = [&](const Policy& p) {
+      return fits(plan_for(p), {.gpu_bytes = 0, .cpu_bytes = caps.cpu_bytes});
+    };
+    while (phase3 && !cpu_fits(policy) && policy.cache_recompute_percent < 100 &&
+           kept_hidden_positions(policy, capacity, max_step_tokens) < max_step_tokens) {
       policy.cache_recompute_percent += 1;
     }
+    if (!cpu_fits(policy)) policy.cache_recompute_percent = 0;
   }
   check_fits(plan_for(policy), caps, policy_ ? "the policy" : "the batch");
   const BlockShape shape{.gpu_batch_size = policy.gpu_batch_size,
@@ -175,8 +183,9 @@ void Engine::validate_prompt(const std::vector<int32_t>& ids, int64_t max_new_to
 }
 
 void left_pad(const std::vector<const std::vector<int32_t>*>& prompts, int32_t pad_id,
-              std::vector<int32_t>& ids, std::vector<uint8_t>& mask, int64_t& seq_len) {
-  seq_len = 0;
+              std::vector<int32_t>& ids, std::vector<uint8_t>& mask, int64_t& seq_len,
+              int64_t min_len) {
+  seq_len = min_len;
   for (const auto* p : prompts)
     seq_len = std::max<int64_t>(seq_len, static_cast<int64_t>(p->size()));
   const size_t n = prompts.size() * static_cast<size_t>(seq_len);
@@ -210,6 +219,13 @@ std::vector<float> Engine::forward(const std::vector<int32_t>& input_ids,
   }
   const int64_t vocab = spec_.vocab_size;
   if (swa_.enabled()) {
+    for (int64_t b = 0; b < batch; ++b) {  // a sequence's real tokens must be one run at its end
+      const auto row = attention_mask.begin() + b * seq_len;
+      const auto first_real = std::find_if(row, row + seq_len, [](uint8_t m) { return m != 0; });
+      ALISA_CHECK(std::find(first_real, row + seq_len, uint8_t{0}) == row + seq_len,
+                  "sparse window attention needs left-padded input: attention_mask row ", b,
+                  " has padding after a real token");
+    }
     std::vector<float> logits(static_cast<size_t>(batch * seq_len * vocab));
     teacher_force(input_ids, attention_mask, batch, seq_len,
                   [&](int64_t t, const std::vector<float>& step_logits) {
@@ -308,7 +324,9 @@ std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& pr
     std::vector<int32_t> ids;
     std::vector<uint8_t> mask;
     int64_t seq_len = 0;
-    left_pad(batch_prompts, pad_id, ids, mask, seq_len);
+    // Phase III keeps the prompt step's first positions as hidden states: every block's prompt
+    // step covers them.
+    left_pad(batch_prompts, pad_id, ids, mask, seq_len, runner->kept_positions());
     runner->reset();
     runner->step(ids, mask, seq_len);
     std::vector<bool> finished(static_cast<size_t>(block), false);

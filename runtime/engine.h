@@ -120,8 +120,10 @@ class Engine {
   std::optional<Tokenizer> tokenizer_;
 };
 
-// Left-pads prompts into [batch, seq_len] ids and mask.
+// Left-pads prompts into [batch, seq_len] ids and mask; seq_len is the longest prompt, or
+// min_len when that is longer.
 void left_pad(const std::vector<const std::vector<int32_t>*>& prompts, int32_t pad_id,
-              std::vector<int32_t>& ids, std::vector<uint8_t>& mask, int64_t& seq_len);
+              std::vector<int32_t>& ids, std::vector<uint8_t>& mask, int64_t& seq_len,
+              int64_t min_len = 0);
 
 }  // namespace alisa

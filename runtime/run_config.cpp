@@ -170,6 +170,7 @@ RunConfig load_run_config(const std::filesystem::path& path) {
       throw Error(str(path.string(), ": unknown key '", key, "' (known: ", run_config_keys(), ")"));
     }
   }
+  swa_options(config, path.string());  // out-of-range swa values are named with the file
   return config;
 }
 

@@ -21,7 +21,20 @@ nlohmann::json policy_json(const Policy& p) {
           {"cpu_attention", p.cpu_attention},
           {"pin_weights", p.pin_weights},
           {"compress_weights", p.compress_weights},
-          {"compress_cache", p.compress_cache}};
+          {"compress_cache", p.compress_cache},
+          {"cache_recompute_percent", p.cache_recompute_auto
+                                          ? nlohmann::json("auto")
+                                          : nlohmann::json(p.cache_recompute_percent)}};
+}
+
+nlohmann::json swa_json(const SwaOptions& s) {
+  if (!s.enabled()) return nullptr;
+  return {{"sparsity", s.sparsity},
+          {"window_max", s.window_max},
+          {"granularity", swa_granularity_name(s.granularity)},
+          {"score", swa_score_name(s.score)},
+          {"min_tokens", s.min_tokens},
+          {"gamma", s.gamma}};
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& json) {
@@ -37,6 +50,7 @@ nlohmann::json settings_json(const RunConfig& c, const EngineOptions& e) {
   if (e.policy) policy = policy_json(*e.policy);
   return {{"device", devices[static_cast<int>(e.backend.device)]},
           {"policy", policy},
+          {"swa", swa_json(e.swa)},
           {"gpu_memory_limit", c.gpu_memory_limit.value_or(0)},
           {"cpu_memory_limit", c.cpu_memory_limit.value_or(0)},
           {"threads", c.threads.value_or(0)},

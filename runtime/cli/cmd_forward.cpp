@@ -34,7 +34,7 @@ void add_forward_command(CLI::App& app) {
     Engine engine({.model = flags->model,
                    .dummy_seed = 1234,
                    .backend = {.device = device, .n_threads = flags->threads},
-                   .swa = swa_options(flags->swa, "run settings")});
+                   .swa = swa_options(flags->swa, "the --swa-* flags")});
     const std::vector<float> logits =
         engine.forward(input.input_ids, input.attention_mask, input.batch, input.seq_len);
     write_safetensors(flags->output,

@@ -65,7 +65,8 @@ EngineOptions engine_options(const RunConfig& config) {
                   .gpu_memory_limit = config.gpu_memory_limit.value_or(0)},
       .offload_dir = config.offload_dir.value_or("")};
   if (config.policy) options.policy = load_policy(*config.policy);
-  options.swa = swa_options(config, "run settings");
+  // The run YAML's values were checked when it was read: what fails here is a flag.
+  options.swa = swa_options(config, "the --swa-* flags");
   return options;
 }
 

@@ -142,17 +142,47 @@ TEST_CASE("cache_recompute_percent: auto keeps hidden states only when the cap n
                    .policy = p,
                    .offload_dir = disk.path(),
                    .swa = kSparse});
-    return engine.make_block_runner(policy.block_size(), 7 + kDecode + 1, 7)->shape().block_size();
+    return engine.make_block_runner(policy.block_size(), 7 + kDecode + 1, 7)->kept_positions();
   };
   // Without Phase III the tight cap is refused; auto finds the share that fits.
   CHECK_THROWS_WITH(run_with_cap(policy, tight), Contains("cpu_memory_limit"));
   Policy automatic = policy;
   automatic.cache_recompute_auto = true;
-  CHECK(run_with_cap(automatic, tight) == policy.block_size());
+  const int64_t kept = run_with_cap(automatic, tight);
+  CHECK(kept > 0);
+  CHECK(kept <= 7);
+  CHECK(run_with_cap(automatic, 0) == 0);  // no cap: nothing to save
   // With room to spare, auto is Phase II: bitwise the run without recomputation.
   CHECK(
       bitwise_equal(run_policy(model, DeviceChoice::kCpu, automatic, disk.path(), kDecode, kSparse),
                     run_policy(model, DeviceChoice::kCpu, policy, disk.path(), kDecode, kSparse)));
+}
+
+TEST_CASE("generate with Phase III pads every block's prompt step over the kept positions",
+          "[swa][offload][e2e]") {
+  // Blocks of two: prompts of 12 and 11 tokens, then 4 and 3; the kept positions come from the
+  // longest prompt, so the second block's prompt step is padded to cover them.
+  const std::vector<std::vector<int32_t>> texts = {{5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+                                                   {30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40},
+                                                   {50, 51, 52, 53},
+                                                   {70, 71, 72}};
+  std::vector<Prompt> prompts;
+  for (size_t i = 0; i < texts.size(); ++i) prompts.push_back({texts[i], i});
+  auto generate = [&](double recompute) {
+    Policy policy = policy_with(100, 0, 0, 100, 100, 0);
+    policy.gpu_batch_size = 1;
+    policy.num_gpu_batches = 2;
+    policy.cache_recompute_percent = recompute;
+    Engine engine({.model = fixture_path("llama-tiny").string(),
+                   .backend = {.device = DeviceChoice::kCpu, .n_threads = 2},
+                   .policy = policy,
+                   .swa = kSparse});
+    GenerationOptions options;
+    options.max_new_tokens = 8;
+    options.stop_at_eos = false;
+    return engine.generate(prompts, options);
+  };
+  CHECK(generate(50) == generate(0));
 }
 
 TEST_CASE("SWA over an int8 cache gives the same logits wherever the cache lies",

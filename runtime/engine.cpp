@@ -142,9 +142,9 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
     return plan;
   };
   if (policy.cache_recompute_auto) {
-    // Phase III's share from the caps: the least that fits (it runs with SWA only, and not with
-    // cpu_attention or compress_cache).
-    // Only the CPU tier gains, and only while more of the prompt can be kept; where nothing
+    // Phase III's share from the caps: the least that makes the CPU tier fit (it runs with SWA
+    // only, not with cpu_attention or compress_cache, and saves only where a hidden state is
+    // smaller than K and V), raised only while more of the prompt can be kept; where nothing
     // fits, the plan without it is the one refused.
     policy.cache_recompute_percent = 0;
     const bool phase3 = swa_.enabled() && swa_.granularity == SwaGranularity::kLayer &&

@@ -189,7 +189,6 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     }
   }
   if (swa.enabled()) {
-    validate(swa, "swa");
     const SwaShape swa_shape_ =
         swa_shape(swa, spec.n_heads, b, shape.capacity, shape.max_step_tokens);
     swa_scratch_ = allocate_swa_scratch(compute, swa_shape_, buffers_);
@@ -493,6 +492,7 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
       ops_.copy(
           hidden.reshape({shape_.gpu_batch_size, n_new, spec_.hidden_size}).slice(1, 0, n_kept),
           kept.slice(1, past, past + n_kept));
+      copies_.count_mapped(Link::kGpuToCpu, static_cast<uint64_t>(n_kept) * hidden_bytes(1));
     }
     if (past > 0) {
       cache.recompute = recompute_;

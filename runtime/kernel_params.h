@@ -99,6 +99,17 @@ struct RotaryParams {
   DType dtype = DType::kF32;
 };
 
+// dst row r = src row r for n_rows rows of row_bytes, src_pitch / dst_pitch bytes apart: a
+// strided copy by the compute device itself (either side may be mapped host memory).
+struct CopyRowsParams {
+  const void* src = nullptr;
+  void* dst = nullptr;
+  size_t row_bytes = 0;
+  int64_t n_rows = 0;
+  size_t src_pitch = 0;
+  size_t dst_pitch = 0;
+};
+
 // Causal multi-head attention with grouped-query heads and a key padding mask, over a KV cache.
 // Query i of a sequence sits at cache index q_start + i and attends the keys at cache indices
 // [0, q_start + i] whose mask is 1. out = softmax(scale * q K^T) V per head; query head h uses

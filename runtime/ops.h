@@ -32,7 +32,7 @@ struct SwaState {
   Tensor recomputed_k, recomputed_v;
   int64_t recomputed_below = 0;
   SwaScore mode = SwaScore::kWindow;
-  float gamma = 1.0f;
+  float gamma = 1.0f;  // kDecay's factor; 1 for the other modes
   bool active() const { return !sequences.empty(); }
   bool scored() const { return mode != SwaScore::kRecent; }
 };

@@ -490,7 +490,7 @@ SwaScoreUpdateParams swa_score_update_params(const SwaState& swa) {
                               .window_rows = shape.window_rows,
                               .row_capacity = shape.row_capacity,
                               .mode = swa.mode,
-                              .gamma = swa.mode == SwaScore::kDecay ? swa.gamma : 1.0f};
+                              .gamma = swa.gamma};
 }
 
 SwaPrefillScoreParams swa_prefill_score_params(const Tensor& q, const Tensor& k,

@@ -5,6 +5,7 @@
 #include "kernels_gpu/attention_decode.cuh"
 #include "kernels_gpu/attention_prefill.cuh"
 #include "kernels_gpu/convert.cuh"
+#include "kernels_gpu/copy_rows.cuh"
 #include "kernels_gpu/cuda_check.cuh"
 #include "kernels_gpu/embedding.cuh"
 #include "kernels_gpu/layer_norm.cuh"
@@ -75,13 +76,18 @@ void GpuOps::attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
 }
 
 void GpuOps::copy(const Tensor& src, const Tensor& dst) {
-  // cudaMemcpyDefault: either side may be mapped pinned memory (a CPU-resident cache that sparse
-  // window attention reads in place takes the step's new keys and values this way).
+  // A kernel, not a DMA copy: either side may be mapped pinned memory (a CPU-resident cache that
+  // sparse window attention reads in place takes the step's new keys and values this way), and a
+  // DMA copy on this stream would wait behind the bulk transfers of the copy engine.
   const CopyPlan plan = copy_plan(src, dst);
   plan.for_each_block([&](const char* from, char* to) {
-    ALISA_CUDA_CHECK(cudaMemcpy2DAsync(to, plan.dst_pitch, from, plan.src_pitch, plan.row_bytes,
-                                       static_cast<size_t>(plan.n_rows), cudaMemcpyDefault,
-                                       stream_));
+    gpu::copy_rows({.src = from,
+                    .dst = to,
+                    .row_bytes = plan.row_bytes,
+                    .n_rows = plan.n_rows,
+                    .src_pitch = plan.src_pitch,
+                    .dst_pitch = plan.dst_pitch},
+                   stream_);
   });
 }
 

@@ -104,10 +104,11 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
   const uint64_t tokens = u(s + n);
 
   MemoryPlan plan;
-  // weights W = L * Wl + Wg
-  const uint64_t W = mul(L, Wl) + Wg;
-  split(W, policy.weights_gpu_percent, policy.weights_cpu_percent, plan.gpu.weights,
+  // weights: the layers' L * Wl split by the percentages; the global weights Wg stay on the GPU
+  // (the embedding lookup and the head use them every step), as the WeightStore places them.
+  split(mul(L, Wl), policy.weights_gpu_percent, policy.weights_cpu_percent, plan.gpu.weights,
         plan.cpu.weights, plan.disk.weights);
+  plan.gpu.weights += Wg;
   // KV cache C = L * B * (s + n) * Kt
   const uint64_t C = mul(mul(mul(L, B), tokens), Kt);
   split(C, policy.cache_gpu_percent, policy.cache_cpu_percent, plan.gpu.cache, plan.cpu.cache,
@@ -133,7 +134,7 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
   const uint64_t streamed_kv =
       policy.cpu_attention ? 0 : 2 * (Kb - part(Kb, policy.cache_gpu_percent));
   const uint64_t prefill = mul(mul(mul(b, u(s)), std::max(m_f, 3 * d)), 2);
-  const uint64_t logits = mul(mul(b, V), 4);
+  const uint64_t logits = mul(mul(B, V), 4) + mul(mul(b, V), 2);  // the block's, f32; staging
   // One GPU batch's K and V of one layer in f16, what attention reads of an int8 cache.
   const uint64_t dense_kv =
       policy.compress_cache ? mul(mul(b, tokens), model.kv_bytes_per_token_per_layer) : 0;

@@ -47,7 +47,8 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
 // layer's and of the global weights (f16), Wf the f16 bytes of one layer, Kt the stored KV bytes of
 // one token in one layer; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (wd, cd, ad =
 // the rest on disk); part(x, p) = x * p / 100 rounded to the nearest byte.
-//   weights      W = L * Wl + Wg;  gpu = part(W, wg), cpu = part(W, wc), disk = the rest
+//   weights      L * Wl split: gpu = part(L * Wl, wg) + Wg, cpu = part(L * Wl, wc), disk = the
+//                rest (the global weights stay on the GPU, as the WeightStore places them)
 //   KV cache     C = L * B * (s + n) * Kt;  split by cg / cc the same way; with
 //                cache_recompute_percent r, the CPU part keeps h = min(round(r (s + n) / 100), s)
 //                of every s + n positions as hidden states: cpu * ((s + n - h) + h * 2d / Kt) /
@@ -59,7 +60,7 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
 //     streamed KV       2 * (Kb - part(Kb, cg))   Kb = b * (s + n) * Kt, one GPU batch's KV of
 //                                                 one layer; only without cpu_attention
 //     prefill           b * s * max(m * f, 3 * d) * 2   one GPU batch's f16 intermediates
-//     logits            b * V * 4                       f32
+//     logits       B * V * 4 + b * V * 2           the block's, f32, and one GPU batch's staging
 //     dequantised KV    b * (s + n) * Kf                Kf = f16 K and V bytes of one token in
 //                                                       one layer; only with compress_cache
 //   CPU workspace: 2 * (Wl - part(Wl, wg) - part(Wl, wc)), the pinned staging of a layer's

@@ -21,7 +21,9 @@ ModelFootprint footprint_from_sizes(const ModelSizes& s) {
   f.gated_mlp = s.gated_mlp;
   f.vocab_size = s.vocab_size;
   f.max_positions = s.max_positions;
+  f.q_dim = s.q_dim;
   f.kv_dim = s.kv_dim;
+  f.embed_dim = s.embed_dim;
   f.n_kv_heads = s.n_kv_heads;
   // Per layer: q [q_dim, d], k and v [kv_dim, d], o [d, q_dim]; MLP 2 or 3 matrices of d * ffn.
   f.layer_matrix_params =

@@ -34,8 +34,10 @@ struct ModelFootprint {
   bool gated_mlp = false;
   int64_t vocab_size = 0;
   int64_t max_positions = 0;
+  int64_t q_dim = 0;  // n_heads * head_dim
   int64_t kv_dim = 0;
   int64_t n_kv_heads = 0;
+  int64_t embed_dim = 0;
   // Parameters of one decoder layer and of the global weights (embeddings, positions,
   // projections, head, final norm), split into 2-D matrices (compressible) and 1-D vectors
   // (biases, norm weights: never compressed, as in FlexGen).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -128,6 +129,26 @@ Policy load_policy(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return policy_from_yaml(text.str(), path.string());
+}
+
+std::string policy_to_yaml(const Policy& p) {
+  const auto number = [](double x) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.10g", x);
+    return std::string(text);
+  };
+  const auto flag = [](bool x) { return x ? "true" : "false"; };
+  return str("gpu_batch_size: ", p.gpu_batch_size, "\nnum_gpu_batches: ", p.num_gpu_batches,
+             "\nweights_gpu_percent: ", number(p.weights_gpu_percent),
+             "\nweights_cpu_percent: ", number(p.weights_cpu_percent),
+             "\ncache_gpu_percent: ", number(p.cache_gpu_percent),
+             "\ncache_cpu_percent: ", number(p.cache_cpu_percent),
+             "\nactivations_gpu_percent: ", number(p.activations_gpu_percent),
+             "\nactivations_cpu_percent: ", number(p.activations_cpu_percent),
+             "\ncpu_attention: ", flag(p.cpu_attention), "\npin_weights: ", flag(p.pin_weights),
+             "\ncompress_weights: ", flag(p.compress_weights),
+             "\ncompress_cache: ", flag(p.compress_cache), "\ncache_recompute_percent: ",
+             p.cache_recompute_auto ? "auto" : number(p.cache_recompute_percent), "\n");
 }
 
 }  // namespace alisa

@@ -59,5 +59,8 @@ void validate(const Policy& policy, const std::string& source);
 Policy policy_from_yaml(const std::string& yaml_text, const std::string& source);
 // Reads and parses a policy file; errors name the path.
 Policy load_policy(const std::filesystem::path& path);
+// The YAML policy_from_yaml reads back to the same policy (every key, percentages to 10
+// significant digits).
+std::string policy_to_yaml(const Policy& policy);
 
 }  // namespace alisa

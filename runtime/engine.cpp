@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "policy/memory_plan.h"
+#include "runtime/block_memory.h"
 #include "runtime/swa.h"
 
 namespace alisa {
@@ -16,13 +17,6 @@ bool is_dummy(const std::string& model) {
   return model.rfind(kDummyPrefix, 0) == 0;
 }
 
-ModelSpec open_spec(const std::string& model) {
-  ALISA_CHECK(!model.empty(), "no model given (--model DIR or --model dummy:NAME)");
-  if (is_dummy(model)) return named_model_spec(model.substr(kDummyPrefix.size()));
-  ALISA_CHECK(std::filesystem::is_directory(model), "model folder '", model, "' does not exist");
-  return load_model_spec(model);
-}
-
 // A sampling stream per (seed, prompt): the same prompt samples the same way in any batch.
 uint64_t sampling_key(uint64_t seed, uint64_t prompt_index) {
   uint64_t z = seed * 0x9e3779b97f4a7c15ull + prompt_index + 1;
@@ -31,33 +25,32 @@ uint64_t sampling_key(uint64_t seed, uint64_t prompt_index) {
   return z ^ (z >> 33);
 }
 
-// The plan is in float16 bytes; CPU runs keep float32.
-void scale_plan(MemoryPlan& plan, size_t element_bytes) {
-  for (TierBytes* tier : {&plan.gpu, &plan.cpu, &plan.disk}) {
-    for (uint64_t* x : {&tier->weights, &tier->cache, &tier->activations, &tier->workspace}) {
-      *x = *x / 2 * element_bytes;
-    }
-  }
-}
-
 }  // namespace
 
+std::filesystem::path default_offload_dir() {
+  return std::filesystem::temp_directory_path() / "alisa-offload";
+}
+
+ModelSpec open_model_spec(const std::string& model) {
+  ALISA_CHECK(!model.empty(), "no model given (--model DIR or --model dummy:NAME)");
+  if (is_dummy(model)) return named_model_spec(model.substr(kDummyPrefix.size()));
+  ALISA_CHECK(std::filesystem::is_directory(model), "model folder '", model, "' does not exist");
+  return load_model_spec(model);
+}
+
 Engine::Engine(const EngineOptions& options)
-    : spec_(open_spec(options.model)),
+    : spec_(open_model_spec(options.model)),
       backend_(make_backend(options.backend)),
       policy_(options.policy),
       swa_(options.swa),
-      offload_dir_(options.offload_dir.empty()
-                       ? std::filesystem::temp_directory_path() / "alisa-offload"
-                       : options.offload_dir) {
+      offload_dir_(options.offload_dir.empty() ? default_offload_dir() : options.offload_dir) {
   timeline_.set_keep_spans(options.keep_trace_spans);
   validate(swa_, "swa");
   const Policy policy = policy_.value_or(Policy{});
   if (policy_) {
     // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
     // (cache, activations, workspace) is checked when a workload's runner is made.
-    MemoryPlan plan = plan_memory(model_footprint(spec_), {.prompt_len = 1, .gen_len = 0}, policy);
-    scale_plan(plan, dtype_size(activation_dtype()));
+    MemoryPlan plan = block_memory_plan(spec_, {}, policy, 1, 1, dtype_size(activation_dtype()));
     plan.gpu.cache = plan.cpu.cache = plan.disk.cache = 0;
     plan.gpu.activations = plan.cpu.activations = plan.disk.activations = 0;
     plan.gpu.workspace = plan.cpu.workspace = 0;
@@ -115,30 +108,13 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
     policy.num_gpu_batches = (n_sequences + policy.gpu_batch_size - 1) / policy.gpu_batch_size;
     if (policy.num_gpu_batches == 1) policy.gpu_batch_size = n_sequences;
   }
-  const int64_t prompt_len = std::max<int64_t>(1, max_step_tokens);
   const MemoryCaps caps{.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()};
   auto plan_for = [&](const Policy& p) {
-    MemoryPlan plan = plan_memory(model_footprint(spec_),
-                                  {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, p);
-    scale_plan(plan, dtype_size(activation_dtype()));
+    MemoryPlan plan = block_memory_plan(spec_, swa_, p, capacity, max_step_tokens,
+                                        dtype_size(activation_dtype()));
     // Weights are in place already: what remains must fit next to them.
     plan.gpu.weights = weights_->bytes_on(Tier::kCompute);
     plan.cpu.weights = weights_->bytes_on(Tier::kCpu);
-    if (swa_.enabled()) {
-      // The selection state, where each unit attends (cpu_attention units on the CPU tier).
-      const int64_t n_units = spec_.n_layers * p.num_gpu_batches;
-      const int64_t n_cpu_units =
-          p.cpu_attention ? static_cast<int64_t>(std::ceil(static_cast<double>(n_units) *
-                                                           p.cache_cpu_percent / 100.0))
-                          : 0;
-      const int64_t kept = kept_hidden_positions(p, capacity, max_step_tokens);
-      const SwaBytes swa = swa_block_bytes(
-          swa_, swa_shape(swa_, spec_.n_heads, p.gpu_batch_size, capacity, max_step_tokens),
-          n_units, n_cpu_units, p.num_gpu_batches, kept, spec_.hidden_size, spec_.kv_dim(),
-          dtype_size(activation_dtype()));
-      plan.gpu.workspace += swa.compute;
-      plan.cpu.workspace += swa.cpu;
-    }
     return plan;
   };
   if (policy.cache_recompute_auto) {

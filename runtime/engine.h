@@ -23,6 +23,12 @@
 
 namespace alisa {
 
+// The disk tier's folder when none is given: <temp>/alisa-offload.
+std::filesystem::path default_offload_dir();
+
+// The architecture of a checkpoint folder or of dummy:NAME (configs/models/NAME.json).
+ModelSpec open_model_spec(const std::string& model);
+
 struct EngineOptions {
   std::string model;           // a checkpoint folder, or "dummy:NAME" (configs/models/NAME.json)
   uint64_t dummy_seed = 1234;  // seed of dummy weights

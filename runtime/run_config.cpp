@@ -51,7 +51,7 @@ const char* run_config_keys() {
          "top_p, top_k, seed, "
          "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, "
          "dummy_seed, "
-         "policy, offload_dir, swa";
+         "policy, hardware, allow_compression, offload_dir, swa";
 }
 
 const char* swa_config_keys() {
@@ -93,6 +93,8 @@ void RunConfig::merge(const RunConfig& o) {
   take(cpu_memory_limit, o.cpu_memory_limit);
   take(dummy_seed, o.dummy_seed);
   take(policy, o.policy);
+  take(hardware, o.hardware);
+  take(allow_compression, o.allow_compression);
   take(offload_dir, o.offload_dir);
   take(swa_sparsity, o.swa_sparsity);
   take(swa_window_max, o.swa_window_max);
@@ -161,7 +163,12 @@ RunConfig load_run_config(const std::filesystem::path& path) {
     } else if (key == "dummy_seed") {
       config.dummy_seed = yaml_scalar<uint64_t>(value, where, "a non-negative integer");
     } else if (key == "policy") {
-      config.policy = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
+      const std::string policy = yaml_scalar<std::string>(value, where, "a path or auto");
+      config.policy = policy == "auto" ? policy : resolve_path(base, policy);
+    } else if (key == "hardware") {
+      config.hardware = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
+    } else if (key == "allow_compression") {
+      config.allow_compression = yaml_scalar<bool>(value, where, "true or false");
     } else if (key == "offload_dir") {
       config.offload_dir = resolve_path(base, yaml_scalar<std::string>(value, where, "a folder"));
     } else if (key == "swa") {

@@ -30,7 +30,9 @@ struct RunConfig {
   std::optional<uint64_t> gpu_memory_limit;  // bytes
   std::optional<uint64_t> cpu_memory_limit;  // bytes
   std::optional<uint64_t> dummy_seed;
-  std::optional<std::string> policy;       // policy YAML (configs/policies/...)
+  std::optional<std::string> policy;       // policy YAML (configs/policies/...), or "auto"
+  std::optional<std::string> hardware;     // calibrated profile (configs/hardware/...)
+  std::optional<bool> allow_compression;   // policy: auto may compress weights and cache
   std::optional<std::string> offload_dir;  // the disk tier's folder
   // Sparse Window Attention (the `swa:` mapping; runtime/swa.h).
   std::optional<double> swa_sparsity;

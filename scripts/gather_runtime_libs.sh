@@ -20,7 +20,9 @@ for binary in "$@"; do
     [[ "$name" =~ $base ]] && continue
     [ -n "${path:-}" ] && [ -e "$path" ] || { echo "gather: $binary needs $name, not found" >&2; exit 1; }
     real=$(readlink -f "$path")
-    package=$(dpkg -S "$real" 2>/dev/null || dpkg -S "${real/#\/lib\//\/usr\/lib\/}" 2>/dev/null || true)
+    # Debian 12 merged /lib into /usr/lib; dpkg knows each file by the path its package used.
+    package=$(dpkg -S "$real" 2>/dev/null || dpkg -S "${real/#\/lib\//\/usr\/lib\/}" 2>/dev/null ||
+              dpkg -S "${real/#\/usr\/lib\//\/lib\/}" 2>/dev/null || true)
     package=${package%%:*}
     [ -n "$package" ] || { echo "gather: no Debian package owns $real" >&2; exit 1; }
     packages+=("$package")

@@ -8,6 +8,7 @@ packages=(
   ocl-icd-opencl-dev opencl-headers  # oneDNN's CMake package requires OpenCL
   nlohmann-json3-dev libcli11-dev libspdlog-dev libicu-dev
   libbenchmark-dev
+  libglpk-dev  # the policy solver's LP/MIP library
 )
 
 missing=()

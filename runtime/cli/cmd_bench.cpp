@@ -50,6 +50,7 @@ nlohmann::json settings_json(const RunConfig& c, const EngineOptions& e) {
   if (e.policy) policy = policy_json(*e.policy);
   return {{"device", devices[static_cast<int>(e.backend.device)]},
           {"policy", policy},
+          {"policy_source", c.policy.value_or("")},
           {"swa", swa_json(e.swa)},
           {"gpu_memory_limit", c.gpu_memory_limit.value_or(0)},
           {"cpu_memory_limit", c.cpu_memory_limit.value_or(0)},
@@ -83,13 +84,24 @@ void add_bench_command(CLI::App& app) {
       "--no-warmup", [warmup] { *warmup = false; }, "Time the first run (default: warm up first)");
   cmd->callback([flags, warmup, batch_sizes, trace] {
     const RunConfig config = resolve_run_config(*flags);
-    EngineOptions options = engine_options(config);
+    const int64_t prompt_len = config.prompt_len.value_or(512);
+    const int64_t gen_len = config.gen_len.value_or(32);
+    const bool auto_policy = config.policy == "auto";
+    std::optional<AutoWorkload> job;
+    if (auto_policy) {
+      ALISA_CHECK(batch_sizes->empty(), "bench: --policy auto chooses the block; --batch-size ",
+                  "caps it, --batch-sizes is not taken");
+      job = AutoWorkload{.workload = {.prompt_len = prompt_len, .gen_len = gen_len},
+                         .sequences = config.batch_size.value_or(0)};
+    }
+    EngineOptions options = engine_options(config, job);
     options.keep_trace_spans = !trace->empty();
     std::vector<int64_t> sizes = *batch_sizes;
     if (options.policy) {
       // The policy fixes the block: gpu_batch_size * num_gpu_batches sequences.
-      ALISA_CHECK(sizes.empty() && !config.batch_size, "bench: with a policy the batch is its ",
-                  "block (gpu_batch_size * num_gpu_batches); drop --batch-size(s)");
+      ALISA_CHECK(sizes.empty() && (!config.batch_size || auto_policy),
+                  "bench: with a policy the batch is its block (gpu_batch_size * ",
+                  "num_gpu_batches); drop --batch-size(s)");
       sizes.push_back(options.policy->block_size());
     }
     if (sizes.empty()) sizes.push_back(config.batch_size.value_or(1));
@@ -98,8 +110,8 @@ void add_bench_command(CLI::App& app) {
     std::optional<JsonlWriter> writer;
     if (config.output) writer.emplace(*config.output);
     for (const int64_t batch_size : sizes) {
-      const BenchWorkload workload{.prompt_len = config.prompt_len.value_or(512),
-                                   .gen_len = config.gen_len.value_or(32),
+      const BenchWorkload workload{.prompt_len = prompt_len,
+                                   .gen_len = gen_len,
                                    .batch_size = batch_size,
                                    .seed = config.seed.value_or(0),
                                    .warmup = *warmup};

@@ -1,7 +1,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
@@ -57,34 +59,47 @@ void run_generate(const RunFlags& flags) {
   const GenerationOptions options = generation_options(config);
   const std::vector<PromptRecord> records = read_prompts(*config.prompts);
 
+  // Prompts are tokenised before the model loads: `policy: auto` plans for their lengths.
+  std::optional<Tokenizer> tokenizer;
+  const std::filesystem::path own_tokenizer =
+      std::filesystem::path(*config.model) / "tokenizer.json";
+  if (config.tokenizer) {
+    tokenizer = Tokenizer::load(*config.tokenizer);
+  } else if (std::filesystem::is_regular_file(own_tokenizer)) {
+    tokenizer = Tokenizer::load(own_tokenizer);
+  }
+  std::vector<Prompt> prompts;
+  std::vector<std::string> places;
+  int64_t longest = 1;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const PromptRecord& record = records[i];
+    places.push_back(str(*config.prompts, ":", record.line));
+    Prompt prompt;
+    prompt.index = i;
+    if (record.ids) {
+      prompt.token_ids = *record.ids;
+    } else {
+      ALISA_CHECK(tokenizer, places.back(),
+                  ": the prompt is text but the model has no tokenizer.json (give prompt_ids, or "
+                  "--tokenizer FILE)");
+      prompt.token_ids = tokenizer->encode(*record.text, /*add_special_tokens=*/true);
+    }
+    longest = std::max(longest, static_cast<int64_t>(prompt.token_ids.size()));
+    prompts.push_back(std::move(prompt));
+  }
+
   const auto load_start = std::chrono::steady_clock::now();
-  Engine engine(engine_options(config));
+  const AutoWorkload job{.workload = {.prompt_len = longest, .gen_len = options.max_new_tokens},
+                         .sequences = static_cast<int64_t>(prompts.size())};
+  Engine engine(engine_options(config, job));
   const double n_parameters = static_cast<double>(engine.spec().n_parameters());
   spdlog::info(
       "loaded {} ({:.2f}{} parameters) on the {} in {:.1f} s", engine.spec().name,
       n_parameters >= 1e9 ? n_parameters / 1e9 : n_parameters / 1e6,
       n_parameters >= 1e9 ? "B" : "M", engine.device().name(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
-  std::optional<Tokenizer> own_tokenizer;
-  if (config.tokenizer) own_tokenizer = Tokenizer::load(*config.tokenizer);
-  const Tokenizer* tokenizer = own_tokenizer ? &*own_tokenizer : engine.tokenizer();
-
-  std::vector<Prompt> prompts;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const PromptRecord& record = records[i];
-    const std::string where = str(*config.prompts, ":", record.line);
-    Prompt prompt;
-    prompt.index = i;
-    if (record.ids) {
-      prompt.token_ids = *record.ids;
-    } else {
-      ALISA_CHECK(tokenizer != nullptr, where,
-                  ": the prompt is text but the model has no tokenizer.json (give prompt_ids, or "
-                  "--tokenizer FILE)");
-      prompt.token_ids = tokenizer->encode(*record.text, /*add_special_tokens=*/true);
-    }
-    engine.validate_prompt(prompt.token_ids, options.max_new_tokens, where);
-    prompts.push_back(std::move(prompt));
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    engine.validate_prompt(prompts[i].token_ids, options.max_new_tokens, places[i]);
   }
 
   Progress progress;
@@ -98,8 +113,7 @@ void run_generate(const RunFlags& flags) {
   int64_t n_generated = 0;
   for (size_t i = 0; i < records.size(); ++i) {
     nlohmann::json line = {{"id", records[i].id}, {"token_ids", outputs[i]}};
-    if (tokenizer != nullptr)
-      line["text"] = tokenizer->decode(outputs[i], /*skip_special_tokens=*/true);
+    if (tokenizer) line["text"] = tokenizer->decode(outputs[i], /*skip_special_tokens=*/true);
     writer.write(line);
     n_generated += static_cast<int64_t>(outputs[i].size());
   }

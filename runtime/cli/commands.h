@@ -11,5 +11,7 @@ void add_forward_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
+void add_calibrate_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 
 }  // namespace alisa::cli

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   alisa::cli::add_tokenize_command(app);
   alisa::cli::add_bench_command(app);
   alisa::cli::add_perplexity_command(app);
+  alisa::cli::add_calibrate_command(app);
+  alisa::cli::add_plan_command(app);
   app.parse_complete_callback(
       [&] { spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn); });
   try {

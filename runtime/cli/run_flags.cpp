@@ -1,6 +1,41 @@
 #include "runtime/cli/run_flags.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "runtime/auto_policy.h"
+
 namespace alisa::cli {
+namespace {
+
+Policy auto_policy(const RunConfig& config, const EngineOptions& options,
+                   const std::optional<AutoWorkload>& workload) {
+  ALISA_CHECK(workload, "policy: auto plans for generate and bench (they know the job); give ",
+              "this command a policy file");
+  ALISA_CHECK(config.hardware, "policy: auto needs a hardware profile: --hardware ",
+              "configs/hardware/NAME.yaml or 'hardware' in the run YAML (alisa calibrate writes ",
+              "one)");
+  const DeviceChoice device = options.backend.device;
+  const bool on_gpu =
+      device == DeviceChoice::kGpu || (device == DeviceChoice::kAuto && gpu_available());
+  const SolvedPolicy solved =
+      plan_policy({.model = options.model,
+                   .workload = workload->workload,
+                   .max_sequences = workload->sequences,
+                   .swa = options.swa,
+                   .hardware = *config.hardware,
+                   .gpu_memory_limit = config.gpu_memory_limit.value_or(0),
+                   .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
+                   .threads = config.threads.value_or(0),
+                   .allow_compression = config.allow_compression.value_or(false),
+                   .activation_bytes = on_gpu ? size_t{2} : size_t{4}});
+  std::fprintf(stderr, "alisa: policy auto: %s\n", solved_policy_summary(solved).c_str());
+  for (const std::string& line : solved.limits) spdlog::info("policy auto: {}", line);
+  return solved.policy;
+}
+
+}  // namespace
 
 CLI::Option* add_byte_size_override(CLI::App* cmd, const std::string& name,
                                     std::optional<uint64_t>& field, const std::string& help) {
@@ -24,7 +59,13 @@ void add_engine_flags(CLI::App* cmd, RunFlags& flags) {
   add_override(cmd, "--dummy-seed", o.dummy_seed, "Seed of dummy weights (1234)");
   add_override(cmd, "--policy", o.policy,
                "Offloading policy YAML (configs/policies/) for generate and bench; perplexity "
-               "takes only all-resident ones (default: all on the compute device)");
+               "takes only all-resident ones; auto: chosen by the policy solver for the job "
+               "(default: all on the compute device)");
+  add_override(cmd, "--hardware", o.hardware,
+               "Calibrated hardware profile (alisa calibrate) for --policy auto");
+  cmd->add_flag_callback(
+      "--allow-compression", [&o] { o.allow_compression = true; },
+      "--policy auto may compress weights (int4) and the cache (int8)");
   add_override(cmd, "--offload-dir", o.offload_dir,
                "Folder of the disk tier (default: <temp>/alisa-offload)");
   add_swa_flags(cmd, o);
@@ -55,7 +96,7 @@ RunConfig resolve_run_config(const RunFlags& flags) {
   return config;
 }
 
-EngineOptions engine_options(const RunConfig& config) {
+EngineOptions engine_options(const RunConfig& config, const std::optional<AutoWorkload>& workload) {
   EngineOptions options{
       .model = config.model.value_or(""),
       .dummy_seed = config.dummy_seed.value_or(1234),
@@ -64,9 +105,13 @@ EngineOptions engine_options(const RunConfig& config) {
                   .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
                   .gpu_memory_limit = config.gpu_memory_limit.value_or(0)},
       .offload_dir = config.offload_dir.value_or("")};
-  if (config.policy) options.policy = load_policy(*config.policy);
   // The run YAML's values were checked when it was read: what fails here is a flag.
   options.swa = swa_options(config, "the --swa-* flags");
+  if (config.policy == "auto") {
+    options.policy = auto_policy(config, options, workload);
+  } else if (config.policy) {
+    options.policy = load_policy(*config.policy);
+  }
   return options;
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "policy/memory_plan.h"
 #include "runtime/engine.h"
 #include "runtime/run_config.h"
 #include "runtime/units.h"
@@ -32,7 +33,7 @@ CLI::Option* add_byte_size_override(CLI::App* cmd, const std::string& name,
                                     std::optional<uint64_t>& field, const std::string& help);
 
 // --config, --model, --device, --gpu-memory-limit, --cpu-memory-limit, --threads, --dummy-seed,
-// --policy, --offload-dir and the --swa-* flags.
+// --policy, --hardware, --allow-compression, --offload-dir and the --swa-* flags.
 void add_engine_flags(CLI::App* cmd, RunFlags& flags);
 // --swa-sparsity, --swa-window-max, --swa-granularity, --swa-score, --swa-min-tokens, --swa-gamma.
 void add_swa_flags(CLI::App* cmd, RunConfig& overrides);
@@ -40,6 +41,16 @@ void add_swa_flags(CLI::App* cmd, RunConfig& overrides);
 // The run YAML (if any) with the flags applied over it.
 RunConfig resolve_run_config(const RunFlags& flags);
 
-EngineOptions engine_options(const RunConfig& config);
+// The job `policy: auto` plans for: the padded prompt step, the tokens generated per sequence
+// and how many sequences there are (0: no limit on the block).
+struct AutoWorkload {
+  Workload workload;
+  int64_t sequences = 0;
+};
+
+// With `policy: auto`, the solver's policy for `workload` on the config's hardware profile
+// (commands that run no such job pass none, and auto is refused).
+EngineOptions engine_options(const RunConfig& config,
+                             const std::optional<AutoWorkload>& workload = std::nullopt);
 
 }  // namespace alisa::cli

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "runtime/backend.h"
 #include "runtime/safetensors.h"
 #include "tests/e2e/fixture_reference.h"
 #include "tests/test_support.h"
@@ -276,6 +277,19 @@ TEST_CASE("alisa generate and forward take the sparse window attention flags", "
   // is not.
   CHECK(compare(all.data(), dense.data(), dense.size(), 1e-5, 1e-5).ok());
   CHECK_FALSE(compare(sparse.data(), dense.data(), dense.size(), 1e-5, 1e-5).ok());
+}
+
+TEST_CASE("alisa calibrate names a bad model, and needs a GPU", "[e2e][cli][errors][calibrate]") {
+  ScratchDir scratch;
+  const std::string output = " --output " + quoted(scratch / "hardware" / "host.yaml");
+  // The model list is checked first, on any machine: no measurement runs.
+  require_user_error("calibrate" + output + " --models opt-6.7b,opt-7b", "'opt-7b'");
+  if (gpu_available()) {
+    WARN("a CUDA GPU is present: the no-GPU error of alisa calibrate is not checked");
+    return;
+  }
+  require_user_error("calibrate" + output, "alisa calibrate needs a CUDA GPU: ");
+  CHECK_FALSE(std::filesystem::exists(scratch / "hardware" / "host.yaml"));
 }
 
 }  // namespace alisa::test

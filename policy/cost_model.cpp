@@ -1,0 +1,397 @@
+#include "policy/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "kernels_cpu/swa_select_cpu.h"
+#include "runtime/common.h"
+
+namespace alisa {
+namespace {
+
+// Stages the decode steps are priced in: each is evaluated at its mean cache length. Resource
+// times are affine in the length, so a range's only error is where its bottleneck changes.
+constexpr int64_t kDecodeRanges = 8;
+// Kernels of one decoder layer for one GPU batch (norms, q/k/v/o, rotary or positions,
+// attention, residual adds, the MLP's matrices and activation, the cache write), and SWA's
+// score update, selection and sparse attention on top.
+constexpr double kKernelsPerUnit = 14;
+constexpr double kSwaKernelsPerUnit = 3;
+// The head: final norm, the LM head GEMM, sampling, and the step's one host synchronisation.
+constexpr double kHeadKernels = 4;
+
+constexpr double kGB = 1e9;
+constexpr double kTFLOP = 1e12;
+
+// One matrix of a decoder layer: n outputs from k inputs.
+struct Matrix {
+  int64_t n, k;
+};
+
+std::vector<Matrix> layer_matrices(const ModelFootprint& m) {
+  std::vector<Matrix> out = {{m.q_dim, m.hidden_size},
+                             {m.kv_dim, m.hidden_size},
+                             {m.kv_dim, m.hidden_size},
+                             {m.hidden_size, m.q_dim}};
+  if (m.gated_mlp) out.push_back({m.ffn_dim, m.hidden_size});
+  out.push_back({m.ffn_dim, m.hidden_size});
+  out.push_back({m.hidden_size, m.ffn_dim});
+  return out;
+}
+
+// Seconds of an f16 GEMM of `rows` tokens through [k, n]: at the profile's rate for the shape,
+// and never faster than reading the matrix from GPU memory.
+double gemm_s(const HardwareProfile& hw, double rows, int64_t n, int64_t k) {
+  if (rows <= 0) return 0;
+  const int64_t m = std::max<int64_t>(1, std::llround(rows));
+  const double nk = static_cast<double>(n) * static_cast<double>(k);
+  return std::max(2.0 * rows * nk / (gemm_tflops(hw, m, n, k) * kTFLOP),
+                  2.0 * nk / (hw.gpu_memory_gbps * kGB));
+}
+
+double layer_gemm_s(const HardwareProfile& hw, const ModelFootprint& model, double rows) {
+  double total = 0;
+  for (const Matrix& matrix : layer_matrices(model)) total += gemm_s(hw, rows, matrix.n, matrix.k);
+  return total;
+}
+
+// Seconds to move `bytes` at `gbps`.
+double at(double bytes, double gbps) {
+  return bytes / (gbps * kGB);
+}
+
+// The affine forms a stage adds up, by resource.
+class StageBuilder {
+ public:
+  Affine& operator[](const std::string& resource) { return terms_[resource]; }
+  Stage finish(std::string name, bool decode, double count, const HardwareProfile& hw) {
+    // Both directions of the link at once share it: their bytes over the duplex rates.
+    if (terms_.count("pcie_h2d") && terms_.count("pcie_d2h")) {
+      const double alone_h2d = hw.h2d_pinned.alone_gbps, alone_d2h = hw.d2h_pinned.alone_gbps;
+      const double duplex = std::min(hw.h2d_pinned.duplex_gbps, alone_h2d) +
+                            std::min(hw.d2h_pinned.duplex_gbps, alone_d2h);
+      Affine both;
+      add_scaled(both, terms_["pcie_h2d"], alone_h2d / duplex);
+      add_scaled(both, terms_["pcie_d2h"], alone_d2h / duplex);
+      terms_["pcie_duplex"] = both;
+    }
+    Stage stage{std::move(name), decode, count, {}};
+    for (auto& [resource, seconds] : terms_) stage.resources.push_back({resource, seconds});
+    return stage;
+  }
+  static void add_scaled(Affine& into, const Affine& x, double scale) {
+    into.c0 += scale * x.c0;
+    for (int i = 0; i < kPlacementVars; ++i) into.c[i] += scale * x.c[i];
+  }
+
+ private:
+  std::map<std::string, Affine> terms_;
+};
+
+// The share of units (or bytes) on disk: 1 - gpu - cpu, as an affine form scaled by `x`.
+void add_disk_share(Affine& into, int gpu_var, int cpu_var, double x) {
+  into.c0 += x;
+  into.c[gpu_var] -= x;
+  into.c[cpu_var] -= x;
+}
+
+// What the decoder moves and computes for a block, in the cost model's symbols.
+struct Sizes {
+  double L, d, q, kv, V, E;  // layers, hidden, q_dim, kv_dim, vocab, embed_dim
+  double b, G;               // gpu_batch_size, num_gpu_batches
+  double s;                  // prompt_len
+  double Wl, Wf;             // stored and f16 bytes of one layer's weights
+  double Kt, Kf;             // stored and f16 K+V bytes of one token in one layer
+  double h;                  // Phase III: positions kept as hidden states
+};
+
+Sizes sizes_of(const CostInputs& in, const Policy& p) {
+  const ModelFootprint& m = in.model;
+  const auto f = [](int64_t x) { return static_cast<double>(x); };
+  return {.L = f(m.n_layers),
+          .d = f(m.hidden_size),
+          .q = f(m.q_dim),
+          .kv = f(m.kv_dim),
+          .V = f(m.vocab_size),
+          .E = f(m.embed_dim),
+          .b = f(p.gpu_batch_size),
+          .G = f(p.num_gpu_batches),
+          .s = f(in.workload.prompt_len),
+          .Wl = f(static_cast<int64_t>(stored_layer_weight_bytes(m, p.compress_weights))),
+          .Wf = f(static_cast<int64_t>(m.layer_weight_bytes)),
+          .Kt = f(static_cast<int64_t>(stored_kv_bytes_per_token_per_layer(m, p.compress_cache))),
+          .Kf = f(static_cast<int64_t>(m.kv_bytes_per_token_per_layer)),
+          .h = f(kept_hidden_positions(p, in.workload.prompt_len + in.workload.gen_len,
+                                       in.workload.prompt_len))};
+}
+
+// Weights of one layer: what is not on the GPU crosses the link (the CPU part from pageable
+// memory without pin_weights), the disk part is read first.
+void add_weight_stream(StageBuilder& st, const Sizes& z, const HardwareProfile& hw,
+                       const Policy& p) {
+  Affine& h2d = st["pcie_h2d"];
+  const double pinned = 1 / (hw.h2d_pinned.alone_gbps * kGB);
+  const double cpu_rate = p.pin_weights ? pinned : 1 / (hw.h2d_pageable.alone_gbps * kGB);
+  h2d.c[kWeightsCpu] += z.Wl * cpu_rate;
+  add_disk_share(h2d, kWeightsGpu, kWeightsCpu, z.Wl * pinned);
+  add_disk_share(st["disk_read"], kWeightsGpu, kWeightsCpu, at(z.Wl, hw.disk_read_gbps));
+  if (p.compress_weights) st["gpu"].c0 += at(z.Wl + z.Wf, hw.gpu_memory_gbps);  // dequantise
+}
+
+// Hidden states of the G units of a layer, `tokens` per sequence, loaded and stored where they
+// are not on the GPU.
+void add_activation_stream(StageBuilder& st, const Sizes& z, const HardwareProfile& hw,
+                           double tokens) {
+  const double bytes = z.G * z.b * tokens * z.d * 2;
+  for (const char* link : {"pcie_h2d", "pcie_d2h"}) {
+    const double gbps =
+        std::string(link) == "pcie_h2d" ? hw.h2d_pinned.alone_gbps : hw.d2h_pinned.alone_gbps;
+    Affine& t = st[link];
+    t.c0 += at(bytes, gbps);
+    t.c[kActGpu] -= at(bytes, gbps);
+  }
+  add_disk_share(st["disk_read"], kActGpu, kActCpu, at(bytes, hw.disk_read_gbps));
+  add_disk_share(st["disk_write"], kActGpu, kActCpu, at(bytes, hw.disk_write_gbps));
+}
+
+Stage prefill_stage(const CostInputs& in, const Policy& p, const Sizes& z) {
+  const HardwareProfile& hw = in.hardware;
+  StageBuilder st;
+  const double rows = z.b * z.s;
+  // Causal attention: QK^T and PV over half the s x s pairs; SWA's prefill score as much again.
+  const double attention_flops = 2 * z.b * z.s * z.s * z.q * (in.swa.sparsity > 0 ? 2 : 1);
+  const double attention_s =
+      attention_flops / (gemm_tflops(hw, std::max<int64_t>(1, std::llround(rows)),
+                                     in.model.hidden_size, in.model.hidden_size) *
+                         kTFLOP);
+  Affine& gpu = st["gpu"];
+  gpu.c0 += z.G * (layer_gemm_s(hw, in.model, rows) + attention_s +
+                   kKernelsPerUnit * hw.gpu_launch_us * 1e-6);
+  add_weight_stream(st, z, hw, p);
+  add_activation_stream(st, z, hw, z.s);
+  // The prompt's K and V go home: every unit not on the GPU stores them (Phase III keeps hidden
+  // states of the kept positions, 2d bytes each instead of Kt).
+  const double store_bytes = z.G * z.b * ((z.s - z.h) * z.Kt + z.h * 2 * z.d);
+  const double disk_bytes = z.G * z.b * z.s * z.Kt;
+  Affine& d2h = st["pcie_d2h"];
+  d2h.c0 += at(disk_bytes, hw.d2h_pinned.alone_gbps);
+  d2h.c[kCacheGpu] -= at(disk_bytes, hw.d2h_pinned.alone_gbps);
+  d2h.c[kCacheCpu] += at(store_bytes - disk_bytes, hw.d2h_pinned.alone_gbps);
+  add_disk_share(st["disk_write"], kCacheGpu, kCacheCpu, at(disk_bytes, hw.disk_write_gbps));
+  return st.finish("prefill", false, z.L, hw);
+}
+
+// One decode step of a layer with `past` tokens cached (the step attends past + 1).
+Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double past,
+                   double count) {
+  const HardwareProfile& hw = in.hardware;
+  const bool swa = in.swa.sparsity > 0;
+  const double attended = past + 1;
+  const double selected =
+      swa ? static_cast<double>(
+                swa_budget(std::llround(attended), in.swa.sparsity, in.swa.min_tokens).total)
+          : attended;
+  StageBuilder st;
+  Affine& gpu = st["gpu"];
+  gpu.c0 += z.G * (layer_gemm_s(hw, in.model, z.b) +
+                   (kKernelsPerUnit + (swa ? kSwaKernelsPerUnit : 0)) * hw.gpu_launch_us * 1e-6);
+  add_weight_stream(st, z, hw, p);
+  add_activation_stream(st, z, hw, 1);
+
+  // Per unit: attention from HBM (caches on the GPU, or loaded there) at the rate the runtime's
+  // kernel reaches at this batch, and an int8 cache dequantised whole first.
+  const GpuAttentionRate attention = gpu_attention_rate(hw, p.gpu_batch_size);
+  const double hbm_attention =
+      at(z.b * selected * z.Kf, swa ? attention.sparse_gbps : attention.dense_gbps) +
+      (p.compress_cache ? at(z.b * attended * (z.Kt + z.Kf), hw.gpu_memory_gbps) : 0);
+  // Units loaded into a GPU slot: disk-homed ones always; CPU-homed ones unless attended where
+  // they lie (on the CPU, or read in place by SWA).
+  const bool cpu_homed_in_place = !p.cpu_attention && swa;
+  const bool cpu_homed_loaded = !p.cpu_attention && !swa;
+  const double unit_load = z.b * past * z.Kt;
+  const double unit_store = z.b * z.Kt;  // the new token's K and V
+  Affine& h2d = st["pcie_h2d"];
+  Affine& d2h = st["pcie_d2h"];
+  const double h2d_rate = hw.h2d_pinned.alone_gbps, d2h_rate = hw.d2h_pinned.alone_gbps;
+  // Every unit attended in HBM pays hbm_attention; CPU-homed ones replace it below.
+  gpu.c0 += z.G * hbm_attention;
+  gpu.c[kCacheCpu] -= z.G * hbm_attention;
+  // Disk-homed units: read, loaded, stored.
+  add_disk_share(st["disk_read"], kCacheGpu, kCacheCpu, z.G * at(unit_load, hw.disk_read_gbps));
+  add_disk_share(st["disk_write"], kCacheGpu, kCacheCpu, z.G * at(unit_store, hw.disk_write_gbps));
+  add_disk_share(h2d, kCacheGpu, kCacheCpu, z.G * at(unit_load, h2d_rate));
+  add_disk_share(d2h, kCacheGpu, kCacheCpu, z.G * at(unit_store, d2h_rate));
+  // CPU-homed units.
+  d2h.c[kCacheCpu] += z.G * at(unit_store, d2h_rate);
+  if (cpu_homed_loaded) {
+    gpu.c[kCacheCpu] += z.G * hbm_attention;
+    h2d.c[kCacheCpu] += z.G * at(unit_load, h2d_rate);
+  } else if (cpu_homed_in_place) {
+    // The compute stream reads the selected rows through the mapping (an int8 cache: every row,
+    // then dequantised in HBM); the bytes cross the link like any other.
+    const double mapped_cache = p.compress_cache ? z.b * past * z.Kt : z.b * selected * z.Kf;
+    double mapped_hidden = 0;
+    double recompute_s = 0;
+    if (z.h > 0) {
+      // Phase III: the selected kept positions' hidden states are gathered and K and V
+      // recomputed over min(selected, h) rows per sequence.
+      const double rows = z.b * std::min(selected, z.h);
+      mapped_hidden = rows * z.d * 2;
+      recompute_s = 2 * gemm_s(hw, rows, in.model.kv_dim, in.model.hidden_size);
+    }
+    // The sparse kernel reads the selected rows at its own rate; an int8 cache (dequantised) and
+    // Phase III's hidden states (gathered) stream at the mapping's.
+    const double cache_read_s = p.compress_cache
+                                    ? at(mapped_cache, hw.mapped_read_gbps) + hbm_attention
+                                    : at(mapped_cache, attention.mapped_sparse_gbps);
+    gpu.c[kCacheCpu] += z.G * (cache_read_s + at(mapped_hidden, hw.mapped_read_gbps) + recompute_s);
+    h2d.c[kCacheCpu] += z.G * at(mapped_cache + mapped_hidden, h2d_rate);
+  } else {
+    // cpu_attention: the step's q, k, v go to the host, the attention output comes back; the CPU
+    // reads the cache (an int8 one is dequantised first).
+    const double qkv = z.b * (z.q + 2 * z.kv) * 2, out = z.b * z.q * 2;
+    d2h.c[kCacheCpu] += z.G * at(qkv, d2h_rate);
+    h2d.c[kCacheCpu] += z.G * at(out, h2d_rate);
+    const CpuAttentionRate rate = cpu_attention_rate(hw, in.cpu_threads);
+    const double cpu_s =
+        at(z.b * selected * z.Kf, swa ? rate.sparse_gbps : rate.dense_gbps) +
+        (p.compress_cache ? at(z.b * attended * (z.Kt + z.Kf), hw.cpu_memory_gbps) : 0);
+    Affine cpu;
+    cpu.c[kCacheCpu] = z.G * cpu_s;
+    // The pipeline across GPU batches: the CPU starts after the first batch's queries and the
+    // GPU finishes after the last batch's attention.
+    Affine cpu_bound = cpu, gpu_bound = gpu;
+    StageBuilder::add_scaled(cpu_bound, gpu, 1 / z.G);
+    StageBuilder::add_scaled(gpu_bound, cpu, 1 / z.G);
+    st["cpu_attention"] = cpu_bound;
+    st["gpu"] = gpu_bound;
+  }
+  return st.finish("decode", true, count, hw);
+}
+
+// The head of a step: the final norm and LM head over the block's last tokens, and sampling.
+Stage head_stage(const CostInputs& in, const Sizes& z, bool decode, double count) {
+  StageBuilder st;
+  st["gpu"].c0 = z.G * gemm_s(in.hardware, z.b, in.model.vocab_size, in.model.embed_dim) +
+                 z.G * kHeadKernels * in.hardware.gpu_launch_us * 1e-6;
+  return st.finish("head", decode, count, in.hardware);
+}
+
+double max_resource(const Stage& stage, const Placement& x) {
+  double worst = 0;
+  for (const ResourceTime& r : stage.resources) worst = std::max(worst, r.seconds.at(x));
+  return worst;
+}
+
+}  // namespace
+
+Placement placement_of(const Policy& p) {
+  return {p.weights_gpu_percent / 100,     p.weights_cpu_percent / 100,
+          p.cache_gpu_percent / 100,       p.cache_cpu_percent / 100,
+          p.activations_gpu_percent / 100, p.activations_cpu_percent / 100};
+}
+
+Policy with_placement(Policy p, const Placement& x) {
+  // Percentages to four decimals (what a policy file shows), the CPU's share taking the rest
+  // where less than a thousandth of a percent would be left for the disk: such a sliver is the
+  // solver's rounding, not a reason to open a disk tier.
+  const auto percent = [&](int var) {
+    return std::clamp(std::round(x[static_cast<size_t>(var)] * 1e6) / 1e4, 0.0, 100.0);
+  };
+  const auto split = [&](int gpu_var, int cpu_var, double& gpu, double& cpu) {
+    gpu = percent(gpu_var);
+    cpu = std::min(percent(cpu_var), 100 - gpu);
+    if (gpu + cpu > 100 - 1e-3) cpu = 100 - gpu;
+  };
+  split(kWeightsGpu, kWeightsCpu, p.weights_gpu_percent, p.weights_cpu_percent);
+  split(kCacheGpu, kCacheCpu, p.cache_gpu_percent, p.cache_cpu_percent);
+  split(kActGpu, kActCpu, p.activations_gpu_percent, p.activations_cpu_percent);
+  return p;
+}
+
+double Affine::at(const Placement& x) const {
+  double total = c0;
+  for (int i = 0; i < kPlacementVars; ++i) total += c[i] * x[i];
+  return total;
+}
+
+std::vector<Stage> cost_stages(const CostInputs& in, const Policy& policy) {
+  const Workload& w = in.workload;
+  ALISA_CHECK(w.prompt_len >= 1 && w.gen_len >= 0, "workload: prompt_len must be at least 1 and ",
+              "gen_len at least 0, got ", w.prompt_len, " and ", w.gen_len);
+  validate(policy, "policy");
+  validate(in.hardware, "hardware profile");
+  const Sizes z = sizes_of(in, policy);
+  std::vector<Stage> stages = {prefill_stage(in, policy, z), head_stage(in, z, false, 1)};
+  const int64_t steps = std::max<int64_t>(0, w.gen_len - 1);
+  const int64_t ranges = std::min(kDecodeRanges, steps);
+  for (int64_t r = 0; r < ranges; ++r) {
+    // Steps [first, last) of the decode, the first one with prompt_len tokens cached.
+    const int64_t first = steps * r / ranges, last = steps * (r + 1) / ranges;
+    const double mean_past =
+        static_cast<double>(w.prompt_len) + 0.5 * static_cast<double>(first + last - 1);
+    stages.push_back(
+        decode_stage(in, policy, z, mean_past, z.L * static_cast<double>(last - first)));
+  }
+  if (steps > 0) stages.push_back(head_stage(in, z, true, static_cast<double>(steps)));
+  return stages;
+}
+
+double total_seconds(const std::vector<Stage>& stages, const Placement& x) {
+  double total = 0;
+  for (const Stage& stage : stages) total += stage.count * max_resource(stage, x);
+  return total;
+}
+
+MemoryPlan memory_plan_of(const CostInputs& in, const Policy& policy) {
+  return in.memory_plan ? in.memory_plan(policy) : plan_memory(in.model, in.workload, policy);
+}
+
+Prediction predict(const CostInputs& in, const Policy& policy) {
+  const std::vector<Stage> stages = cost_stages(in, policy);
+  const Placement x = placement_of(policy);
+  Prediction out;
+  std::map<std::string, double> prefill_busy, decode_busy, bounded;
+  for (const Stage& stage : stages) {
+    const double worst = max_resource(stage, x);
+    (stage.decode ? out.decode_s : out.prefill_s) += stage.count * worst;
+    auto& busy = stage.decode ? decode_busy : prefill_busy;
+    const ResourceTime* bound = nullptr;
+    for (const ResourceTime& r : stage.resources) {
+      // A disk share of 1 - gpu - cpu may round to a hair below zero.
+      busy[r.resource] += stage.count * std::max(0.0, r.seconds.at(x));
+      if (!bound || r.seconds.at(x) > bound->seconds.at(x)) bound = &r;
+    }
+    if (stage.decode && bound) bounded[bound->resource] += stage.count * worst;
+  }
+  const double block = static_cast<double>(policy.block_size());
+  const double n = static_cast<double>(in.workload.gen_len);
+  const double layers = static_cast<double>(in.model.n_layers);
+  const double steps = std::max(0.0, n - 1);
+  out.total_throughput = block * n / (out.prefill_s + out.decode_s);
+  out.decode_throughput = out.decode_s > 0 ? block * steps / out.decode_s : 0;
+  for (const auto& [resource, total] : prefill_busy) {
+    out.prefill.push_back({resource, total / layers, total});
+  }
+  for (const auto& [resource, total] : decode_busy) {
+    out.decode.push_back({resource, steps > 0 ? total / (layers * steps) : 0, total});
+  }
+  for (const auto& [resource, seconds] : bounded) {
+    if (seconds > out.bottleneck_share * out.decode_s) {
+      out.bottleneck = resource;
+      out.bottleneck_share = seconds / out.decode_s;
+    }
+  }
+  if (out.bottleneck.empty()) {  // no decode steps: the prefill's largest resource
+    double worst = -1;
+    for (const ResourceShare& r : out.prefill) {
+      if (r.total_s > worst) worst = r.total_s, out.bottleneck = r.resource;
+    }
+    out.bottleneck_share = out.prefill_s > 0 ? worst / out.prefill_s : 0;
+  }
+  out.memory = memory_plan_of(in, policy);
+  return out;
+}
+
+}  // namespace alisa

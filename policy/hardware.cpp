@@ -1,0 +1,437 @@
+#include "policy/hardware.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "policy/yaml_scalar.h"
+#include "runtime/common.h"
+
+namespace alisa {
+namespace {
+
+// --- validation -------------------------------------------------------------------------------
+
+void check_rate(double value, const std::string& source, const std::string& key) {
+  ALISA_CHECK(std::isfinite(value) && value > 0, source, ": '", key,
+              "' must be a positive number, got ", value);
+}
+
+void check_count(int64_t value, const std::string& source, const std::string& key) {
+  ALISA_CHECK(value > 0, source, ": '", key, "' must be a positive integer, got ", value);
+}
+
+void check_bytes(uint64_t value, const std::string& source, const std::string& key) {
+  ALISA_CHECK(value > 0, source, ": '", key, "' must be a positive number of bytes, got 0");
+}
+
+void check_link(const LinkRate& rate, const std::string& source, const char* group,
+                const char* direction) {
+  check_rate(rate.alone_gbps, source, str(group, ".", direction, "_gbps"));
+  check_rate(rate.duplex_gbps, source, str(group, ".", direction, "_duplex_gbps"));
+}
+
+// --- reading ----------------------------------------------------------------------------------
+
+// A mapping whose keys are all required and known: each key's reader gets its value and its
+// dotted name ("pinned.h2d_gbps", "gpu_gemm[2].tflops") for messages.
+using KeyReader = std::function<void(const YAML::Node& value, const std::string& key)>;
+using KeyReaders = std::vector<std::pair<std::string, KeyReader>>;
+
+std::string key_list(const KeyReaders& readers) {
+  std::string names;
+  for (const auto& [name, reader] : readers) names += (names.empty() ? "" : ", ") + name;
+  return names;
+}
+
+void read_map(const YAML::Node& node, const std::string& source, const std::string& path,
+              const KeyReaders& readers) {
+  const std::string what = path.empty() ? "the profile" : str("'", path, "'");
+  ALISA_CHECK(node.IsMap(), source, ": ", what, " must be a mapping of ", key_list(readers));
+  auto full_name = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
+  std::set<std::string> seen;
+  for (const auto& item : node) {
+    ALISA_CHECK(item.first.IsScalar(), source, ": line ", item.first.Mark().line + 1, ": a key of ",
+                what, " must be a plain name (known: ", key_list(readers), ")");
+    const std::string key = item.first.as<std::string>();
+    ALISA_CHECK(seen.insert(key).second, source, ": key '", full_name(key),
+                "' appears more than once");
+    const auto reader = std::find_if(readers.begin(), readers.end(),
+                                     [&](const auto& entry) { return entry.first == key; });
+    ALISA_CHECK(reader != readers.end(), source, ": unknown key '", full_name(key),
+                "' (known: ", key_list(readers), ")");
+    reader->second(item.second, full_name(key));
+  }
+  for (const auto& [name, reader] : readers) {
+    ALISA_CHECK(seen.count(name) != 0, source, ": missing key '", full_name(name), "'");
+  }
+}
+
+std::string where(const std::string& source, const std::string& key) {
+  return str(source, ": '", key, "'");
+}
+
+KeyReader number(double& out, const std::string& source) {
+  return [&out, source](const YAML::Node& value, const std::string& key) {
+    out = yaml_scalar<double>(value, where(source, key), "a number");
+  };
+}
+
+KeyReader integer(int64_t& out, const std::string& source) {
+  return [&out, source](const YAML::Node& value, const std::string& key) {
+    out = yaml_scalar<int64_t>(value, where(source, key), "an integer");
+  };
+}
+
+// Capacities are unsigned in the profile: a negative one is refused here, before the cast.
+KeyReader byte_count(uint64_t& out, const std::string& source) {
+  return [&out, source](const YAML::Node& value, const std::string& key) {
+    const int64_t n = yaml_scalar<int64_t>(value, where(source, key), "an integer");
+    check_count(n, source, key);
+    out = static_cast<uint64_t>(n);
+  };
+}
+
+KeyReader text(std::string& out, const std::string& source) {
+  return [&out, source](const YAML::Node& value, const std::string& key) {
+    out = yaml_scalar<std::string>(value, where(source, key), "a string");
+  };
+}
+
+KeyReader sub_map(const std::string& source, KeyReaders readers) {
+  return [source, readers = std::move(readers)](const YAML::Node& value, const std::string& key) {
+    read_map(value, source, key, readers);
+  };
+}
+
+template <typename Entry>
+KeyReader table(std::vector<Entry>& out, const std::string& source,
+                std::function<KeyReaders(Entry&)> entry_readers) {
+  return [&out, source, entry_readers](const YAML::Node& value, const std::string& key) {
+    Entry probe;
+    ALISA_CHECK(value.IsSequence(), source, ": '", key, "' must be a list of {",
+                key_list(entry_readers(probe)), "}");
+    out.clear();
+    for (size_t i = 0; i < value.size(); ++i) {
+      Entry entry;
+      read_map(value[i], source, str(key, "[", i, "]"), entry_readers(entry));
+      out.push_back(entry);
+    }
+  };
+}
+
+// --- writing ----------------------------------------------------------------------------------
+
+// Rates to six significant digits: the rounding is far below the measurements' noise.
+std::string number_text(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", value);
+  return buffer;
+}
+
+// Quoted only where YAML needs it (names with ':' or '#', the empty string).
+std::string string_text(const std::string& value) {
+  YAML::Emitter out;
+  out << value;
+  return out.c_str();
+}
+
+// The (n, k) group of the nearest matrix: an exact match, else the least |log(n k) - log(n' k')|,
+// ties to the first listed. Transposed shapes (up [d, f] and down [f, d]) have the same n k, so
+// an exact match must win over an earlier tie.
+std::pair<int64_t, int64_t> nearest_gemm_group(const std::vector<GemmRate>& gemm, int64_t n,
+                                               int64_t k) {
+  for (const GemmRate& g : gemm) {
+    if (g.n == n && g.k == k) return {n, k};
+  }
+  const double target = std::log(static_cast<double>(n) * static_cast<double>(k));
+  const GemmRate* best = &gemm.front();
+  double best_distance = INFINITY;
+  for (const GemmRate& g : gemm) {
+    const double distance =
+        std::abs(std::log(static_cast<double>(g.n) * static_cast<double>(g.k)) - target);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = &g;
+    }
+  }
+  return {best->n, best->k};
+}
+
+}  // namespace
+
+void validate(const HardwareProfile& p, const std::string& source) {
+  check_bytes(p.gpu_memory_bytes, source, "capacity.gpu_memory_bytes");
+  check_bytes(p.cpu_memory_bytes, source, "capacity.cpu_memory_bytes");
+  check_bytes(p.disk_bytes, source, "capacity.disk_bytes");
+  check_count(p.cpu_cores, source, "capacity.cpu_cores");
+  check_link(p.h2d_pinned, source, "pinned", "h2d");
+  check_link(p.d2h_pinned, source, "pinned", "d2h");
+  check_link(p.h2d_pageable, source, "pageable", "h2d");
+  check_link(p.d2h_pageable, source, "pageable", "d2h");
+  check_rate(p.mapped_read_gbps, source, "mapped.read_gbps");
+  check_rate(p.mapped_write_gbps, source, "mapped.write_gbps");
+  check_rate(p.disk_read_gbps, source, "disk.read_gbps");
+  check_rate(p.disk_write_gbps, source, "disk.write_gbps");
+  check_rate(p.gpu_memory_gbps, source, "memory.gpu_gbps");
+  check_rate(p.cpu_memory_gbps, source, "memory.cpu_gbps");
+  check_rate(p.gpu_launch_us, source, "gpu_launch_us");
+
+  // gpu_gemm: each (n, k) one run of entries, m ascending within it (interpolation reads them so).
+  ALISA_CHECK(!p.gemm.empty(), source, ": 'gpu_gemm' is empty (at least one measured GEMM)");
+  std::set<std::pair<int64_t, int64_t>> groups_done;
+  for (size_t i = 0; i < p.gemm.size(); ++i) {
+    const GemmRate& g = p.gemm[i];
+    const std::string key = str("gpu_gemm[", i, "]");
+    check_count(g.m, source, key + ".m");
+    check_count(g.n, source, key + ".n");
+    check_count(g.k, source, key + ".k");
+    check_rate(g.tflops, source, key + ".tflops");
+    const bool continues = i > 0 && p.gemm[i - 1].n == g.n && p.gemm[i - 1].k == g.k;
+    if (continues) {
+      ALISA_CHECK(g.m > p.gemm[i - 1].m, source, ": '", key, ".m' is ", g.m,
+                  ": within one (n, k) the m values must ascend (the one before is ",
+                  p.gemm[i - 1].m, ")");
+    } else {
+      ALISA_CHECK(groups_done.insert({g.n, g.k}).second, source, ": '", key, "': (n, k) = (", g.n,
+                  ", ", g.k,
+                  ") appears apart from its other entries (list each shape's m together)");
+    }
+  }
+
+  ALISA_CHECK(!p.cpu_attention.empty(), source,
+              ": 'cpu_attention' is empty (at least one thread count)");
+  for (size_t i = 0; i < p.cpu_attention.size(); ++i) {
+    const CpuAttentionRate& r = p.cpu_attention[i];
+    const std::string key = str("cpu_attention[", i, "]");
+    check_count(r.threads, source, key + ".threads");
+    check_rate(r.dense_gbps, source, key + ".dense_gbps");
+    check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
+    ALISA_CHECK(i == 0 || r.threads > p.cpu_attention[i - 1].threads, source, ": '", key,
+                ".threads' is ", r.threads, ": thread counts must ascend (the one before is ",
+                p.cpu_attention[i - 1].threads, ")");
+  }
+
+  ALISA_CHECK(!p.gpu_attention.empty(), source,
+              ": 'gpu_attention' is empty (at least one batch size)");
+  for (size_t i = 0; i < p.gpu_attention.size(); ++i) {
+    const GpuAttentionRate& r = p.gpu_attention[i];
+    const std::string key = str("gpu_attention[", i, "]");
+    check_count(r.batch, source, key + ".batch");
+    check_rate(r.dense_gbps, source, key + ".dense_gbps");
+    check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
+    check_rate(r.mapped_sparse_gbps, source, key + ".mapped_sparse_gbps");
+    ALISA_CHECK(i == 0 || r.batch > p.gpu_attention[i - 1].batch, source, ": '", key, ".batch' is ",
+                r.batch, ": batch sizes must ascend (the one before is ",
+                p.gpu_attention[i - 1].batch, ")");
+  }
+}
+
+HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw Error(str(source, ": not valid YAML (line ", e.mark.line + 1, ": ", e.msg, ")"));
+  }
+  HardwareProfile p;
+  const std::string& s = source;
+  auto link = [&](const char* direction, LinkRate& rate) {
+    return KeyReaders{{str(direction, "_gbps"), number(rate.alone_gbps, s)},
+                      {str(direction, "_duplex_gbps"), number(rate.duplex_gbps, s)}};
+  };
+  auto links = [&](LinkRate& h2d, LinkRate& d2h) {
+    KeyReaders readers = link("h2d", h2d);
+    for (auto& reader : link("d2h", d2h)) readers.push_back(std::move(reader));
+    return readers;
+  };
+  const KeyReaders root_readers = {
+      {"name", text(p.name, s)},
+      {"measured", text(p.measured, s)},
+      {"gpu", text(p.gpu, s)},
+      {"cpu", text(p.cpu, s)},
+      {"capacity", sub_map(s, {{"gpu_memory_bytes", byte_count(p.gpu_memory_bytes, s)},
+                               {"cpu_memory_bytes", byte_count(p.cpu_memory_bytes, s)},
+                               {"disk_bytes", byte_count(p.disk_bytes, s)},
+                               {"cpu_cores", integer(p.cpu_cores, s)}})},
+      {"pinned", sub_map(s, links(p.h2d_pinned, p.d2h_pinned))},
+      {"pageable", sub_map(s, links(p.h2d_pageable, p.d2h_pageable))},
+      {"mapped", sub_map(s, {{"read_gbps", number(p.mapped_read_gbps, s)},
+                             {"write_gbps", number(p.mapped_write_gbps, s)}})},
+      {"disk", sub_map(s, {{"read_gbps", number(p.disk_read_gbps, s)},
+                           {"write_gbps", number(p.disk_write_gbps, s)}})},
+      {"memory", sub_map(s, {{"gpu_gbps", number(p.gpu_memory_gbps, s)},
+                             {"cpu_gbps", number(p.cpu_memory_gbps, s)}})},
+      {"gpu_launch_us", number(p.gpu_launch_us, s)},
+      {"gpu_gemm", table<GemmRate>(p.gemm, s,
+                                   [&s](GemmRate& g) {
+                                     return KeyReaders{{"m", integer(g.m, s)},
+                                                       {"n", integer(g.n, s)},
+                                                       {"k", integer(g.k, s)},
+                                                       {"tflops", number(g.tflops, s)}};
+                                   })},
+      {"cpu_attention", table<CpuAttentionRate>(p.cpu_attention, s,
+                                                [&s](CpuAttentionRate& r) {
+                                                  return KeyReaders{
+                                                      {"threads", integer(r.threads, s)},
+                                                      {"dense_gbps", number(r.dense_gbps, s)},
+                                                      {"sparse_gbps", number(r.sparse_gbps, s)}};
+                                                })},
+      {"gpu_attention", table<GpuAttentionRate>(p.gpu_attention, s,
+                                                [&s](GpuAttentionRate& r) {
+                                                  return KeyReaders{
+                                                      {"batch", integer(r.batch, s)},
+                                                      {"dense_gbps", number(r.dense_gbps, s)},
+                                                      {"sparse_gbps", number(r.sparse_gbps, s)},
+                                                      {"mapped_sparse_gbps",
+                                                       number(r.mapped_sparse_gbps, s)}};
+                                                })},
+  };
+  ALISA_CHECK(!root.IsNull(), source, ": empty (a hardware profile written by alisa calibrate)");
+  read_map(root, source, "", root_readers);
+  validate(p, source);
+  return p;
+}
+
+HardwareProfile load_hardware(const std::filesystem::path& path) {
+  ALISA_CHECK(std::filesystem::is_regular_file(path), "hardware profile ", path.string(),
+              " does not exist");
+  std::ifstream in(path, std::ios::binary);
+  ALISA_CHECK(in, "hardware profile ", path.string(), " cannot be read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return hardware_from_yaml(text.str(), path.string());
+}
+
+std::string hardware_to_yaml(const HardwareProfile& p) {
+  const auto n = number_text;
+  std::ostringstream out;
+  out << "# Hardware profile written by `alisa calibrate` (policy/hardware.h), read by the cost\n"
+         "# model. Units: *_gbps in GB/s (1e9 bytes per second), tflops in TFLOP/s (1e12 flop\n"
+         "# per second), *_bytes in bytes, gpu_launch_us in microseconds. memory.gpu_gbps counts\n"
+         "# a device-to-device copy's read and write once each; cpu_attention and gpu_attention\n"
+         "# count the K and V bytes a decode step attends. gpu_attention times the runtime's GPU\n"
+         "# kernels over the block runner's KV layout at 512 cached tokens, per GPU batch size:\n"
+         "# dense reads every token, sparse (SWA) about 20% of them, mapped_sparse the same from\n"
+         "# mapped pinned host memory.\n";
+  out << "name: " << string_text(p.name) << "\n";
+  out << "measured: " << string_text(p.measured) << "\n";
+  out << "gpu: " << string_text(p.gpu) << "\n";
+  out << "cpu: " << string_text(p.cpu) << "\n";
+  out << "capacity: {gpu_memory_bytes: " << p.gpu_memory_bytes
+      << ", cpu_memory_bytes: " << p.cpu_memory_bytes << ", disk_bytes: " << p.disk_bytes
+      << ", cpu_cores: " << p.cpu_cores << "}\n";
+  auto links = [&](const char* name, const LinkRate& h2d, const LinkRate& d2h) {
+    out << name << ": {h2d_gbps: " << n(h2d.alone_gbps)
+        << ", h2d_duplex_gbps: " << n(h2d.duplex_gbps) << ", d2h_gbps: " << n(d2h.alone_gbps)
+        << ", d2h_duplex_gbps: " << n(d2h.duplex_gbps) << "}\n";
+  };
+  links("pinned", p.h2d_pinned, p.d2h_pinned);
+  links("pageable", p.h2d_pageable, p.d2h_pageable);
+  out << "mapped: {read_gbps: " << n(p.mapped_read_gbps)
+      << ", write_gbps: " << n(p.mapped_write_gbps) << "}\n";
+  out << "disk: {read_gbps: " << n(p.disk_read_gbps) << ", write_gbps: " << n(p.disk_write_gbps)
+      << "}\n";
+  out << "memory: {gpu_gbps: " << n(p.gpu_memory_gbps) << ", cpu_gbps: " << n(p.cpu_memory_gbps)
+      << "}\n";
+  out << "gpu_launch_us: " << n(p.gpu_launch_us) << "\n";
+  out << "gpu_gemm:  # f16, cuBLAS: [m, k] x [k, n]\n";
+  for (const GemmRate& g : p.gemm) {
+    out << "  - {m: " << g.m << ", n: " << g.n << ", k: " << g.k << ", tflops: " << n(g.tflops)
+        << "}\n";
+  }
+  out << "cpu_attention:  # float16 KV decode attention, GB of K and V read per second\n";
+  for (const CpuAttentionRate& r : p.cpu_attention) {
+    out << "  - {threads: " << r.threads << ", dense_gbps: " << n(r.dense_gbps)
+        << ", sparse_gbps: " << n(r.sparse_gbps) << "}\n";
+  }
+  out << "gpu_attention:  # f16 KV decode attention on the GPU, GB of K and V read per second\n";
+  for (const GpuAttentionRate& r : p.gpu_attention) {
+    out << "  - {batch: " << r.batch << ", dense_gbps: " << n(r.dense_gbps)
+        << ", sparse_gbps: " << n(r.sparse_gbps)
+        << ", mapped_sparse_gbps: " << n(r.mapped_sparse_gbps) << "}\n";
+  }
+  return out.str();
+}
+
+double gemm_tflops(const HardwareProfile& p, int64_t m, int64_t n, int64_t k) {
+  ALISA_CHECK(!p.gemm.empty(), "hardware profile '", p.name,
+              "' has no GPU GEMM rates ('gpu_gemm' is empty)");
+  ALISA_ASSERT(n > 0 && k > 0, "gemm_tflops of an empty matrix [", k, ", ", n, "]");
+  const auto [group_n, group_k] = nearest_gemm_group(p.gemm, n, k);
+  std::vector<std::pair<int64_t, double>> points;  // (m, tflops)
+  for (const GemmRate& g : p.gemm) {
+    if (g.n == group_n && g.k == group_k) points.emplace_back(g.m, g.tflops);
+  }
+  std::sort(points.begin(), points.end());
+  if (m <= points.front().first) return points.front().second;
+  if (m >= points.back().first) return points.back().second;
+  const auto upper = std::upper_bound(points.begin(), points.end(), m,
+                                      [](int64_t value, const auto& p) { return value < p.first; });
+  const auto lower = upper - 1;
+  const double t =
+      (std::log(static_cast<double>(m)) - std::log(static_cast<double>(lower->first))) /
+      (std::log(static_cast<double>(upper->first)) - std::log(static_cast<double>(lower->first)));
+  return lower->second + t * (upper->second - lower->second);
+}
+
+CpuAttentionRate cpu_attention_rate(const HardwareProfile& p, int64_t threads) {
+  ALISA_CHECK(!p.cpu_attention.empty(), "hardware profile '", p.name,
+              "' has no CPU attention rates ('cpu_attention' is empty)");
+  ALISA_ASSERT(threads >= 0, "cpu_attention_rate of ", threads, " threads");
+  const int64_t t = threads == 0 ? p.cpu_cores : threads;
+  const std::vector<CpuAttentionRate>& table = p.cpu_attention;
+  CpuAttentionRate rate;
+  if (t <= table.front().threads) {
+    rate = table.front();
+  } else if (t >= table.back().threads) {
+    rate = table.back();
+  } else {
+    const auto upper = std::upper_bound(
+        table.begin(), table.end(), t,
+        [](int64_t value, const CpuAttentionRate& r) { return value < r.threads; });
+    const auto lower = upper - 1;
+    const double f = static_cast<double>(t - lower->threads) /
+                     static_cast<double>(upper->threads - lower->threads);
+    rate.dense_gbps = lower->dense_gbps + f * (upper->dense_gbps - lower->dense_gbps);
+    rate.sparse_gbps = lower->sparse_gbps + f * (upper->sparse_gbps - lower->sparse_gbps);
+  }
+  rate.threads = t;
+  return rate;
+}
+
+GpuAttentionRate gpu_attention_rate(const HardwareProfile& p, int64_t batch) {
+  ALISA_CHECK(!p.gpu_attention.empty(), "hardware profile '", p.name,
+              "' has no GPU attention rates ('gpu_attention' is empty)");
+  ALISA_ASSERT(batch > 0, "gpu_attention_rate of a batch of ", batch);
+  const std::vector<GpuAttentionRate>& table = p.gpu_attention;
+  GpuAttentionRate rate;
+  if (batch <= table.front().batch) {
+    rate = table.front();
+  } else if (batch >= table.back().batch) {
+    rate = table.back();
+  } else {
+    const auto upper =
+        std::upper_bound(table.begin(), table.end(), batch,
+                         [](int64_t value, const GpuAttentionRate& r) { return value < r.batch; });
+    const auto lower = upper - 1;
+    const double f =
+        (std::log(static_cast<double>(batch)) - std::log(static_cast<double>(lower->batch))) /
+        (std::log(static_cast<double>(upper->batch)) - std::log(static_cast<double>(lower->batch)));
+    auto mix = [f](double a, double b) { return a + f * (b - a); };
+    rate.dense_gbps = mix(lower->dense_gbps, upper->dense_gbps);
+    rate.sparse_gbps = mix(lower->sparse_gbps, upper->sparse_gbps);
+    rate.mapped_sparse_gbps = mix(lower->mapped_sparse_gbps, upper->mapped_sparse_gbps);
+  }
+  rate.batch = batch;
+  return rate;
+}
+
+}  // namespace alisa

@@ -1,0 +1,59 @@
+// The policy solver: for every discrete choice (gpu_batch_size, num_gpu_batches, cpu_attention,
+// compression, Phase III's cache_recompute_percent) a linear program places weights, cache and
+// activations (the six percentages) to minimise the cost model's time under the memory caps, as
+// FlexGen's LP does; the choice whose placement predicts the most tokens per second wins.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/cost_model.h"
+
+namespace alisa {
+
+struct SolverOptions {
+  MemoryCaps caps;                 // 0 = unlimited (give the GPU's: a plan must fit it)
+  int64_t max_sequences = 0;       // the job's sequences: no block larger (0: no limit)
+  bool allow_compression = false;  // int4 weights / int8 cache change the model's outputs
+  bool allow_cpu_attention = true;
+  std::vector<int64_t> gpu_batch_sizes = {1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
+  int64_t max_gpu_batches = 64;
+  // Kept free on every capped tier (at most this share of the cap): the linear program's
+  // rounding, the plan's few nonlinear bytes (SWA's per-unit state) and what the allocators add
+  // to the plan (alignment, kernels' scratch) fit in it. On the H100 host a 14.5 GiB plan
+  // needed 50-70 MiB more than planned.
+  uint64_t memory_margin_bytes = uint64_t{256} << 20;
+  double memory_margin_share = 0.03;
+};
+
+struct SolvedPolicy {
+  Policy policy;
+  Prediction prediction;
+  // Why this one: what bounds its time, which caps are full, why the block is not larger, and
+  // the best of the other attention choice.
+  std::vector<std::string> limits;
+  int64_t candidates = 0;  // discrete choices whose linear program was solved
+};
+
+// The placement the linear program gives `choice`'s discrete part (batch shape, attention,
+// compression, recompute share): its percentages minimise the predicted time under the caps.
+// Nothing when no placement fits.
+std::optional<Policy> place_policy(const CostInputs& in, const Policy& choice,
+                                   const SolverOptions& options);
+
+// Throws alisa::Error explaining why when no policy fits the caps (the smallest one's memory,
+// term by term, against the cap it exceeds).
+SolvedPolicy solve_policy(const CostInputs& in, const SolverOptions& options);
+
+// What bounds the predicted time, the busy time of every resource, and each capped tier's use.
+std::vector<std::string> describe_prediction(const Prediction& prediction, const MemoryCaps& caps);
+
+// One line: the block, the placement, the attention and compression choices, the prediction.
+std::string solved_policy_summary(const SolvedPolicy& solved);
+
+// The policy as the YAML `--policy` reads, with a comment header of predictions and limits.
+std::string solved_policy_yaml(const SolvedPolicy& solved, const std::string& header);
+
+}  // namespace alisa

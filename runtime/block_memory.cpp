@@ -1,0 +1,43 @@
+#include "runtime/block_memory.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace alisa {
+namespace {
+
+// The plan is in float16 bytes; CPU runs keep float32.
+void scale_plan(MemoryPlan& plan, size_t element_bytes) {
+  for (TierBytes* tier : {&plan.gpu, &plan.cpu, &plan.disk}) {
+    for (uint64_t* x : {&tier->weights, &tier->cache, &tier->activations, &tier->workspace}) {
+      *x = *x / 2 * element_bytes;
+    }
+  }
+}
+
+}  // namespace
+
+MemoryPlan block_memory_plan(const ModelSpec& spec, const SwaOptions& swa, const Policy& p,
+                             int64_t capacity, int64_t max_step_tokens, size_t activation_bytes) {
+  const int64_t prompt_len = std::max<int64_t>(1, max_step_tokens);
+  MemoryPlan plan = plan_memory(model_footprint(spec),
+                                {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, p);
+  scale_plan(plan, activation_bytes);
+  if (swa.enabled()) {
+    // The selection state, where each unit attends (cpu_attention units on the CPU tier).
+    const int64_t n_units = spec.n_layers * p.num_gpu_batches;
+    const int64_t n_cpu_units =
+        p.cpu_attention ? static_cast<int64_t>(
+                              std::ceil(static_cast<double>(n_units) * p.cache_cpu_percent / 100.0))
+                        : 0;
+    const int64_t kept = kept_hidden_positions(p, capacity, max_step_tokens);
+    const SwaBytes bytes = swa_block_bytes(
+        swa, swa_shape(swa, spec.n_heads, p.gpu_batch_size, capacity, max_step_tokens), n_units,
+        n_cpu_units, p.num_gpu_batches, kept, spec.hidden_size, spec.kv_dim(), activation_bytes);
+    plan.gpu.workspace += bytes.compute;
+    plan.cpu.workspace += bytes.cpu;
+  }
+  return plan;
+}
+
+}  // namespace alisa

@@ -1,0 +1,227 @@
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels_cpu/swa_select_cpu.h"
+#include "policy/cost_model.h"
+#include "runtime/common.h"
+#include "runtime/model_spec.h"
+#include "tests/unit/cost_test_support.h"
+
+namespace alisa {
+namespace {
+
+using cost_test::fast_hardware;
+using cost_test::test_hardware;
+
+CostInputs inputs(const std::string& model, int64_t prompt_len, int64_t gen_len,
+                  const HardwareProfile& hw) {
+  CostInputs in;
+  in.model = model_footprint(named_model_spec(model));
+  in.workload = {.prompt_len = prompt_len, .gen_len = gen_len};
+  in.hardware = hw;
+  return in;
+}
+
+Policy offloaded(int64_t b, int64_t g) {
+  Policy p;
+  p.gpu_batch_size = b;
+  p.num_gpu_batches = g;
+  return p;
+}
+
+TEST_CASE("cost model: weights streamed over the link, by hand", "[cost_model]") {
+  // Only the link is slow (10 GB/s): each layer of each step and of the prefill moves the whole
+  // layer, L * n times in all.
+  HardwareProfile hw = fast_hardware();
+  hw.h2d_pinned = {.alone_gbps = 10, .duplex_gbps = 10};
+  CostInputs in = inputs("opt-1.3b", 64, 9, hw);
+  Policy p = offloaded(4, 2);
+  p.weights_gpu_percent = 0;
+  p.weights_cpu_percent = 100;
+  const Prediction out = predict(in, p);
+  const double Wl = static_cast<double>(in.model.layer_weight_bytes);
+  const double L = static_cast<double>(in.model.n_layers);
+  CHECK(out.prefill_s == Approx(L * Wl / 10e9).epsilon(1e-6));
+  CHECK(out.decode_s == Approx(8 * L * Wl / 10e9).epsilon(1e-6));
+  CHECK(out.bottleneck == "pcie_h2d");
+  CHECK(out.bottleneck_share == Approx(1));
+  CHECK(out.total_throughput == Approx(8.0 * 9 / (9 * L * Wl / 10e9)).epsilon(1e-6));
+  CHECK(out.decode_throughput == Approx(8.0 * 8 / (8 * L * Wl / 10e9)).epsilon(1e-6));
+  // Pageable weights go at the pageable rate.
+  p.pin_weights = false;
+  hw.h2d_pageable = {.alone_gbps = 5, .duplex_gbps = 5};
+  in.hardware = hw;
+  CHECK(predict(in, p).decode_s == Approx(8 * L * Wl / 5e9).epsilon(1e-6));
+  // From disk: the disk's rate bounds it.
+  p.pin_weights = true;
+  p.weights_cpu_percent = 0;
+  hw.disk_read_gbps = 2;
+  in.hardware = hw;
+  CHECK(predict(in, p).decode_s == Approx(8 * L * Wl / 2e9).epsilon(1e-6));
+  CHECK(predict(in, p).bottleneck == "disk_read");
+}
+
+TEST_CASE("cost model: CPU attention, by hand", "[cost_model]") {
+  // The CPU reads every cached token of every CPU-resident unit at 1 GB/s; the steps' lengths
+  // are affine, so the ranges' means add up to the exact sum.
+  HardwareProfile hw = fast_hardware();
+  hw.cpu_attention = {{.threads = 16, .dense_gbps = 1, .sparse_gbps = 1}};
+  CostInputs in = inputs("opt-1.3b", 100, 41, hw);
+  Policy p = offloaded(8, 3);
+  p.cache_gpu_percent = 0;
+  p.cache_cpu_percent = 100;
+  p.cpu_attention = true;
+  const double Kf = static_cast<double>(in.model.kv_bytes_per_token_per_layer);
+  const double L = static_cast<double>(in.model.n_layers);
+  double tokens = 0;  // sum over the 40 decode steps of the tokens attended
+  for (int64_t past = 100; past < 140; ++past) tokens += static_cast<double>(past + 1);
+  const Prediction out = predict(in, p);
+  CHECK(out.decode_s == Approx(L * 3 * 8 * Kf * tokens / 1e9).epsilon(1e-5));
+  CHECK(out.bottleneck == "cpu_attention");
+  // Half the cache on the GPU: half the units are attended on the CPU.
+  p.cache_gpu_percent = p.cache_cpu_percent = 50;
+  CHECK(predict(in, p).decode_s == Approx(L * 1.5 * 8 * Kf * tokens / 1e9).epsilon(1e-5));
+}
+
+TEST_CASE("cost model: SWA reads the selected tokens in place, by hand", "[cost_model]") {
+  // gen_len 6: five decode steps, each its own range, priced at its own budget.
+  HardwareProfile hw = fast_hardware();
+  hw.gpu_attention[0].mapped_sparse_gbps = 2;  // the sparse kernel reading over the mapping
+  CostInputs in = inputs("opt-1.3b", 60, 6, hw);
+  in.swa = {.sparsity = 0.8, .min_tokens = 16};
+  Policy p = offloaded(4, 1);
+  p.cache_gpu_percent = 0;
+  p.cache_cpu_percent = 100;
+  const double Kf = static_cast<double>(in.model.kv_bytes_per_token_per_layer);
+  const double L = static_cast<double>(in.model.n_layers);
+  double selected = 0;
+  for (int64_t past = 60; past < 65; ++past) {
+    selected += static_cast<double>(swa_budget(past + 1, 0.8, 16).total);
+  }
+  CHECK(selected == 16 * 5);  // round(61..65 * 0.2) = 12..13, so min_tokens
+  const Prediction out = predict(in, p);
+  CHECK(out.decode_s == Approx(L * 4 * Kf * selected / 2e9).epsilon(1e-6));
+  CHECK(out.bottleneck == "gpu");  // the in-place reads are kernels on the compute stream
+  // Dense attention over the same placement streams the whole cache instead.
+  in.swa = {};
+  hw.h2d_pinned = {.alone_gbps = 2, .duplex_gbps = 2};
+  in.hardware = hw;
+  double loaded = 0;
+  for (int64_t past = 60; past < 65; ++past) loaded += static_cast<double>(past);
+  CHECK(predict(in, p).decode_s == Approx(L * 4 * Kf * loaded / 2e9).epsilon(1e-6));
+}
+
+TEST_CASE("cost model: GEMMs at the profile's rate, by hand", "[cost_model]") {
+  // One GEMM rate for every shape: the decode step's layer costs 2 * b * params / rate per GPU
+  // batch, plus the kernels' launches.
+  HardwareProfile hw = fast_hardware();
+  hw.gemm = {{.m = 1, .n = 2048, .k = 2048, .tflops = 50}};
+  hw.gpu_launch_us = 10;
+  CostInputs in = inputs("opt-1.3b", 32, 2, hw);
+  const Policy p = offloaded(16, 2);
+  const Prediction out = predict(in, p);
+  const double params = static_cast<double>(in.model.layer_matrix_params);
+  const double L = static_cast<double>(in.model.n_layers);
+  const double layer = 2 * (2 * 16 * params / 50e12 + 14 * 10e-6);
+  const double head = 2 * (2 * 16.0 * static_cast<double>(in.model.vocab_size) *
+                               static_cast<double>(in.model.embed_dim) / 50e12 +
+                           4 * 10e-6);
+  CHECK(out.decode_s == Approx(L * layer + head).epsilon(1e-4));
+}
+
+TEST_CASE("cost model: more bandwidth never predicts slower", "[cost_model]") {
+  const HardwareProfile base = test_hardware();
+  // Each rate of the profile, doubled on its own.
+  const std::vector<std::function<void(HardwareProfile&)>> faster = {
+      [](HardwareProfile& h) { h.h2d_pinned.alone_gbps *= 2; },
+      [](HardwareProfile& h) { h.h2d_pinned.duplex_gbps *= 2; },
+      [](HardwareProfile& h) { h.d2h_pinned.alone_gbps *= 2; },
+      [](HardwareProfile& h) { h.d2h_pinned.duplex_gbps *= 2; },
+      [](HardwareProfile& h) { h.h2d_pageable.alone_gbps *= 2; },
+      [](HardwareProfile& h) { h.mapped_read_gbps *= 2; },
+      [](HardwareProfile& h) {
+        for (GpuAttentionRate& r : h.gpu_attention) {
+          r.dense_gbps *= 2, r.sparse_gbps *= 2, r.mapped_sparse_gbps *= 2;
+        }
+      },
+      [](HardwareProfile& h) { h.disk_read_gbps *= 2; },
+      [](HardwareProfile& h) { h.disk_write_gbps *= 2; },
+      [](HardwareProfile& h) { h.gpu_memory_gbps *= 2; },
+      [](HardwareProfile& h) { h.cpu_memory_gbps *= 2; },
+      [](HardwareProfile& h) { h.gpu_launch_us /= 2; },
+      [](HardwareProfile& h) {
+        for (GemmRate& g : h.gemm) g.tflops *= 2;
+      },
+      [](HardwareProfile& h) {
+        for (CpuAttentionRate& r : h.cpu_attention) r.dense_gbps *= 2, r.sparse_gbps *= 2;
+      },
+  };
+  std::vector<Policy> policies;
+  for (bool cpu_attention : {false, true}) {
+    for (bool compress : {false, true}) {
+      Policy p = offloaded(16, 4);
+      p.weights_gpu_percent = 30, p.weights_cpu_percent = 50;
+      p.cache_gpu_percent = 20, p.cache_cpu_percent = 60;
+      p.activations_gpu_percent = 50, p.activations_cpu_percent = 30;
+      p.cpu_attention = cpu_attention;
+      p.compress_weights = p.compress_cache = compress;
+      p.pin_weights = !compress;
+      policies.push_back(p);
+    }
+  }
+  for (double sparsity : {0.0, 0.8}) {
+    for (size_t i = 0; i < faster.size(); ++i) {
+      for (const Policy& p : policies) {
+        CostInputs in = inputs("opt-6.7b", 128, 64, base);
+        in.swa.sparsity = sparsity;
+        const Prediction before = predict(in, p);
+        faster[i](in.hardware);
+        const Prediction after = predict(in, p);
+        INFO("rate " << i << ", sparsity " << sparsity << ", cpu_attention " << p.cpu_attention
+                     << ", compressed " << p.compress_weights);
+        CHECK(after.prefill_s <= before.prefill_s * (1 + 1e-12));
+        CHECK(after.decode_s <= before.decode_s * (1 + 1e-12));
+      }
+    }
+  }
+}
+
+TEST_CASE("cost model: reports every resource, the memory plan and the bottleneck",
+          "[cost_model]") {
+  CostInputs in = inputs("opt-6.7b", 128, 256, test_hardware());
+  Policy p = offloaded(16, 4);
+  p.cache_gpu_percent = 0, p.cache_cpu_percent = 100;
+  p.cpu_attention = true;
+  const Prediction out = predict(in, p);
+  std::vector<std::string> names;
+  for (const ResourceShare& r : out.decode) names.push_back(r.resource);
+  CHECK(names == std::vector<std::string>{"cpu_attention", "disk_read", "disk_write", "gpu",
+                                          "pcie_d2h", "pcie_duplex", "pcie_h2d"});
+  CHECK(out.bottleneck == "cpu_attention");
+  CHECK(out.memory.cpu.cache == plan_memory(in.model, in.workload, p).cpu.cache);
+  // A memory plan of the caller's replaces plan_memory.
+  in.memory_plan = [](const Policy&) {
+    MemoryPlan plan;
+    plan.gpu.workspace = 7;
+    return plan;
+  };
+  CHECK(predict(in, p).memory.gpu.total() == 7);
+}
+
+TEST_CASE("cost model: refuses bad inputs, naming them", "[cost_model]") {
+  CostInputs in = inputs("opt-1.3b", 0, 8, test_hardware());
+  CHECK_THROWS_WITH(predict(in, Policy{}), Catch::Contains("prompt_len"));
+  in.workload.prompt_len = 8;
+  in.hardware.gemm.clear();
+  CHECK_THROWS_WITH(predict(in, Policy{}), Catch::Contains("gpu_gemm"));
+  in.hardware = test_hardware();
+  Policy bad;
+  bad.cache_gpu_percent = 80, bad.cache_cpu_percent = 30;
+  CHECK_THROWS_WITH(predict(in, bad), Catch::Contains("more than 100"));
+}
+
+}  // namespace
+}  // namespace alisa

@@ -217,7 +217,12 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
   // Every unit attended in HBM pays hbm_attention; CPU-homed ones replace it below.
   gpu.c0 += z.G * hbm_attention;
   gpu.c[kCacheCpu] -= z.G * hbm_attention;
-  // Disk-homed units: read, loaded, stored.
+  // Disk-homed units: read, loaded, stored. The scheduling thread reads a unit's cache into the
+  // pinned staging and copies it up before it moves on (one staging), so those reads and copies
+  // add up on the `host` with its CPU attention rather than overlapping it.
+  Affine host;
+  add_disk_share(host, kCacheGpu, kCacheCpu,
+                 z.G * (at(unit_load, hw.disk_read_gbps) + at(unit_load, h2d_rate)));
   add_disk_share(st["disk_read"], kCacheGpu, kCacheCpu, z.G * at(unit_load, hw.disk_read_gbps));
   add_disk_share(st["disk_write"], kCacheGpu, kCacheCpu, z.G * at(unit_store, hw.disk_write_gbps));
   add_disk_share(h2d, kCacheGpu, kCacheCpu, z.G * at(unit_load, h2d_rate));
@@ -266,7 +271,9 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
     StageBuilder::add_scaled(gpu_bound, cpu, 1 / z.G);
     st["cpu_attention"] = cpu_bound;
     st["gpu"] = gpu_bound;
+    StageBuilder::add_scaled(host, cpu_bound, 1);
   }
+  st["host"] = host;
   return st.finish("decode", true, count, hw);
 }
 

@@ -130,20 +130,33 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
   // GPU workspace.
   const uint64_t streamed_weights = 2 * (Wl - part(Wl, policy.weights_gpu_percent));
   const uint64_t dequantised = policy.compress_weights ? model.layer_weight_bytes : 0;
+  // Two slots of one unit's K and V wherever any unit's cache is off the GPU (the runner
+  // allocates them then, attended on the CPU or not), and two of one GPU batch's hidden states
+  // wherever any batch's activations are.
   const uint64_t Kb = mul(mul(b, tokens), Kt);
-  const uint64_t streamed_kv =
-      policy.cpu_attention ? 0 : 2 * (Kb - part(Kb, policy.cache_gpu_percent));
-  const uint64_t prefill = mul(mul(mul(b, u(s)), std::max(m_f, 3 * d)), 2);
+  const uint64_t kv_slots = policy.cache_gpu_percent < 100 ? 2 * Kb : 0;
+  const uint64_t hb = mul(mul(b, u(s)), d) * 2;  // one GPU batch's hidden states, f16
+  const uint64_t hidden_slots = policy.activations_gpu_percent < 100 ? 2 * hb : 0;
+  // The decoder's scratch for one GPU batch's prompt step: normed, q, k, v, attention, the MLP's
+  // one or two intermediates, out, and the embedding where its width differs.
+  const uint64_t scratch_row = 2 * d + 2 * u(model.q_dim) + 2 * u(model.kv_dim) + m_f +
+                               (model.embed_dim != model.hidden_size ? u(model.embed_dim) : 0);
+  const uint64_t prefill = mul(mul(mul(b, u(s)), scratch_row), 2);
   const uint64_t logits = mul(mul(B, V), 4) + mul(mul(b, V), 2);  // the block's, f32; staging
   // One GPU batch's K and V of one layer in f16, what attention reads of an int8 cache.
   const uint64_t dense_kv =
       policy.compress_cache ? mul(mul(b, tokens), model.kv_bytes_per_token_per_layer) : 0;
-  plan.gpu.workspace = streamed_weights + dequantised + streamed_kv + prefill + logits + dense_kv;
+  plan.gpu.workspace =
+      streamed_weights + dequantised + kv_slots + hidden_slots + prefill + logits + dense_kv;
   // CPU workspace: pinned staging of a layer's disk-resident weights, double-buffered.
   uint64_t layer_gpu = 0, layer_cpu = 0, layer_disk = 0;
   split(Wl, policy.weights_gpu_percent, policy.weights_cpu_percent, layer_gpu, layer_cpu,
         layer_disk);
-  plan.cpu.workspace = 2 * layer_disk + (policy.cpu_attention ? dense_kv : 0);
+  // Disk-homed caches or activations: one load staging and two store stagings (K, V and
+  // hidden states of a unit each) in pinned memory.
+  const bool disk_units = policy.cache_disk_percent() > 0 || policy.activations_disk_percent() > 0;
+  const uint64_t disk_staging = disk_units ? std::max(Kb / 2, hb) + 2 * (Kb + hb) : 0;
+  plan.cpu.workspace = 2 * layer_disk + disk_staging + (policy.cpu_attention ? dense_kv : 0);
   return plan;
 }
 

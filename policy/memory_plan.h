@@ -57,14 +57,21 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
 //   GPU workspace:
 //     streamed weights  2 * (Wl - part(Wl, wg))   double buffer of a layer's non-resident part
 //     dequantised layer Wf                        only with compress_weights
-//     streamed KV       2 * (Kb - part(Kb, cg))   Kb = b * (s + n) * Kt, one GPU batch's KV of
-//                                                 one layer; only without cpu_attention
-//     prefill           b * s * max(m * f, 3 * d) * 2   one GPU batch's f16 intermediates
-//     logits       B * V * 4 + b * V * 2           the block's, f32, and one GPU batch's staging
-//     dequantised KV    b * (s + n) * Kf                Kf = f16 K and V bytes of one token in
-//                                                       one layer; only with compress_cache
+//     KV slots          2 * Kb when cg < 100      Kb = b * (s + n) * Kt, one GPU batch's K and V
+//                                                 of one layer (the runner allocates the slots
+//                                                 whenever a unit's cache is off the GPU)
+//     hidden slots      2 * hb when ag < 100      hb = b * s * d * 2, one GPU batch's hidden
+//                                                 states
+//     prefill scratch   b * s * (2 d + 2 q + 2 kv + m * f [+ E]) * 2   normed, q, k, v,
+//                                                 attention, the MLP's intermediates, out (and
+//                                                 the embedding where E != d), f16
+//     logits            B * V * 4 + b * V * 2     the block's, f32, and one GPU batch's staging
+//     dequantised KV    b * (s + n) * Kf          Kf = f16 K and V bytes of one token in one
+//                                                 layer; only with compress_cache
 //   CPU workspace: 2 * (Wl - part(Wl, wg) - part(Wl, wc)), the pinned staging of a layer's
-//   disk-resident weights, and with compress_cache and cpu_attention the dequantised KV above.
+//   disk-resident weights; where any cache or activations are on disk, max(Kb / 2, hb) +
+//   2 * (Kb + hb) of pinned load and store stagings; with compress_cache and cpu_attention the
+//   dequantised KV above.
 // Moving a percentage from GPU to CPU never increases the GPU total when L >= 2 (the double
 // buffer holds 2 layers' worth of what leaves the GPU).
 // Throws alisa::Error for a workload with s < 1, n < 0, or s + n beyond the model's positions.

@@ -17,31 +17,46 @@ constexpr double kFullShare = 0.99;
 // per-unit state) are counted exactly: each doubles the margin.
 constexpr int kFitAttempts = 4;
 
-// The memory of each tier as an affine form of the placement, read off the plan itself at the
-// all-on-disk placement and one unit step per fraction (the plan is affine in them).
+// The memory of each tier as an affine form of the placement, read off the plan itself: at the
+// base placement (nothing on the GPU or CPU but what `fixed` pins) and half a step along each
+// free fraction. The runner's streaming slots exist as soon as anything of a kind is off the
+// GPU, so the slope is read where they do, and a kind wholly on the GPU is its own choice.
 struct MemoryForms {
   Affine gpu, cpu, disk;
 };
 
-MemoryForms memory_forms(const CostInputs& in, const Policy& choice) {
+Placement base_placement(const FixedPlacement& fixed) {
   Placement x{};
-  const MemoryPlan base = memory_plan_of(in, with_placement(choice, x));
+  if (fixed.cache_on_gpu) x[kCacheGpu] = 1;
+  if (fixed.activations_on_gpu) x[kActGpu] = 1;
+  return x;
+}
+
+bool is_fixed(const FixedPlacement& fixed, int var) {
+  return (fixed.cache_on_gpu && (var == kCacheGpu || var == kCacheCpu)) ||
+         (fixed.activations_on_gpu && (var == kActGpu || var == kActCpu));
+}
+
+MemoryForms memory_forms(const CostInputs& in, const Policy& choice, const FixedPlacement& fixed) {
+  const Placement x0 = base_placement(fixed);
+  const MemoryPlan base = memory_plan_of(in, with_placement(choice, x0));
   MemoryForms forms;
   forms.gpu.c0 = static_cast<double>(base.gpu.total());
   forms.cpu.c0 = static_cast<double>(base.cpu.total());
   forms.disk.c0 = static_cast<double>(base.disk.total());
   for (int i = 0; i < kPlacementVars; ++i) {
-    Placement e{};
-    e[static_cast<size_t>(i)] = 1;
-    const MemoryPlan step = memory_plan_of(in, with_placement(choice, e));
-    const auto diff = [](uint64_t a, uint64_t b) {
-      return static_cast<double>(a) - static_cast<double>(b);
+    if (is_fixed(fixed, i)) continue;
+    Placement half = x0;
+    half[static_cast<size_t>(i)] = 0.5;
+    const MemoryPlan step = memory_plan_of(in, with_placement(choice, half));
+    const auto slope = [](uint64_t a, uint64_t b) {
+      return 2 * (static_cast<double>(a) - static_cast<double>(b));
     };
-    forms.gpu.c[static_cast<size_t>(i)] = diff(step.gpu.total(), base.gpu.total());
-    forms.cpu.c[static_cast<size_t>(i)] = diff(step.cpu.total(), base.cpu.total());
-    forms.disk.c[static_cast<size_t>(i)] = diff(step.disk.total(), base.disk.total());
+    forms.gpu.c[static_cast<size_t>(i)] = slope(step.gpu.total(), base.gpu.total());
+    forms.cpu.c[static_cast<size_t>(i)] = slope(step.cpu.total(), base.cpu.total());
+    forms.disk.c[static_cast<size_t>(i)] = slope(step.disk.total(), base.disk.total());
   }
-  return forms;
+  return forms;  // fixed fractions stay at x0 (the program's bounds), so c0 holds them
 }
 
 std::vector<std::pair<int, double>> terms_of(const Affine& form,
@@ -58,12 +73,17 @@ std::vector<std::pair<int, double>> terms_of(const Affine& form,
 // The placement of `choice` that minimises the cost model's time under the caps less `margin`,
 // or nothing when none fits.
 std::optional<Placement> best_placement(const CostInputs& in, const Policy& choice,
-                                        const MemoryCaps& caps, double margin,
-                                        double margin_share) {
+                                        const FixedPlacement& fixed, const MemoryCaps& caps,
+                                        double margin, double margin_share) {
   const std::vector<Stage> stages = cost_stages(in, choice);
   LinearProgram lp;
   std::vector<int> x(kPlacementVars);
-  for (int i = 0; i < kPlacementVars; ++i) x[static_cast<size_t>(i)] = lp.add_column(0, 1, 0);
+  const Placement x0 = base_placement(fixed);
+  for (int i = 0; i < kPlacementVars; ++i) {
+    const double v = x0[static_cast<size_t>(i)];
+    x[static_cast<size_t>(i)] =
+        is_fixed(fixed, i) ? lp.add_column(v, v, 0) : lp.add_column(0, 1, 0);
+  }
   for (const auto& [gpu, cpu] : {std::pair{kWeightsGpu, kWeightsCpu},
                                  std::pair{kCacheGpu, kCacheCpu}, std::pair{kActGpu, kActCpu}}) {
     lp.add_row({{x[gpu], 1}, {x[cpu], 1}}, 1);
@@ -83,7 +103,7 @@ std::optional<Placement> best_placement(const CostInputs& in, const Policy& choi
       for (int i = 0; i < kPlacementVars; ++i) busy.c[i] += stage.count * r.seconds.c[i];
     }
   }
-  const MemoryForms forms = memory_forms(in, choice);
+  const MemoryForms forms = memory_forms(in, choice, fixed);
   for (const auto& [form, cap] :
        {std::pair{&forms.gpu, caps.gpu_bytes}, std::pair{&forms.cpu, caps.cpu_bytes},
         std::pair{&forms.disk, caps.disk_bytes}}) {
@@ -117,6 +137,7 @@ std::optional<Placement> best_placement(const CostInputs& in, const Policy& choi
 struct Variant {
   bool cpu_attention, compress_weights, compress_cache;
   double recompute_percent;
+  FixedPlacement fixed;
 };
 
 std::vector<Variant> variants(const CostInputs& in, const SolverOptions& options) {
@@ -143,7 +164,13 @@ std::vector<Variant> variants(const CostInputs& in, const SolverOptions& options
       for (bool cc : compress) {
         for (double r : recompute) {
           if (r > 0 && (cpu_attention || cc)) continue;  // Phase III runs with neither
-          out.push_back({cpu_attention, cw, cc, r});
+          for (bool cache_on_gpu : {false, true}) {
+            // Attention choices and Phase III only matter for a cache off the GPU.
+            if (cache_on_gpu && (cpu_attention || r > 0)) continue;
+            for (bool activations_on_gpu : {false, true}) {
+              out.push_back({cpu_attention, cw, cc, r, {cache_on_gpu, activations_on_gpu}});
+            }
+          }
         }
       }
     }
@@ -241,12 +268,13 @@ std::vector<std::string> explain(const SolvedPolicy& s, const SolverOptions& opt
 }  // namespace
 
 std::optional<Policy> place_policy(const CostInputs& in, const Policy& choice,
-                                   const SolverOptions& options) {
+                                   const SolverOptions& options, const FixedPlacement& fixed) {
   // The margin is the smaller of the bytes and the share of each cap.
   double margin = static_cast<double>(options.memory_margin_bytes);
   double share = options.memory_margin_share;
   for (int attempt = 0; attempt < kFitAttempts; ++attempt, margin *= 2, share *= 2) {
-    const std::optional<Placement> x = best_placement(in, choice, options.caps, margin, share);
+    const std::optional<Placement> x =
+        best_placement(in, choice, fixed, options.caps, margin, share);
     if (!x) return std::nullopt;
     Policy policy = with_placement(choice, *x);
     if (fits(memory_plan_of(in, policy), options.caps)) return policy;
@@ -280,7 +308,7 @@ SolvedPolicy solve_policy(const CostInputs& in, const SolverOptions& options) {
         choice.compress_weights = variant.compress_weights;
         choice.compress_cache = variant.compress_cache;
         choice.cache_recompute_percent = variant.recompute_percent;
-        const std::optional<Policy> fitted = place_policy(in, choice, options);
+        const std::optional<Policy> fitted = place_policy(in, choice, options, variant.fixed);
         ++candidates;
         // A larger block of the same variant and batch needs more memory: stop growing it.
         if (!fitted) break;

@@ -38,10 +38,16 @@ struct SolvedPolicy {
 };
 
 // The placement the linear program gives `choice`'s discrete part (batch shape, attention,
-// compression, recompute share): its percentages minimise the predicted time under the caps.
-// Nothing when no placement fits.
+// compression, recompute share): its percentages minimise the predicted time under the caps,
+// with the cache or the activations wholly on the GPU where `fixed` says so (the runner's
+// streaming slots exist as soon as any of a kind is off the GPU: a step the program cannot see,
+// so the search tries both sides of it). Nothing when no placement fits.
+struct FixedPlacement {
+  bool cache_on_gpu = false;        // cache_gpu_percent 100: the runner needs no KV slots
+  bool activations_on_gpu = false;  // activations_gpu_percent 100: no hidden-state slots
+};
 std::optional<Policy> place_policy(const CostInputs& in, const Policy& choice,
-                                   const SolverOptions& options);
+                                   const SolverOptions& options, const FixedPlacement& fixed = {});
 
 // Throws alisa::Error explaining why when no policy fits the caps (the smallest one's memory,
 // term by term, against the cap it exceeds).

@@ -1,5 +1,6 @@
 // Tensor -> kernel params: the shape and dtype checks every backend shares.
 #include <algorithm>
+#include <vector>
 
 #include "runtime/ops.h"
 
@@ -194,14 +195,28 @@ CopyPlan copy_plan(const Tensor& src, const Tensor& dst) {
                  dst.shape_string());
   }
   const size_t element = dtype_size(src.dtype());
+  // Dimensions of size 1 move nothing whatever their strides (a decode step's one new token in
+  // a token-major cache): dropped, so that they split no copy into one launch per row.
+  struct Dim {
+    int64_t size, src_stride, dst_stride;
+  };
+  std::vector<Dim> dims;
+  for (int d = 0; d < src.rank(); ++d) {
+    if (src.size(d) != 1 || d == src.rank() - 1) {
+      dims.push_back({src.size(d), src.stride(d), dst.stride(d)});
+    }
+  }
   // Merge trailing dimensions while both tensors are contiguous over them.
-  int inner = src.rank() - 1;
-  ALISA_ASSERT(src.stride(inner) == 1 && dst.stride(inner) == 1, "copy needs unit inner stride");
-  int64_t row_elements = src.size(inner);
-  while (inner > 0 && src.stride(inner - 1) == row_elements &&
-         dst.stride(inner - 1) == row_elements) {
+  int inner = static_cast<int>(dims.size()) - 1;
+  ALISA_ASSERT(dims[static_cast<size_t>(inner)].size == 1 ||
+                   (dims[static_cast<size_t>(inner)].src_stride == 1 &&
+                    dims[static_cast<size_t>(inner)].dst_stride == 1),
+               "copy needs unit inner stride");
+  int64_t row_elements = dims[static_cast<size_t>(inner)].size;
+  while (inner > 0 && dims[static_cast<size_t>(inner - 1)].src_stride == row_elements &&
+         dims[static_cast<size_t>(inner - 1)].dst_stride == row_elements) {
     --inner;
-    row_elements *= src.size(inner);
+    row_elements *= dims[static_cast<size_t>(inner)].size;
   }
   CopyPlan plan;
   plan.src = static_cast<const char*>(src.data());
@@ -210,16 +225,17 @@ CopyPlan copy_plan(const Tensor& src, const Tensor& dst) {
   // Up to three outer dimensions remain: the innermost of them becomes the rows, the others
   // (at most two, right-aligned into n_outer) the blocks.
   for (int d = 0; d < inner; ++d) {
-    const size_t src_stride = static_cast<size_t>(src.stride(d)) * element;
-    const size_t dst_stride = static_cast<size_t>(dst.stride(d)) * element;
+    const Dim& dim = dims[static_cast<size_t>(d)];
+    const size_t src_stride = static_cast<size_t>(dim.src_stride) * element;
+    const size_t dst_stride = static_cast<size_t>(dim.dst_stride) * element;
     if (d == inner - 1) {
-      plan.n_rows = src.size(d);
+      plan.n_rows = dim.size;
       plan.src_pitch = src_stride;
       plan.dst_pitch = dst_stride;
     } else {
       const int slot = d - (inner - 1) + 2;
       ALISA_ASSERT(slot >= 0, "copy of rank > 4");
-      plan.n_outer[slot] = src.size(d);
+      plan.n_outer[slot] = dim.size;
       plan.src_outer_stride[slot] = src_stride;
       plan.dst_outer_stride[slot] = dst_stride;
     }

@@ -211,6 +211,17 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
   const bool cpu_homed_loaded = !p.cpu_attention && !swa;
   const double unit_load = z.b * past * z.Kt;
   const double unit_store = z.b * z.Kt;  // the new token's K and V
+  // The cache stream runs one unit ahead (two slots): a loaded unit's copy overlaps only the
+  // unit before it, so each loaded unit costs the compute stream the copy's excess over one
+  // unit's compute, whatever the other units leave idle.
+  const double unit_gpu_s =
+      layer_gemm_s(hw, in.model, z.b) + hbm_attention +
+      (kKernelsPerUnit + (swa ? kSwaKernelsPerUnit : 0)) * hw.gpu_launch_us * 1e-6;
+  const double load_excess_s = std::max(0.0, at(unit_load, hw.h2d_pinned.alone_gbps) - unit_gpu_s);
+  Affine& stream = st["cache_stream"];
+  stream.c0 += z.G * unit_gpu_s;
+  add_disk_share(stream, kCacheGpu, kCacheCpu, z.G * load_excess_s);
+  if (cpu_homed_loaded) stream.c[kCacheCpu] += z.G * load_excess_s;
   Affine& h2d = st["pcie_h2d"];
   Affine& d2h = st["pcie_d2h"];
   const double h2d_rate = hw.h2d_pinned.alone_gbps, d2h_rate = hw.d2h_pinned.alone_gbps;

@@ -218,7 +218,7 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
       layer_gemm_s(hw, in.model, z.b) + hbm_attention +
       (kKernelsPerUnit + (swa ? kSwaKernelsPerUnit : 0)) * hw.gpu_launch_us * 1e-6;
   const double load_excess_s = std::max(0.0, at(unit_load, hw.h2d_pinned.alone_gbps) - unit_gpu_s);
-  Affine& stream = st["cache_stream"];
+  Affine& stream = st["kv_stream"];
   stream.c0 += z.G * unit_gpu_s;
   add_disk_share(stream, kCacheGpu, kCacheCpu, z.G * load_excess_s);
   if (cpu_homed_loaded) stream.c[kCacheCpu] += z.G * load_excess_s;

@@ -198,9 +198,8 @@ TEST_CASE("cost model: reports every resource, the memory plan and the bottlenec
   const Prediction out = predict(in, p);
   std::vector<std::string> names;
   for (const ResourceShare& r : out.decode) names.push_back(r.resource);
-  CHECK(names == std::vector<std::string>{"cpu_attention", "disk_read", "disk_write", "gpu",
-                                          "host", "kv_stream", "pcie_d2h", "pcie_duplex",
-                                          "pcie_h2d"});
+  CHECK(names == std::vector<std::string>{"cpu_attention", "disk_read", "disk_write", "gpu", "host",
+                                          "kv_stream", "pcie_d2h", "pcie_duplex", "pcie_h2d"});
   CHECK(out.bottleneck == "cpu_attention");
   CHECK(out.memory.cpu.cache == plan_memory(in.model, in.workload, p).cpu.cache);
   // A memory plan of the caller's replaces plan_memory.

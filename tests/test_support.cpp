@@ -2,7 +2,9 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <array>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -133,6 +135,16 @@ int run_alisa(const std::string& args, std::string* output) {
   const int status = pclose(pipe);
   if (output != nullptr) *output = captured;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void require_user_error(const std::string& args, const std::string& culprit) {
+  std::string output;
+  const int status = run_alisa(args, &output);
+  INFO("alisa " << args << "\n" << output);
+  REQUIRE(status == 1);
+  REQUIRE(output.rfind("alisa: error: ", 0) == 0);
+  REQUIRE(std::count(output.begin(), output.end(), '\n') == 1);
+  REQUIRE_THAT(output, Catch::Contains(culprit));
 }
 
 }  // namespace alisa::test

@@ -59,4 +59,8 @@ Comparison compare(const float* actual, const float* reference, size_t n, double
 // stdout+stderr into `output`.
 int run_alisa(const std::string& args, std::string* output);
 
+// Runs alisa and requires exit status 1 and exactly one line that starts with "alisa: error:"
+// and contains `culprit`.
+void require_user_error(const std::string& args, const std::string& culprit);
+
 }  // namespace alisa::test

@@ -16,17 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-// Exit status 1 and exactly one line that starts with "alisa: error:" and contains `culprit`.
-void require_user_error(const std::string& args, const std::string& culprit) {
-  std::string output;
-  const int status = run_alisa(args, &output);
-  INFO("alisa " << args << "\n" << output);
-  REQUIRE(status == 1);
-  REQUIRE(output.rfind("alisa: error: ", 0) == 0);
-  REQUIRE(std::count(output.begin(), output.end(), '\n') == 1);
-  REQUIRE_THAT(output, Catch::Contains(culprit));
-}
-
 std::string quoted(const fs::path& path) {
   return "'" + path.string() + "'";
 }

@@ -194,8 +194,11 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
           : attended;
   StageBuilder st;
   Affine& gpu = st["gpu"];
-  gpu.c0 += z.G * (layer_gemm_s(hw, in.model, z.b) +
-                   (kKernelsPerUnit + (swa ? kSwaKernelsPerUnit : 0)) * hw.gpu_launch_us * 1e-6);
+  // One unit's GEMMs and launches; its attention depends on where its cache lies (below).
+  const double unit_compute_s =
+      layer_gemm_s(hw, in.model, z.b) +
+      (kKernelsPerUnit + (swa ? kSwaKernelsPerUnit : 0)) * hw.gpu_launch_us * 1e-6;
+  gpu.c0 += z.G * unit_compute_s;
   add_weight_stream(st, z, hw, p);
   add_activation_stream(st, z, hw, 1);
 
@@ -214,9 +217,7 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
   // The cache stream runs one unit ahead (two slots): a loaded unit's copy overlaps only the
   // unit before it, so each loaded unit costs the compute stream the copy's excess over one
   // unit's compute, whatever the other units leave idle.
-  const double unit_gpu_s =
-      layer_gemm_s(hw, in.model, z.b) + hbm_attention +
-      (kKernelsPerUnit + (swa ? kSwaKernelsPerUnit : 0)) * hw.gpu_launch_us * 1e-6;
+  const double unit_gpu_s = unit_compute_s + hbm_attention;
   const double load_excess_s = std::max(0.0, at(unit_load, hw.h2d_pinned.alone_gbps) - unit_gpu_s);
   Affine& stream = st["kv_stream"];
   stream.c0 += z.G * unit_gpu_s;

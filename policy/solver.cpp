@@ -72,10 +72,9 @@ std::vector<std::pair<int, double>> terms_of(const Affine& form,
 
 // The placement of `choice` that minimises the cost model's time under the caps less `margin`,
 // or nothing when none fits.
-std::optional<Placement> best_placement(const CostInputs& in, const Policy& choice,
+std::optional<Placement> best_placement(const std::vector<Stage>& stages, const MemoryForms& forms,
                                         const FixedPlacement& fixed, const MemoryCaps& caps,
                                         double margin, double margin_share) {
-  const std::vector<Stage> stages = cost_stages(in, choice);
   LinearProgram lp;
   std::vector<int> x(kPlacementVars);
   const Placement x0 = base_placement(fixed);
@@ -103,7 +102,6 @@ std::optional<Placement> best_placement(const CostInputs& in, const Policy& choi
       for (int i = 0; i < kPlacementVars; ++i) busy.c[i] += stage.count * r.seconds.c[i];
     }
   }
-  const MemoryForms forms = memory_forms(in, choice, fixed);
   for (const auto& [form, cap] :
        {std::pair{&forms.gpu, caps.gpu_bytes}, std::pair{&forms.cpu, caps.cpu_bytes},
         std::pair{&forms.disk, caps.disk_bytes}}) {
@@ -178,10 +176,6 @@ std::vector<Variant> variants(const CostInputs& in, const SolverOptions& options
   return out;
 }
 
-std::string gb(double bytes) {
-  return bytes_text(static_cast<uint64_t>(std::max(0.0, bytes)));
-}
-
 std::string fixed(double x, int digits) {
   char text[64];
   std::snprintf(text, sizeof text, "%.*f", digits, x);
@@ -217,9 +211,9 @@ std::vector<std::string> describe_prediction(const Prediction& p, const MemoryCa
     const double used = static_cast<double>(tier.bytes.total());
     const double cap = static_cast<double>(tier.cap);
     const char* state = used > cap ? "over its cap" : used >= kFullShare * cap ? "full" : "used";
-    out.push_back(str(tier.name, " ", state, ": ", gb(used), " of ", bytes_text(tier.cap),
-                      " (weights ", bytes_text(tier.bytes.weights), ", KV cache ",
-                      bytes_text(tier.bytes.cache), ", activations ",
+    out.push_back(str(tier.name, " ", state, ": ", bytes_text(tier.bytes.total()), " of ",
+                      bytes_text(tier.cap), " (weights ", bytes_text(tier.bytes.weights),
+                      ", KV cache ", bytes_text(tier.bytes.cache), ", activations ",
                       bytes_text(tier.bytes.activations), ", workspace ",
                       bytes_text(tier.bytes.workspace), ")"));
   }
@@ -272,9 +266,11 @@ std::optional<Policy> place_policy(const CostInputs& in, const Policy& choice,
   // The margin is the smaller of the bytes and the share of each cap.
   double margin = static_cast<double>(options.memory_margin_bytes);
   double share = options.memory_margin_share;
+  const std::vector<Stage> stages = cost_stages(in, choice);
+  const MemoryForms forms = memory_forms(in, choice, fixed);
   for (int attempt = 0; attempt < kFitAttempts; ++attempt, margin *= 2, share *= 2) {
     const std::optional<Placement> x =
-        best_placement(in, choice, fixed, options.caps, margin, share);
+        best_placement(stages, forms, fixed, options.caps, margin, share);
     if (!x) return std::nullopt;
     Policy policy = with_placement(choice, *x);
     if (fits(memory_plan_of(in, policy), options.caps)) return policy;

@@ -391,10 +391,6 @@ std::string today_text() {
   return text;
 }
 
-fs::path default_calibration_disk_dir() {
-  return default_offload_dir();
-}
-
 std::string calibration_gpu_problem() {
 #if ALISA_HAVE_CUDA
   if (gpu_device_count() > 0) return "";
@@ -425,8 +421,7 @@ HardwareProfile calibrate(const CalibrateOptions& options) {
   p.cpu = cpu_model_name();
   p.cpu_memory_bytes = physical_memory_bytes();
   p.cpu_cores = online_cores();
-  const fs::path disk_dir =
-      options.disk_dir.empty() ? default_calibration_disk_dir() : options.disk_dir;
+  const fs::path disk_dir = options.disk_dir.empty() ? default_offload_dir() : options.disk_dir;
   const int threads = options.threads > 0 ? options.threads : static_cast<int>(p.cpu_cores);
   prepare_disk_dir(disk_dir);  // before the GPU's minute, not after it
 

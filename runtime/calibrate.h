@@ -100,12 +100,9 @@ uint64_t physical_memory_bytes();
 int64_t online_cores();
 std::string today_text();
 
-// The disk tier's folder when none is given: the runtime's default offload_dir.
-std::filesystem::path default_calibration_disk_dir();
-
 struct CalibrateOptions {
   std::string name;                                  // the profile's name
-  std::filesystem::path disk_dir;                    // empty: default_calibration_disk_dir()
+  std::filesystem::path disk_dir;                    // empty: default_offload_dir()
   std::vector<std::string> models;                   // empty: default_calibration_models()
   int threads = 0;                                   // most CPU threads measured; 0: online_cores()
   std::function<void(const std::string&)> progress;  // one line per step; may be empty

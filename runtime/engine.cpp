@@ -1,7 +1,6 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
-#include <cmath>
 #include <numeric>
 
 #include "policy/memory_plan.h"

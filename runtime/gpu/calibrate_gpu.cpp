@@ -88,7 +88,9 @@ class EventPair {
  public:
   EventPair() {
     ALISA_CUDA_CHECK(cudaEventCreate(&start));
-    ALISA_CUDA_CHECK(cudaEventCreate(&end));
+    const cudaError_t created = cudaEventCreate(&end);
+    if (created != cudaSuccess) (void)cudaEventDestroy(start);  // no destructor after a throw
+    ALISA_CUDA_CHECK(created);
   }
   ~EventPair() {
     (void)cudaEventDestroy(start);

@@ -85,8 +85,28 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
   return 2 * (u(model.kv_dim) + 4 * u(model.n_kv_heads));  // K and V: int8 + f16 scale, zero
 }
 
+WeightBytes mean_weight_bytes(const ModelFootprint& model, const Policy& policy) {
+  const uint64_t L = u(model.n_layers);
+  const uint64_t Wl = stored_layer_weight_bytes(model, policy.compress_weights);
+  WeightBytes out;
+  split(mul(L, Wl), policy.weights_gpu_percent, policy.weights_cpu_percent, out.gpu, out.cpu,
+        out.disk);
+  out.gpu += model.global_weight_bytes;
+  uint64_t layer_gpu = 0, layer_cpu = 0, layer_disk = 0;
+  split(Wl, policy.weights_gpu_percent, policy.weights_cpu_percent, layer_gpu, layer_cpu,
+        layer_disk);
+  out.gpu_buffers = 2 * (Wl - layer_gpu) + (policy.compress_weights ? model.layer_weight_bytes : 0);
+  out.cpu_buffers = 2 * layer_disk;
+  return out;
+}
+
 MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
                        const Policy& policy) {
+  return plan_memory(model, workload, policy, mean_weight_bytes(model, policy));
+}
+
+MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy,
+                       const WeightBytes& weights) {
   const int64_t s = workload.prompt_len;
   const int64_t n = workload.gen_len;
   ALISA_CHECK(s >= 1, "workload: prompt_len must be at least 1, got ", s);
@@ -98,17 +118,13 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
   const uint64_t L = u(model.n_layers), d = u(model.hidden_size), V = u(model.vocab_size);
   const uint64_t m_f = u((model.gated_mlp ? 2 : 1) * model.ffn_dim);
   const uint64_t b = u(policy.gpu_batch_size), B = u(policy.block_size());
-  const uint64_t Wl = stored_layer_weight_bytes(model, policy.compress_weights);
-  const uint64_t Wg = model.global_weight_bytes;
   const uint64_t Kt = stored_kv_bytes_per_token_per_layer(model, policy.compress_cache);
   const uint64_t tokens = u(s + n);
 
   MemoryPlan plan;
-  // weights: the layers' L * Wl split by the percentages; the global weights Wg stay on the GPU
-  // (the embedding lookup and the head use them every step), as the WeightStore places them.
-  split(mul(L, Wl), policy.weights_gpu_percent, policy.weights_cpu_percent, plan.gpu.weights,
-        plan.cpu.weights, plan.disk.weights);
-  plan.gpu.weights += Wg;
+  plan.gpu.weights = weights.gpu;
+  plan.cpu.weights = weights.cpu;
+  plan.disk.weights = weights.disk;
   // KV cache C = L * B * (s + n) * Kt
   const uint64_t C = mul(mul(mul(L, B), tokens), Kt);
   split(C, policy.cache_gpu_percent, policy.cache_cpu_percent, plan.gpu.cache, plan.cpu.cache,
@@ -128,8 +144,6 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
         plan.cpu.activations, plan.disk.activations);
 
   // GPU workspace.
-  const uint64_t streamed_weights = 2 * (Wl - part(Wl, policy.weights_gpu_percent));
-  const uint64_t dequantised = policy.compress_weights ? model.layer_weight_bytes : 0;
   // Two slots of one unit's K and V wherever any unit's cache is off the GPU (the runner
   // allocates them then, attended on the CPU or not), and two of one GPU batch's hidden states
   // wherever any batch's activations are.
@@ -146,17 +160,15 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
   // One GPU batch's K and V of one layer in f16, what attention reads of an int8 cache.
   const uint64_t dense_kv =
       policy.compress_cache ? mul(mul(b, tokens), model.kv_bytes_per_token_per_layer) : 0;
-  plan.gpu.workspace =
-      streamed_weights + dequantised + kv_slots + hidden_slots + prefill + logits + dense_kv;
-  // CPU workspace: pinned staging of a layer's disk-resident weights, double-buffered.
-  uint64_t layer_gpu = 0, layer_cpu = 0, layer_disk = 0;
-  split(Wl, policy.weights_gpu_percent, policy.weights_cpu_percent, layer_gpu, layer_cpu,
-        layer_disk);
+  plan.gpu.workspace = weights.gpu_buffers + kv_slots + hidden_slots + prefill + logits + dense_kv;
   // Disk-homed caches or activations: one load staging and two store stagings (K, V and
   // hidden states of a unit each) in pinned memory.
   const bool disk_units = policy.cache_disk_percent() > 0 || policy.activations_disk_percent() > 0;
   const uint64_t disk_staging = disk_units ? std::max(Kb / 2, hb) + 2 * (Kb + hb) : 0;
-  plan.cpu.workspace = 2 * layer_disk + disk_staging + (policy.cpu_attention ? dense_kv : 0);
+  // cpu_attention: two sets of one GPU batch's decode q, k, v and attention output, f16.
+  const uint64_t host_qkv = mul(mul(b, 2 * u(model.q_dim) + 2 * u(model.kv_dim)), 4);
+  plan.cpu.workspace =
+      weights.cpu_buffers + disk_staging + (policy.cpu_attention ? dense_kv + host_qkv : 0);
   return plan;
 }
 

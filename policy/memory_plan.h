@@ -48,7 +48,8 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
 // one token in one layer; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (wd, cd, ad =
 // the rest on disk); part(x, p) = x * p / 100 rounded to the nearest byte.
 //   weights      L * Wl split: gpu = part(L * Wl, wg) + Wg, cpu = part(L * Wl, wc), disk = the
-//                rest (the global weights stay on the GPU, as the WeightStore places them)
+//                rest (the global weights stay on the GPU, as the WeightStore places them);
+//                the runtime's plan counts each tensor where it lies (WeightBytes below)
 //   KV cache     C = L * B * (s + n) * Kt;  split by cg / cc the same way; with
 //                cache_recompute_percent r, the CPU part keeps h = min(round(r (s + n) / 100), s)
 //                of every s + n positions as hidden states: cpu * ((s + n - h) + h * 2d / Kt) /
@@ -56,6 +57,7 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
 //   activations  A = B * s * d * 2 (the block's hidden states, f16);  split by ag / ac
 //   GPU workspace:
 //     streamed weights  2 * (Wl - part(Wl, wg))   double buffer of a layer's non-resident part
+//                                                 (the runtime's plan: the largest layer's)
 //     dequantised layer Wf                        only with compress_weights
 //     KV slots          2 * Kb when cg < 100      Kb = b * (s + n) * Kt, one GPU batch's K and V
 //                                                 of one layer (the runner allocates the slots
@@ -69,13 +71,30 @@ uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool c
 //     dequantised KV    b * (s + n) * Kf          Kf = f16 K and V bytes of one token in one
 //                                                 layer; only with compress_cache
 //   CPU workspace: 2 * (Wl - part(Wl, wg) - part(Wl, wc)), the pinned staging of a layer's
-//   disk-resident weights; where any cache or activations are on disk, max(Kb / 2, hb) +
-//   2 * (Kb + hb) of pinned load and store stagings; with compress_cache and cpu_attention the
-//   dequantised KV above.
+//   disk-resident weights (the runtime's plan: the largest layer's); where any cache or
+//   activations are on disk, max(Kb / 2, hb) + 2 * (Kb + hb) of pinned load and store stagings;
+//   with cpu_attention two sets of one GPU batch's decode q, k, v and output, b * (2 q + 2 kv) * 2
+//   * 2, and with compress_cache the dequantised KV above.
 // Moving a percentage from GPU to CPU never increases the GPU total when L >= 2 (the double
 // buffer holds 2 layers' worth of what leaves the GPU).
 // Throws alisa::Error for a workload with s < 1, n < 0, or s + n beyond the model's positions.
 MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy);
+
+// A policy's weights as a plan counts them: the bytes homed on each tier (the global weights on
+// the GPU), the GPU buffers the schedule streams them through (two slots of a layer's non-resident
+// part; with compress_weights the dequantised slot) and the CPU ones (two pinned stagings of a
+// layer's disk part).
+struct WeightBytes {
+  uint64_t gpu = 0, cpu = 0, disk = 0;
+  uint64_t gpu_buffers = 0, cpu_buffers = 0;
+};
+// The terms above, from the footprint alone: every layer holds its mean share on each tier.
+WeightBytes mean_weight_bytes(const ModelFootprint& model, const Policy& policy);
+// The plan with the weights' terms given: the runtime knows each tensor's tier
+// (runtime/weight_placement.h), and a layer's share varies, so its slots are sized for the
+// largest layer's.
+MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy,
+                       const WeightBytes& weights);
 
 // Throws alisa::Error when a capped tier's total exceeds its cap, naming `what` (e.g. "policy
 // opt-30b.yaml"), the tier, every term and the cap, e.g. "policy needs 18.3 GiB of GPU memory

@@ -39,7 +39,7 @@ CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hw,
   in.cpu_threads = r.threads;
   in.memory_plan = [spec, r, capacity](const Policy& policy) {
     return block_memory_plan(spec, r.swa, policy, capacity, r.workload.prompt_len,
-                             r.activation_bytes);
+                             r.activation_dtype);
   };
   return in;
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "policy/solver.h"
+#include "runtime/dtype.h"
 #include "runtime/model_spec.h"
 #include "runtime/swa.h"
 
@@ -24,7 +25,7 @@ struct PlanRequest {
   uint64_t cpu_memory_limit = 0;   // 0: kCpuShare of the profile's host memory
   int64_t threads = 0;             // CPU threads (0: every core)
   bool allow_compression = false;
-  size_t activation_bytes = 2;  // float16 on GPU runs
+  DType activation_dtype = DType::kF16;  // float32 on CPU runs
 };
 
 // What the CUDA context, cuBLAS and the allocator keep of a GPU that no plan can use, and the

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/weight_placement.h"
+
 namespace alisa {
 namespace {
 
@@ -18,11 +20,21 @@ void scale_plan(MemoryPlan& plan, size_t element_bytes) {
 }  // namespace
 
 MemoryPlan block_memory_plan(const ModelSpec& spec, const SwaOptions& swa, const Policy& p,
-                             int64_t capacity, int64_t max_step_tokens, size_t activation_bytes) {
+                             int64_t capacity, int64_t max_step_tokens, DType activation_dtype) {
   const int64_t prompt_len = std::max<int64_t>(1, max_step_tokens);
-  MemoryPlan plan = plan_memory(model_footprint(spec),
-                                {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, p);
+  const size_t activation_bytes = dtype_size(activation_dtype);
+  // The weights' terms are added after scaling: they are exact in the run's dtype.
+  MemoryPlan plan =
+      plan_memory(model_footprint(spec),
+                  {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, p, WeightBytes{});
   scale_plan(plan, activation_bytes);
+  const PlacedWeights weights =
+      place_weights(weight_layout(spec), activation_dtype, weight_placement_of(p));
+  plan.gpu.weights = weights.tier_bytes[static_cast<int>(Tier::kCompute)];
+  plan.cpu.weights = weights.tier_bytes[static_cast<int>(Tier::kCpu)];
+  plan.disk.weights = weights.tier_bytes[static_cast<int>(Tier::kDisk)];
+  plan.gpu.workspace += 2 * weights.slot_bytes + weights.dense_slot_bytes;
+  plan.cpu.workspace += 2 * weights.staging_bytes;
   if (swa.enabled()) {
     // The selection state, where each unit attends (cpu_attention units on the CPU tier).
     const int64_t n_units = spec.n_layers * p.num_gpu_batches;

@@ -49,7 +49,7 @@ Engine::Engine(const EngineOptions& options)
   if (policy_) {
     // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
     // (cache, activations, workspace) is checked when a workload's runner is made.
-    MemoryPlan plan = block_memory_plan(spec_, {}, policy, 1, 1, dtype_size(activation_dtype()));
+    MemoryPlan plan = block_memory_plan(spec_, {}, policy, 1, 1, activation_dtype());
     plan.gpu.cache = plan.cpu.cache = plan.disk.cache = 0;
     plan.gpu.activations = plan.cpu.activations = plan.disk.activations = 0;
     plan.gpu.workspace = plan.cpu.workspace = 0;
@@ -64,11 +64,8 @@ Engine::Engine(const EngineOptions& options)
   std::unique_ptr<WeightSource> source = is_dummy(options.model)
                                              ? make_dummy_weights(options.dummy_seed)
                                              : open_checkpoint_weights(options.model);
-  weights_ =
-      std::make_unique<WeightStore>(spec_, *source, tiers(), activation_dtype(),
-                                    WeightPlacement{.compute_percent = policy.weights_gpu_percent,
-                                                    .cpu_percent = policy.weights_cpu_percent,
-                                                    .compress = policy.compress_weights});
+  weights_ = std::make_unique<WeightStore>(spec_, *source, tiers(), activation_dtype(),
+                                           weight_placement_of(policy));
   if (!is_dummy(options.model)) {
     const std::filesystem::path tokenizer_path =
         std::filesystem::path(options.model) / "tokenizer.json";
@@ -109,12 +106,7 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
   }
   const MemoryCaps caps{.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()};
   auto plan_for = [&](const Policy& p) {
-    MemoryPlan plan = block_memory_plan(spec_, swa_, p, capacity, max_step_tokens,
-                                        dtype_size(activation_dtype()));
-    // Weights are in place already: what remains must fit next to them.
-    plan.gpu.weights = weights_->bytes_on(Tier::kCompute);
-    plan.cpu.weights = weights_->bytes_on(Tier::kCpu);
-    return plan;
+    return block_memory_plan(spec_, swa_, p, capacity, max_step_tokens, activation_dtype());
   };
   if (policy.cache_recompute_auto) {
     // Phase III's share from the caps: the least that makes the CPU tier fit (it runs with SWA

@@ -8,26 +8,7 @@
 namespace alisa {
 namespace {
 
-constexpr size_t kSlotAlignment = 256;   // every tensor in a slot starts on a GPU-friendly bound
-constexpr size_t kFileAlignment = 4096;  // and in the offload file on an O_DIRECT block
-
-int64_t product(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
-// A compressed tensor as stored: the packed int4 values, then the f16 scales, then the f16
-// minima (one of each per group), each part on a slot alignment bound.
-struct Int4Layout {
-  explicit Int4Layout(int64_t n)
-      : n_groups(int4_n_groups(n, kInt4Group)),
-        scale_offset(round_up(static_cast<size_t>(int4_packed_bytes(n)), kSlotAlignment)),
-        min_offset(scale_offset + round_up(static_cast<size_t>(n_groups) * 2, kSlotAlignment)),
-        total(min_offset + static_cast<size_t>(n_groups) * 2) {}
-  int64_t n_groups;
-  size_t scale_offset, min_offset, total;
-};
+constexpr size_t kFileAlignment = 4096;  // tensors in the offload file start on an O_DIRECT block
 
 // Host buffers a tensor passes through on its way to its tier.
 struct HostStaging {
@@ -39,7 +20,7 @@ struct HostStaging {
 // The slot's values as stored, in host memory: converted to `dtype`, or int4-compressed.
 const void* read_stored(const WeightSource& source, const WeightSlot& slot, DType dtype,
                         bool compress, HostStaging& host) {
-  const int64_t n = product(slot.shape);
+  const int64_t n = numel_of(slot.shape);
   host.values.resize(static_cast<size_t>(n));
   source.read_f32(slot, host.values.data());
   if (compress) {
@@ -65,11 +46,6 @@ const void* read_stored(const WeightSource& source, const WeightSlot& slot, DTyp
   return host.narrow.data();
 }
 
-// Layer matrices are compressed; vectors (biases, norms) are too small to gain.
-bool compressible(const WeightSlot& slot, const WeightPlacement& placement) {
-  return placement.compress && slot.layer >= 0 && slot.shape.size() == 2;
-}
-
 }  // namespace
 
 WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, const Tiers& tiers,
@@ -84,34 +60,23 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
   resident_.resize(static_cast<size_t>(spec.n_layers));
   layers_.resize(static_cast<size_t>(spec.n_layers));
 
-  // Bytes of each tensor as stored.
-  std::vector<size_t> stored_bytes(layout.size());
-  for (size_t i = 0; i < layout.size(); ++i) {
-    const int64_t n = product(layout[i].shape);
-    stored_bytes[i] = compressible(layout[i], placement)
-                          ? Int4Layout(n).total
-                          : static_cast<size_t>(n) * dtype_size(dtype);
-  }
-  // Placement of the layer tensors, in checkpoint order, by their stored bytes.
-  std::vector<uint64_t> sizes;
-  for (size_t i = 0; i < layout.size(); ++i) {
-    if (layout[i].layer >= 0) sizes.push_back(stored_bytes[i]);
-  }
-  const std::vector<Tier> placed =
-      place_by_percent(sizes, placement.compute_percent, placement.cpu_percent);
+  const PlacedWeights placed = place_weights(layout, dtype, placement);
+  slot_bytes_ = placed.slot_bytes;
+  staging_bytes_ = placed.staging_bytes;
+  dense_slot_bytes_ = placed.dense_slot_bytes;
+  std::copy(std::begin(placed.tier_bytes), std::end(placed.tier_bytes), tier_bytes_);
 
   // Disk tensors are read where they lie when the checkpoint stores them in `dtype`; the rest
   // go to an offload file, laid out before anything is written.
   std::vector<std::optional<FileRegion>> regions(layout.size());
   uint64_t offload_bytes = 0;
   std::vector<uint64_t> offload_offset(layout.size(), 0);
-  for (size_t i = 0, l = 0; i < layout.size(); ++i) {
-    if (layout[i].layer < 0) continue;
-    if (placed[l++] != Tier::kDisk) continue;
-    if (!compressible(layout[i], placement)) regions[i] = source.stored_region(layout[i], dtype);
+  for (size_t i = 0; i < layout.size(); ++i) {
+    if (placed.tensors[i].tier != Tier::kDisk) continue;
+    if (!placed.tensors[i].compressed) regions[i] = source.stored_region(layout[i], dtype);
     if (!regions[i]) {
       offload_offset[i] = offload_bytes;
-      offload_bytes += round_up(stored_bytes[i], kFileAlignment);
+      offload_bytes += round_up(placed.tensors[i].n_bytes, kFileAlignment);
     }
   }
   DiskFile* offload = nullptr;
@@ -125,22 +90,14 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
   }
 
   HostStaging host;
-  std::vector<size_t> slot_used(layers_.size(), 0), staging_used(layers_.size(), 0),
-      dense_used(layers_.size(), 0);
-  for (size_t i = 0, l = 0; i < layout.size(); ++i) {
+  for (size_t i = 0; i < layout.size(); ++i) {
     const WeightSlot& slot = layout[i];
-    const bool compress = compressible(slot, placement);
-    const Tier tier = slot.layer >= 0 ? placed[l++] : Tier::kCompute;
-    const size_t n_bytes = stored_bytes[i];
-    tier_bytes_[static_cast<int>(tier)] += n_bytes;
     StoredTensor stored;
+    static_cast<PlacedTensor&>(stored) = placed.tensors[i];
     stored.field = slot.layer_field;
-    stored.tier = tier;
-    stored.n_bytes = n_bytes;
-    stored.compressed = compress;
-    stored.numel = product(slot.shape);
     stored.shape = slot.shape;
-    if (tier == Tier::kDisk) {
+    stored.numel = numel_of(slot.shape);
+    if (stored.tier == Tier::kDisk) {
       if (regions[i]) {
         auto it = files_.find(regions[i]->file);
         if (it == files_.end()) {
@@ -152,19 +109,19 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
         stored.file = it->second.get();
         stored.file_offset = regions[i]->offset;
       } else {
-        offload->write(offload_offset[i], read_stored(source, slot, dtype, compress, host),
-                       n_bytes);
+        offload->write(offload_offset[i], read_stored(source, slot, dtype, stored.compressed, host),
+                       stored.n_bytes);
         stored.file = offload;
         stored.file_offset = offload_offset[i];
       }
     } else {
-      Device& device = tier == Tier::kCompute ? *tiers.compute : *tiers.cpu_weights;
-      const int64_t packed_shape[1] = {static_cast<int64_t>(n_bytes)};
-      OwnedTensor owned = compress
+      Device& device = stored.tier == Tier::kCompute ? *tiers.compute : *tiers.cpu_weights;
+      const int64_t packed_shape[1] = {static_cast<int64_t>(stored.n_bytes)};
+      OwnedTensor owned = stored.compressed
                               ? allocate_tensor(device, DType::kU8, packed_shape, 1, slot.name)
                               : allocate_tensor(device, dtype, slot.shape.data(),
                                                 static_cast<int>(slot.shape.size()), slot.name);
-      copy_host_to_device(owned.tensor, read_stored(source, slot, dtype, compress, host));
+      copy_host_to_device(owned.tensor, read_stored(source, slot, dtype, stored.compressed, host));
       stored.home = owned.tensor;
       buffers_.push_back(std::move(owned.buffer));
     }
@@ -173,29 +130,12 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
       continue;
     }
     const size_t j = static_cast<size_t>(slot.layer);
-    if (compress) {
-      stored.dense_offset = dense_used[j];
-      dense_used[j] +=
-          round_up(static_cast<size_t>(stored.numel) * dtype_size(dtype), kSlotAlignment);
-    }
-    if (tier == Tier::kCompute) {
-      if (!compress) resident_[j].*slot.layer_field = stored.home;
-    } else {
-      stored.slot_offset = slot_used[j];
-      slot_used[j] += round_up(n_bytes, kSlotAlignment);
-      if (tier == Tier::kDisk) {
-        stored.staging_offset = staging_used[j];
-        staging_used[j] += round_up(n_bytes, kSlotAlignment);
-      }
+    if (stored.tier == Tier::kCompute && !stored.compressed) {
+      resident_[j].*slot.layer_field = stored.home;
     }
     layers_[j].push_back(std::move(stored));
   }
   if (spec.tie_word_embeddings) globals_.lm_head = globals_.token_embedding;
-  for (size_t j = 0; j < layers_.size(); ++j) {
-    slot_bytes_ = std::max(slot_bytes_, slot_used[j]);
-    staging_bytes_ = std::max(staging_bytes_, staging_used[j]);
-    dense_slot_bytes_ = std::max(dense_slot_bytes_, dense_used[j]);
-  }
 }
 
 WeightStore::~WeightStore() = default;

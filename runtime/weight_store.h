@@ -11,18 +11,10 @@
 
 #include "runtime/copy_engine.h"
 #include "runtime/tiers.h"
+#include "runtime/weight_placement.h"
 #include "runtime/weights.h"
 
 namespace alisa {
-
-struct WeightPlacement {
-  double compute_percent = 100;
-  double cpu_percent = 0;  // the rest is on disk
-  // Layer matrices stored as group-wise int4 (kInt4Group values share an f16 scale and minimum)
-  // on every tier, placed by their compressed size and dequantised on the compute device into a
-  // dense slot before their layer computes. Vectors and the global weights stay dense.
-  bool compress = false;
-};
 
 class WeightStore {
  public:
@@ -63,16 +55,10 @@ class WeightStore {
   bool compressed() const { return dense_slot_bytes_ > 0; }
 
  private:
-  struct StoredTensor {
+  struct StoredTensor : PlacedTensor {
     Tensor LayerWeights::*field = nullptr;
-    Tier tier = Tier::kCompute;
-    Tensor home;              // compute or CPU tier
-    size_t n_bytes = 0;       // as stored
-    bool compressed = false;  // int4: packed values, then f16 scales, then f16 minima
+    Tensor home;  // compute or CPU tier
     int64_t numel = 0;
-    size_t dense_offset = 0;    // compressed tensors, in the dense slot
-    size_t slot_offset = 0;     // non-resident tensors
-    size_t staging_offset = 0;  // disk tensors
     const DiskFile* file = nullptr;
     uint64_t file_offset = 0;
     std::vector<int64_t> shape;

@@ -29,7 +29,7 @@ Policy auto_policy(const RunConfig& config, const EngineOptions& options,
                    .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
                    .threads = config.threads.value_or(0),
                    .allow_compression = config.allow_compression.value_or(false),
-                   .activation_bytes = on_gpu ? size_t{2} : size_t{4}});
+                   .activation_dtype = on_gpu ? DType::kF16 : DType::kF32});
   std::fprintf(stderr, "alisa: policy auto: %s\n", solved_policy_summary(solved).c_str());
   for (const std::string& line : solved.limits) spdlog::info("policy auto: {}", line);
   return solved.policy;

@@ -309,9 +309,10 @@ TEST_CASE("plan_memory by hand: compressed weights and cache, CPU attention", "[
   // KV slots 2 * 2 * 16 * 272 = 17408 (allocated with CPU attention too); hidden slots 2 * 5120;
   // prefill scratch 51200; logits 28000; dequantised KV 2 * 16 * 512 = 16384.
   CHECK(plan.gpu.workspace == 5700 + 13000 + 17408 + 10240 + 51200 + 28000 + 16384);
-  // 2 * (3800 - 950 - 1900) staging, and the dequantised KV for CPU attention.
-  // the disk stagings (Kb = 8704, hb = 5120): 5120 + 2 * (8704 + 5120).
-  CHECK(plan.cpu.workspace == 1900 + 5120 + 2 * (8704 + 5120) + 16384);
+  // 2 * (3800 - 950 - 1900) staging; the disk stagings (Kb = 8704, hb = 5120): 5120 +
+  // 2 * (8704 + 5120); for CPU attention the dequantised KV and two sets of q, k, v and output,
+  // 2 * 2 * (2 * 128 + 2 * 128) * 2 = 4096.
+  CHECK(plan.cpu.workspace == 1900 + 5120 + 2 * (8704 + 5120) + 16384 + 4096);
 }
 
 TEST_CASE("plan_memory refuses a workload it cannot plan", "[policy]") {

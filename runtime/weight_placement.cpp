@@ -1,0 +1,76 @@
+#include "runtime/weight_placement.h"
+
+#include <algorithm>
+
+#include "runtime/common.h"
+#include "runtime/kernel_params.h"
+
+namespace alisa {
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+WeightPlacement weight_placement_of(const Policy& policy) {
+  return {.compute_percent = policy.weights_gpu_percent,
+          .cpu_percent = policy.weights_cpu_percent,
+          .compress = policy.compress_weights};
+}
+
+Int4Layout::Int4Layout(int64_t n)
+    : n_groups(int4_n_groups(n, kInt4Group)),
+      scale_offset(round_up(static_cast<size_t>(int4_packed_bytes(n)), kSlotAlignment)),
+      min_offset(scale_offset + round_up(static_cast<size_t>(n_groups) * 2, kSlotAlignment)),
+      total(min_offset + static_cast<size_t>(n_groups) * 2) {}
+
+bool compressible(const WeightSlot& slot, const WeightPlacement& placement) {
+  return placement.compress && slot.layer >= 0 && slot.shape.size() == 2;
+}
+
+PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
+                            const WeightPlacement& placement) {
+  PlacedWeights out;
+  out.tensors.resize(layout.size());
+  std::vector<uint64_t> sizes;  // of the layer tensors, in checkpoint order
+  int64_t n_layers = 0;
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const int64_t n = numel_of(layout[i].shape);
+    PlacedTensor& t = out.tensors[i];
+    t.compressed = compressible(layout[i], placement);
+    t.n_bytes = t.compressed ? Int4Layout(n).total : static_cast<size_t>(n) * dtype_size(dtype);
+    if (layout[i].layer >= 0) sizes.push_back(t.n_bytes);
+    n_layers = std::max(n_layers, layout[i].layer + 1);
+  }
+  const std::vector<Tier> placed =
+      place_by_percent(sizes, placement.compute_percent, placement.cpu_percent);
+  std::vector<size_t> slot_used(static_cast<size_t>(n_layers), 0),
+      staging_used(slot_used.size(), 0), dense_used(slot_used.size(), 0);
+  for (size_t i = 0, l = 0; i < layout.size(); ++i) {
+    PlacedTensor& t = out.tensors[i];
+    if (layout[i].layer >= 0) t.tier = placed[l++];
+    out.tier_bytes[static_cast<int>(t.tier)] += t.n_bytes;
+    if (layout[i].layer < 0) continue;
+    const size_t j = static_cast<size_t>(layout[i].layer);
+    if (t.compressed) {
+      t.dense_offset = dense_used[j];
+      dense_used[j] += round_up(static_cast<size_t>(numel_of(layout[i].shape)) * dtype_size(dtype),
+                                kSlotAlignment);
+    }
+    if (t.tier == Tier::kCompute) continue;
+    t.slot_offset = slot_used[j];
+    slot_used[j] += round_up(t.n_bytes, kSlotAlignment);
+    if (t.tier == Tier::kDisk) {
+      t.staging_offset = staging_used[j];
+      staging_used[j] += round_up(t.n_bytes, kSlotAlignment);
+    }
+  }
+  for (size_t j = 0; j < slot_used.size(); ++j) {
+    out.slot_bytes = std::max(out.slot_bytes, slot_used[j]);
+    out.staging_bytes = std::max(out.staging_bytes, staging_used[j]);
+    out.dense_slot_bytes = std::max(out.dense_slot_bytes, dense_used[j]);
+  }
+  return out;
+}
+
+}  // namespace alisa

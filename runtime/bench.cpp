@@ -61,8 +61,10 @@ Timings generate_once(Engine& engine, const BenchWorkload& w, int64_t gen_len) {
   }
   t.decode_s = seconds_since(decode_start);
   t.decode_schedule = engine.timeline().stats_json();
-  // The lane names ("M" events) repeat; viewers take them once.
-  for (const nlohmann::json& event : engine.timeline().chrome_trace()["traceEvents"]) {
+  // The lane names ("M" events) repeat; viewers take them once. (The trace is held in a local:
+  // a range-for over a member of a temporary would read it after its destruction.)
+  const nlohmann::json decode_trace = engine.timeline().chrome_trace();
+  for (const nlohmann::json& event : decode_trace["traceEvents"]) {
     t.trace["traceEvents"].push_back(event);
   }
   return t;

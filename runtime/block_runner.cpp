@@ -59,6 +59,12 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   if (weights.slot_bytes() > 0) {
     for (void*& slot : weight_slot_) slot = raw(compute, weights.slot_bytes(), "weight slot");
   }
+  weight_slot_of_.assign(static_cast<size_t>(spec.n_layers), -1);
+  for (int64_t j = 0; j < spec.n_layers; ++j) {
+    if (!weights.layer_streamed(j)) continue;
+    weight_slot_of_[static_cast<size_t>(j)] = static_cast<int>(streamed_layers_.size() % 2);
+    streamed_layers_.push_back(j);
+  }
   // Compressed layers are dequantised on the compute queue just before they compute: one dense
   // slot serves them all in turn.
   if (weights.dense_slot_bytes() > 0) {
@@ -371,16 +377,30 @@ void BlockRunner::plan_swa(std::span<const uint8_t> new_mask, int64_t n_new, int
   }
 }
 
-void BlockRunner::read_weights_from_disk(int64_t j) {
-  if (j >= spec_.n_layers) return;
-  const int s = static_cast<int>(j % 2);
-  // The staging was last read by the copies of layer j - 2.
-  weight_reads_[s] = weights_.read_disk(j, weight_staging_[s], copies_, weights_ready_[s]);
+int BlockRunner::weight_slot_of(int64_t j) const {
+  return weight_slot_of_[static_cast<size_t>(j)];
 }
 
-void BlockRunner::load_weights(int64_t j) {
-  if (weights_.slot_bytes() == 0 || j >= spec_.n_layers) return;
-  const int s = static_cast<int>(j % 2);
+void BlockRunner::queue_weight_loads(int64_t j) {
+  while (next_load_ < streamed_layers_.size() &&
+         (next_load_ < 2 || streamed_layers_[next_load_ - 2] < j)) {
+    load_weights(next_load_++);
+    while (next_read_ <= next_load_ && next_read_ < streamed_layers_.size()) {
+      read_weights_from_disk(next_read_++);
+    }
+  }
+}
+
+void BlockRunner::read_weights_from_disk(size_t r) {
+  const int s = static_cast<int>(r % 2);
+  // The staging was last read by the copies of streamed layer r - 2.
+  weight_reads_[s] =
+      weights_.read_disk(streamed_layers_[r], weight_staging_[s], copies_, weights_ready_[s]);
+}
+
+void BlockRunner::load_weights(size_t r) {
+  const int64_t j = streamed_layers_[r];
+  const int s = static_cast<int>(r % 2);
   for (std::future<void>& read : weight_reads_[s]) read.get();
   weight_reads_[s].clear();
   if (layer_done_[s] != nullptr) copies_.wait(Queue::kWeightsIn, *layer_done_[s]);
@@ -392,10 +412,11 @@ void BlockRunner::load_weights(int64_t j) {
 
 LayerWeights BlockRunner::layer_weights(int64_t j) {
   if (weights_.fully_resident()) return weights_.resident_layer(j);
-  const int s = static_cast<int>(j % 2);
-  if (!weights_.compressed()) return weights_.layer(j, weight_slot_[s], nullptr, ops_);
+  const int s = weight_slot_of(j);
+  void* slot = s >= 0 ? weight_slot_[s] : nullptr;
+  if (!weights_.compressed()) return weights_.layer(j, slot, nullptr, ops_);
   Event& start = copies_.begin(Queue::kCompute);
-  const LayerWeights w = weights_.layer(j, weight_slot_[s], dense_weight_slot_, ops_);
+  const LayerWeights w = weights_.layer(j, slot, dense_weight_slot_, ops_);
   copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " dequantize"));
   return w;
 }
@@ -675,22 +696,23 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
   ALISA_CHECK(past > 0 || n_new >= recompute_below_, "cache_recompute_percent keeps ",
               recompute_below_, " positions as hidden states but the prompt step has ", n_new);
 
-  // The block schedule. Disk reads run two layers ahead, CPU->GPU weight copies one layer ahead,
-  // cache and hidden-state loads one (layer, batch) ahead.
+  // The block schedule. Weight copies run one streamed layer ahead (queue_weight_loads), their
+  // disk reads one further; cache and hidden-state loads one (layer, batch) ahead.
   std::fill(std::begin(layer_done_), std::end(layer_done_), nullptr);
   std::fill(std::begin(weights_ready_), std::end(weights_ready_), nullptr);
   for (SlotEvents& slot : slots_) slot = {};
   qkv_queued_unit_ = -1;
   std::fill(hidden_stored_.begin(), hidden_stored_.end(), nullptr);
-  read_weights_from_disk(0);
-  read_weights_from_disk(1);
-  load_weights(0);
+  next_load_ = next_read_ = 0;
+  while (next_read_ < std::min<size_t>(2, streamed_layers_.size())) {
+    read_weights_from_disk(next_read_++);
+  }
+  queue_weight_loads(0);
   prefetch(0, n_new, past);
   for (int64_t j = 0; j < spec_.n_layers; ++j) {
-    load_weights(j + 1);
-    read_weights_from_disk(j + 2);
-    const int ws = static_cast<int>(j % 2);
-    if (weights_ready_[ws] != nullptr) copies_.wait(Queue::kCompute, *weights_ready_[ws]);
+    queue_weight_loads(j);
+    const int ws = weight_slot_of(j);
+    if (ws >= 0) copies_.wait(Queue::kCompute, *weights_ready_[ws]);
     const LayerWeights w = layer_weights(j);
     for (int64_t k = 0; k < n_batches; ++k) {
       // The next unit's slot (that of unit - 1, already queued to store) loads while this one
@@ -700,7 +722,9 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
       compute(unit, w, n_new, past);
       store(unit, n_new, past);
     }
-    layer_done_[ws] = slots_[static_cast<int>((j * n_batches + n_batches - 1) % 2)].computed;
+    if (ws >= 0) {
+      layer_done_[ws] = slots_[static_cast<int>((j * n_batches + n_batches - 1) % 2)].computed;
+    }
   }
   length_ += n_new;
   tiers_.compute->synchronize();

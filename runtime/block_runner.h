@@ -1,11 +1,11 @@
 // BlockRunner: the offloading schedule. A block of gpu_batch_size * num_gpu_batches sequences
 // goes through the decoder layer by layer; within a layer, GPU batch by GPU batch, so one load of
 // a layer's weights serves the whole block (FlexGen's zig-zag block schedule). While (layer j,
-// batch k) computes, the weights of layer j + 1 stream in on their queue, the cache and hidden
-// states of the next (layer, batch) on another, and those of the previous one go back on a
-// third; every wait is on an event of the slot it reuses, never on the whole device.
-// With cpu_attention, a CPU-resident cache is attended on the CPU where it lies (decode steps):
-// only the step's queries, keys, values and the attention output cross the link.
+// batch k) computes, the weights of the next layer with tensors off the GPU stream in on their
+// queue, the cache and hidden states of the next (layer, batch) on another, and those of the
+// previous one go back on a third; every wait is on an event of the slot it reuses, never on the
+// whole device. With cpu_attention, a CPU-resident cache is attended on the CPU where it lies
+// (decode steps): only the step's queries, keys, values and the attention output cross the link.
 #pragma once
 
 #include <cstdint>
@@ -103,11 +103,18 @@ class BlockRunner {
 
   // The step's SWA plan of every sequence, to the compute device.
   void plan_swa(std::span<const uint8_t> new_mask, int64_t n_new, int64_t past);
-  void load_weights(int64_t j);
-  // Layer j's weights on the compute device (its load complete): where they lie, in the weight
+  // Weights stream through two slots taken in turn by the layers with tensors off the compute
+  // device (streamed_layers_): the r-th of them loads once the (r - 2)-th, its slot's previous
+  // user, is queued to compute, so a load hides under every layer in between, however unevenly
+  // the placement spreads those layers. Disk reads run one streamed layer ahead of the loads.
+  // Queues every load (and read) that may go before layer j computes.
+  void queue_weight_loads(int64_t j);
+  void load_weights(size_t r);  // the r-th streamed layer
+  void read_weights_from_disk(size_t r);
+  int weight_slot_of(int64_t j) const;  // -1 for a layer resident on the compute device
+  // Layer j's weights on the compute device (its load complete): where they lie, in its weight
   // slot, or dequantised (queued on the compute queue) into the dense slot.
   LayerWeights layer_weights(int64_t j);
-  void read_weights_from_disk(int64_t j);
   void prefetch(int64_t unit, int64_t n_new, int64_t past);
   struct UnitPosition {
     int64_t layer = 0, batch = 0;
@@ -143,6 +150,9 @@ class BlockRunner {
   std::vector<KvUnit> kv_;           // [n_layers * num_gpu_batches]
   std::vector<HomedBuffer> hidden_;  // [num_gpu_batches], each [b * max_step_tokens, hidden]
   std::vector<BatchInputs> inputs_;  // [num_gpu_batches]
+  std::vector<int64_t> streamed_layers_;
+  std::vector<int> weight_slot_of_;       // per layer
+  size_t next_load_ = 0, next_read_ = 0;  // of streamed_layers_, in this step
   void* weight_slot_[2] = {};
   void* weight_staging_[2] = {};
   void* dense_weight_slot_ = nullptr;

@@ -152,6 +152,13 @@ bool WeightStore::layer_on_disk(int64_t j) const {
   return false;
 }
 
+bool WeightStore::layer_streamed(int64_t j) const {
+  for (const StoredTensor& t : layers_.at(static_cast<size_t>(j))) {
+    if (t.tier != Tier::kCompute) return true;
+  }
+  return false;
+}
+
 std::vector<std::future<void>> WeightStore::read_disk(int64_t j, void* staging, CopyEngine& copies,
                                                       const Event* after) const {
   std::vector<std::future<void>> reads;

@@ -40,6 +40,8 @@ class WeightStore {
   size_t dense_slot_bytes() const { return dense_slot_bytes_; }
   uint64_t bytes_on(Tier tier) const { return tier_bytes_[static_cast<int>(tier)]; }
   bool layer_on_disk(int64_t j) const;
+  // Whether layer j has tensors off the compute device (it streams through a slot).
+  bool layer_streamed(int64_t j) const;
 
   // Reads layer j's disk-resident tensors into `staging` on the I/O pool, once `after` (the
   // previous user of the staging) is complete. One future per tensor.

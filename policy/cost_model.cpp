@@ -155,6 +155,31 @@ void add_activation_stream(StageBuilder& st, const Sizes& z, const HardwareProfi
   add_disk_share(st["disk_write"], kActGpu, kActCpu, at(bytes, hw.disk_write_gbps));
 }
 
+// The runner's fixed cost per unit on the scheduling thread (launches, events, waits): the
+// floor of a unit whose cache and hidden states are on the GPU, and what a unit adds where its
+// hidden states are loaded, its cache loaded into a slot (`loaded`: the units that are, by their
+// cache's home) or attended on the CPU (`cpu_attended`).
+void add_unit_costs(Affine& host, const Sizes& z, const HardwareProfile& hw, const Affine& loaded,
+                    const Affine& cpu_attended) {
+  const UnitCosts& u = hw.unit;
+  const double per_unit = z.G * 1e-6;
+  host.c0 += per_unit * u.gpu_us;
+  const double hidden = per_unit * std::max(0.0, u.hidden_load_us - u.gpu_us);
+  host.c0 += hidden;
+  host.c[kActGpu] -= hidden;
+  StageBuilder::add_scaled(host, loaded, per_unit * std::max(0.0, u.cache_load_us - u.gpu_us));
+  StageBuilder::add_scaled(host, cpu_attended,
+                           per_unit * std::max(0.0, u.cpu_attention_us - u.gpu_us));
+}
+
+// The share 1 - gpu - cpu (+ cpu when `with_cpu`) of a placement kind, as an affine form.
+Affine off_gpu_share(int gpu_var, int cpu_var, bool with_cpu) {
+  Affine share;
+  add_disk_share(share, gpu_var, cpu_var, 1);
+  if (with_cpu) share.c[cpu_var] += 1;
+  return share;
+}
+
 Stage prefill_stage(const CostInputs& in, const Policy& p, const Sizes& z) {
   const HardwareProfile& hw = in.hardware;
   StageBuilder st;
@@ -179,6 +204,8 @@ Stage prefill_stage(const CostInputs& in, const Policy& p, const Sizes& z) {
   d2h.c[kCacheGpu] -= at(disk_bytes, hw.d2h_pinned.alone_gbps);
   d2h.c[kCacheCpu] += at(store_bytes - disk_bytes, hw.d2h_pinned.alone_gbps);
   add_disk_share(st["disk_write"], kCacheGpu, kCacheCpu, at(disk_bytes, hw.disk_write_gbps));
+  // Every unit off the GPU stores its cache through a slot in the prefill.
+  add_unit_costs(st["host"], z, hw, off_gpu_share(kCacheGpu, kCacheCpu, true), Affine{});
   return st.finish("prefill", false, z.L, hw);
 }
 
@@ -285,6 +312,9 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
     st["gpu"] = gpu_bound;
     StageBuilder::add_scaled(host, cpu_bound, 1);
   }
+  Affine cpu_attended;
+  if (p.cpu_attention) cpu_attended.c[kCacheCpu] = 1;
+  add_unit_costs(host, z, hw, off_gpu_share(kCacheGpu, kCacheCpu, cpu_homed_loaded), cpu_attended);
   st["host"] = host;
   return st.finish("decode", true, count, hw);
 }

@@ -183,6 +183,10 @@ void validate(const HardwareProfile& p, const std::string& source) {
   check_rate(p.gpu_memory_gbps, source, "memory.gpu_gbps");
   check_rate(p.cpu_memory_gbps, source, "memory.cpu_gbps");
   check_rate(p.gpu_launch_us, source, "gpu_launch_us");
+  check_rate(p.unit.gpu_us, source, "unit_us.gpu");
+  check_rate(p.unit.cpu_attention_us, source, "unit_us.cpu_attention");
+  check_rate(p.unit.cache_load_us, source, "unit_us.cache_load");
+  check_rate(p.unit.hidden_load_us, source, "unit_us.hidden_load");
 
   // gpu_gemm: each (n, k) one run of entries, m ascending within it (interpolation reads them so).
   ALISA_CHECK(!p.gemm.empty(), source, ": 'gpu_gemm' is empty (at least one measured GEMM)");
@@ -270,6 +274,10 @@ HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::stri
       {"memory", sub_map(s, {{"gpu_gbps", number(p.gpu_memory_gbps, s)},
                              {"cpu_gbps", number(p.cpu_memory_gbps, s)}})},
       {"gpu_launch_us", number(p.gpu_launch_us, s)},
+      {"unit_us", sub_map(s, {{"gpu", number(p.unit.gpu_us, s)},
+                              {"cpu_attention", number(p.unit.cpu_attention_us, s)},
+                              {"cache_load", number(p.unit.cache_load_us, s)},
+                              {"hidden_load", number(p.unit.hidden_load_us, s)}})},
       {"gpu_gemm", table<GemmRate>(p.gemm, s,
                                    [&s](GemmRate& g) {
                                      return KeyReaders{{"m", integer(g.m, s)},
@@ -315,12 +323,13 @@ std::string hardware_to_yaml(const HardwareProfile& p) {
   std::ostringstream out;
   out << "# Hardware profile written by `alisa calibrate` (policy/hardware.h), read by the cost\n"
          "# model. Units: *_gbps in GB/s (1e9 bytes per second), tflops in TFLOP/s (1e12 flop\n"
-         "# per second), *_bytes in bytes, gpu_launch_us in microseconds. memory.gpu_gbps counts\n"
-         "# a device-to-device copy's read and write once each; cpu_attention and gpu_attention\n"
-         "# count the K and V bytes a decode step attends. gpu_attention times the runtime's GPU\n"
-         "# kernels over the block runner's KV layout at 512 cached tokens, per GPU batch size:\n"
-         "# dense reads every token, sparse (SWA) about 20% of them, mapped_sparse the same from\n"
-         "# mapped pinned host memory.\n";
+         "# per second), *_bytes in bytes, gpu_launch_us and unit_us in microseconds.\n"
+         "# memory.gpu_gbps counts a device-to-device copy's read and write once each;\n"
+         "# cpu_attention and gpu_attention count the K and V bytes a decode step attends.\n"
+         "# gpu_attention times the runtime's GPU kernels over the block runner's KV layout at "
+         "512\n"
+         "# cached tokens, per GPU batch size: dense reads every token, sparse (SWA) about 20% of\n"
+         "# them, mapped_sparse the same from mapped pinned host memory.\n";
   out << "name: " << string_text(p.name) << "\n";
   out << "measured: " << string_text(p.measured) << "\n";
   out << "gpu: " << string_text(p.gpu) << "\n";
@@ -342,6 +351,10 @@ std::string hardware_to_yaml(const HardwareProfile& p) {
   out << "memory: {gpu_gbps: " << n(p.gpu_memory_gbps) << ", cpu_gbps: " << n(p.cpu_memory_gbps)
       << "}\n";
   out << "gpu_launch_us: " << n(p.gpu_launch_us) << "\n";
+  out << "unit_us: {gpu: " << n(p.unit.gpu_us) << ", cpu_attention: " << n(p.unit.cpu_attention_us)
+      << ", cache_load: " << n(p.unit.cache_load_us)
+      << ", hidden_load: " << n(p.unit.hidden_load_us)
+      << "}  # the block runner's floor per unit (layer x GPU batch)\n";
   out << "gpu_gemm:  # f16, cuBLAS: [m, k] x [k, n]\n";
   for (const GemmRate& g : p.gemm) {
     out << "  - {m: " << g.m << ", n: " << g.n << ", k: " << g.k << ", tflops: " << n(g.tflops)

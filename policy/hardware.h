@@ -40,6 +40,16 @@ struct GpuAttentionRate {
                                   // Phase II in place)
 };
 
+// The block runner's fixed cost of one unit (one GPU batch through one layer) where its work is
+// negligible (OPT-125M, one sequence per GPU batch, 32 GPU batches): launches, events and host
+// waits, in microseconds, by what the unit moves.
+struct UnitCosts {
+  double gpu_us = 0;            // cache and hidden states in GPU memory
+  double cpu_attention_us = 0;  // the cache attended on the CPU: q, k, v out, the output back
+  double cache_load_us = 0;     // the cache loaded into a GPU slot and its new token stored
+  double hidden_load_us = 0;    // the hidden states loaded and stored
+};
+
 struct HardwareProfile {
   std::string name;      // the profile's name (its file's stem)
   std::string measured;  // when, "2026-11-26"
@@ -61,6 +71,7 @@ struct HardwareProfile {
   double gpu_memory_gbps = 0;  // device-to-device streaming (read + write counted once each)
   double cpu_memory_gbps = 0;  // all cores reading
   double gpu_launch_us = 0;    // one small kernel in a stream of them
+  UnitCosts unit;              // the block runner's per-unit floor
   std::vector<GemmRate> gemm;  // the shapes of the calibrated models
   std::vector<CpuAttentionRate> cpu_attention;  // per thread count, ascending
   std::vector<GpuAttentionRate> gpu_attention;  // batch ascending

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "kernels_cpu/swa_select_cpu.h"
+#include "runtime/calibrate_units.h"
 #include "runtime/cpu_ops.h"
 #include "runtime/decoder_program.h"
 #include "runtime/disk_file.h"
@@ -427,6 +428,8 @@ HardwareProfile calibrate(const CalibrateOptions& options) {
 
 #if ALISA_HAVE_CUDA
   measure_gpu(GpuCalibrationSizes{}, shapes, p, progress);
+  progress("block runner: the fixed cost of a unit, OPT-125M at 32 GPU batches of 1");
+  p.unit = measure_unit_costs(DeviceChoice::kGpu, disk_dir, threads);
 #endif
 
   progress(str("CPU memory: ", threads, " threads reading 2 GiB"));

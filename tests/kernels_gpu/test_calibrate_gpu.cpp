@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "policy/hardware.h"
+#include "runtime/calibrate_units.h"
 #include "runtime/gpu/calibrate_gpu.h"
+#include "tests/test_support.h"
 
 namespace alisa {
 namespace {
@@ -103,8 +105,24 @@ TEST_CASE("gpu calibration fills a profile that validates", "[gpu][calibrate]") 
   p.cpu_cores = 1;
   p.disk_read_gbps = p.disk_write_gbps = p.cpu_memory_gbps = 1;
   p.cpu_attention = {{1, 1.0, 1.0}};
+  p.unit = {.gpu_us = 1, .cpu_attention_us = 1, .cache_load_us = 1, .hidden_load_us = 1};
   CHECK_NOTHROW(validate(p, "gpu calibration"));
   CHECK_NOTHROW(hardware_from_yaml(hardware_to_yaml(p), "round trip"));
+}
+
+TEST_CASE("gpu calibration times the block runner's units", "[gpu][calibrate]") {
+  const test::ScratchDir dir;
+  const UnitCosts u = measure_unit_costs(DeviceChoice::kGpu, dir.path(), 4);
+  INFO("per unit: " << u.gpu_us << " us on the GPU, " << u.cpu_attention_us
+                    << " attended on the CPU, " << u.cache_load_us << " loading the cache, "
+                    << u.hidden_load_us << " loading hidden states");
+  for (const double us : {u.gpu_us, u.cpu_attention_us, u.cache_load_us, u.hidden_load_us}) {
+    CHECK(std::isfinite(us));
+    CHECK(us > 1);      // a unit is at least a dozen launches
+    CHECK(us < 10000);  // and none of them waits for real work
+  }
+  // The hand-off to the CPU and back waits on the GPU twice: it costs more than the floor.
+  CHECK(u.cpu_attention_us > u.gpu_us);
 }
 
 }  // namespace alisa

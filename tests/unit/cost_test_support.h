@@ -29,6 +29,7 @@ inline HardwareProfile test_hardware() {
   hw.gpu_memory_gbps = 3000;
   hw.cpu_memory_gbps = 150;
   hw.gpu_launch_us = 3;
+  hw.unit = {.gpu_us = 90, .cpu_attention_us = 140, .cache_load_us = 130, .hidden_load_us = 105};
   hw.gemm = {{.m = 1, .n = 4096, .k = 4096, .tflops = 15},
              {.m = 64, .n = 4096, .k = 4096, .tflops = 300},
              {.m = 4096, .n = 4096, .k = 4096, .tflops = 600}};
@@ -48,6 +49,8 @@ inline HardwareProfile fast_hardware() {
   hw.disk_read_gbps = hw.disk_write_gbps = kFast;
   hw.gpu_memory_gbps = hw.cpu_memory_gbps = kFast;
   hw.gpu_launch_us = 1e-9;
+  hw.unit = {
+      .gpu_us = 1e-9, .cpu_attention_us = 1e-9, .cache_load_us = 1e-9, .hidden_load_us = 1e-9};
   hw.gemm = {{.m = 1, .n = 4096, .k = 4096, .tflops = kFast}};
   hw.cpu_attention = {{.threads = 16, .dense_gbps = kFast, .sparse_gbps = kFast}};
   hw.gpu_attention = {

@@ -80,10 +80,34 @@ TEST_CASE("cost model: CPU attention, by hand", "[cost_model]") {
   for (int64_t past = 100; past < 140; ++past) tokens += static_cast<double>(past + 1);
   const Prediction out = predict(in, p);
   CHECK(out.decode_s == Approx(L * 3 * 8 * Kf * tokens / 1e9).epsilon(1e-5));
-  CHECK(out.bottleneck == "cpu_attention");
+  // The scheduling thread runs the CPU attention (and each unit's launches and waits, here too
+  // fast to count).
+  CHECK(out.bottleneck == "host");
   // Half the cache on the GPU: half the units are attended on the CPU.
   p.cache_gpu_percent = p.cache_cpu_percent = 50;
   CHECK(predict(in, p).decode_s == Approx(L * 1.5 * 8 * Kf * tokens / 1e9).epsilon(1e-5));
+}
+
+TEST_CASE("cost model: the runner's fixed cost per unit, by hand", "[cost_model]") {
+  // Nothing else takes time: each (layer, GPU batch) of each step costs its floor on the
+  // scheduling thread, plus what its hidden states, cache loads or CPU attention add.
+  HardwareProfile hw = fast_hardware();
+  hw.unit = {.gpu_us = 100, .cpu_attention_us = 300, .cache_load_us = 250, .hidden_load_us = 130};
+  CostInputs in = inputs("opt-1.3b", 32, 11, hw);
+  Policy p = offloaded(2, 4);
+  const double units = static_cast<double>(in.model.n_layers) * 4 * 10;  // 10 decode steps
+  const auto decode_us = [&](const Policy& policy) { return predict(in, policy).decode_s * 1e6; };
+  CHECK(decode_us(p) == Approx(units * 100).epsilon(1e-6));
+  CHECK(predict(in, p).bottleneck == "host");
+  p.activations_gpu_percent = 0, p.activations_cpu_percent = 100;
+  CHECK(decode_us(p) == Approx(units * 130).epsilon(1e-6));
+  p.activations_gpu_percent = 100, p.activations_cpu_percent = 0;
+  p.cache_gpu_percent = 50, p.cache_cpu_percent = 50;  // half the units loaded into a slot
+  CHECK(decode_us(p) == Approx(units * (100 + 0.5 * 150)).epsilon(1e-6));
+  p.cpu_attention = true;  // half attended on the CPU instead
+  CHECK(decode_us(p) == Approx(units * (100 + 0.5 * 200)).epsilon(1e-6));
+  p.cache_gpu_percent = 0, p.cache_cpu_percent = 50;  // the other half on disk: loaded
+  CHECK(decode_us(p) == Approx(units * (100 + 0.5 * 200 + 0.5 * 150)).epsilon(1e-6));
 }
 
 TEST_CASE("cost model: SWA reads the selected tokens in place, by hand", "[cost_model]") {
@@ -200,7 +224,7 @@ TEST_CASE("cost model: reports every resource, the memory plan and the bottlenec
   for (const ResourceShare& r : out.decode) names.push_back(r.resource);
   CHECK(names == std::vector<std::string>{"cpu_attention", "disk_read", "disk_write", "gpu", "host",
                                           "kv_stream", "pcie_d2h", "pcie_duplex", "pcie_h2d"});
-  CHECK(out.bottleneck == "cpu_attention");
+  CHECK(out.bottleneck == "host");  // CPU attention, and each unit's launches and waits
   CHECK(out.memory.cpu.cache == plan_memory(in.model, in.workload, p).cpu.cache);
   // A memory plan of the caller's replaces plan_memory.
   in.memory_plan = [](const Policy&) {

@@ -38,6 +38,8 @@ HardwareProfile sample() {
   p.gpu_memory_gbps = 2894.5;
   p.cpu_memory_gbps = 180.25;
   p.gpu_launch_us = 2.375;
+  p.unit = {
+      .gpu_us = 96.5, .cpu_attention_us = 145.25, .cache_load_us = 132, .hidden_load_us = 107};
   p.gemm = {{1, 4096, 4096, 1.0},  {16, 4096, 4096, 9.0},    {256, 4096, 4096, 200.0},
             {1, 16384, 4096, 2.0}, {64, 16384, 4096, 100.0}, {1, 4096, 16384, 3.0}};
   p.cpu_attention = {{1, 2.0, 1.0}, {2, 4.0, 1.5}, {8, 10.0, 4.0}};
@@ -94,6 +96,10 @@ void check_same(const HardwareProfile& a, const HardwareProfile& b) {
   CHECK(a.gpu_memory_gbps == b.gpu_memory_gbps);
   CHECK(a.cpu_memory_gbps == b.cpu_memory_gbps);
   CHECK(a.gpu_launch_us == b.gpu_launch_us);
+  CHECK(a.unit.gpu_us == b.unit.gpu_us);
+  CHECK(a.unit.cpu_attention_us == b.unit.cpu_attention_us);
+  CHECK(a.unit.cache_load_us == b.unit.cache_load_us);
+  CHECK(a.unit.hidden_load_us == b.unit.hidden_load_us);
   REQUIRE(a.gemm.size() == b.gemm.size());
   for (size_t i = 0; i < a.gemm.size(); ++i) {
     CHECK(a.gemm[i].m == b.gemm[i].m);
@@ -175,6 +181,7 @@ TEST_CASE("hardware profile YAML errors name the source and the key", "[hardware
                     "missing key 'gpu_attention'");
     }
     require_error(edited("name: h100-host\n", ""), "missing key 'name'");
+    require_error(edited(", hidden_load: 107}", "}"), "missing key 'unit_us.hidden_load'");
   }
   SECTION("rates and capacities that are not positive numbers") {
     require_error(edited("read_gbps: 21.5", "read_gbps: -21.5"),
@@ -186,6 +193,7 @@ TEST_CASE("hardware profile YAML errors name the source and the key", "[hardware
     require_error(edited("disk_bytes: 1099511627776", "disk_bytes: -5"),
                   "'capacity.disk_bytes' must be a positive integer, got -5");
     require_error(edited("cpu_cores: 16", "cpu_cores: 0"), "'capacity.cpu_cores'");
+    require_error(edited("{gpu: 96.5,", "{gpu: -1,"), "'unit_us.gpu'");
     require_error(edited("{threads: 2, dense_gbps: 4,", "{threads: 2, dense_gbps: -4,"),
                   "'cpu_attention[1].dense_gbps'");
     require_error(edited("{m: 1, n: 16384,", "{m: 0, n: 16384,"), "'gpu_gemm[3].m'");
@@ -223,12 +231,12 @@ TEST_CASE("hardware profile YAML errors name the source and the key", "[hardware
   SECTION("empty and unordered tables") {
     std::string yaml = hardware_to_yaml(sample());
     const size_t from = yaml.find("gpu_gemm:");
-    const size_t to = yaml.find("cpu_attention:");
+    const size_t to = yaml.find("\ncpu_attention:") + 1;
     require_error(yaml.substr(0, from) + "gpu_gemm: []\n" + yaml.substr(to), "'gpu_gemm' is empty");
     require_error(yaml.substr(0, from) + "gpu_gemm: {m: 1}\n" + yaml.substr(to),
                   "'gpu_gemm' must be a list of {m, n, k, tflops}");
     const size_t gpu_attention = yaml.find("\ngpu_attention:") + 1;
-    require_error(yaml.substr(0, yaml.find("cpu_attention:")) + "cpu_attention: []\n" +
+    require_error(yaml.substr(0, yaml.find("\ncpu_attention:") + 1) + "cpu_attention: []\n" +
                       yaml.substr(gpu_attention),
                   "'cpu_attention' is empty");
     require_error(yaml.substr(0, gpu_attention) + "gpu_attention: []\n",

@@ -36,6 +36,12 @@ void LinearProgram::add_row(std::vector<std::pair<int, double>> terms, double up
   rows_.push_back({std::move(terms), upper});
 }
 
+namespace {
+
+constexpr int kIterationLimit = 20000;
+
+}  // namespace
+
 std::optional<std::vector<double>> LinearProgram::minimise() const {
   glp_term_out(GLP_OFF);  // GLPK prints to stdout by default
   std::unique_ptr<glp_prob, decltype(&glp_delete_prob)> lp(glp_create_prob(), glp_delete_prob);
@@ -62,11 +68,23 @@ std::optional<std::vector<double>> LinearProgram::minimise() const {
     }
   }
   glp_load_matrix(lp.get(), static_cast<int>(ar.size()) - 1, ia.data(), ja.data(), ar.data());
+  glp_scale_prob(lp.get(), GLP_SF_AUTO);
   glp_smcp parameters;
   glp_init_smcp(&parameters);
   parameters.msg_lev = GLP_MSG_OFF;
   parameters.presolve = GLP_ON;  // reports infeasibility instead of failing on it
-  const int failed = glp_simplex(lp.get(), &parameters);
+  // A degenerate program can make one simplex cycle: a few variables and rows never need many
+  // iterations, so past the limit the other method takes over.
+  parameters.it_lim = kIterationLimit;
+  int failed = GLP_EITLIM;
+  for (const int method : {GLP_DUALP, GLP_PRIMAL}) {
+    parameters.meth = method;
+    failed = glp_simplex(lp.get(), &parameters);
+    if (failed != GLP_EITLIM) break;
+  }
+  ALISA_CHECK(failed != GLP_EITLIM, "the policy solver's linear program (", n_columns,
+              " variables, ", n_rows, " rows) did not converge in ", kIterationLimit,
+              " simplex iterations");
   if (failed == GLP_ENOPFS) return std::nullopt;  // presolve: no primal feasible solution
   ALISA_ASSERT(failed == 0 || failed == GLP_ENODFS, "GLPK simplex failed with code ", failed);
   const int status = glp_get_status(lp.get());

@@ -16,6 +16,7 @@ constexpr double kFullShare = 0.99;
 // Attempts at a placement that fits once rounding and the plan's small nonlinear terms (SWA's
 // per-unit state) are counted exactly: each doubles the margin.
 constexpr int kFitAttempts = 4;
+constexpr double kBytesPerGiB = 1024.0 * 1024.0 * 1024.0;
 
 // The memory of each tier as an affine form of the placement, read off the plan itself: at the
 // base placement (nothing on the GPU or CPU but what `fixed` pins) and half a step along each
@@ -111,7 +112,10 @@ std::optional<Placement> best_placement(const std::vector<Stage>& stages, const 
     if (room < 0 && std::all_of(form->c.begin(), form->c.end(), [](double c) { return c >= 0; })) {
       return std::nullopt;  // even the smallest placement of this choice does not fit
     }
-    lp.add_row(terms_of(*form, x), room);
+    // In GiB: rows in bytes next to rows in seconds would leave the simplex badly scaled.
+    Affine gib = *form;
+    for (double& c : gib.c) c /= kBytesPerGiB;
+    lp.add_row(terms_of(gib, x), room / kBytesPerGiB);
   }
   std::optional<std::vector<double>> solution = lp.minimise();
   if (!solution) return std::nullopt;

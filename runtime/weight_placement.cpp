@@ -28,6 +28,17 @@ bool compressible(const WeightSlot& slot, const WeightPlacement& placement) {
   return placement.compress && slot.layer >= 0 && slot.shape.size() == 2;
 }
 
+namespace {
+
+// Layer matrices are placed by the percentages; vectors (biases, norms: a few KB a layer) stay
+// on the compute device, or nearly every layer would stream and the schedule could not load a
+// layer's matrices further ahead than the layer before it.
+bool streamable(const WeightSlot& slot) {
+  return slot.layer >= 0 && slot.shape.size() == 2;
+}
+
+}  // namespace
+
 PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
                             const WeightPlacement& placement) {
   PlacedWeights out;
@@ -39,7 +50,7 @@ PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
     PlacedTensor& t = out.tensors[i];
     t.compressed = compressible(layout[i], placement);
     t.n_bytes = t.compressed ? Int4Layout(n).total : static_cast<size_t>(n) * dtype_size(dtype);
-    if (layout[i].layer >= 0) sizes.push_back(t.n_bytes);
+    if (streamable(layout[i])) sizes.push_back(t.n_bytes);
     n_layers = std::max(n_layers, layout[i].layer + 1);
   }
   const std::vector<Tier> placed =
@@ -48,7 +59,7 @@ PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
       staging_used(slot_used.size(), 0), dense_used(slot_used.size(), 0);
   for (size_t i = 0, l = 0; i < layout.size(); ++i) {
     PlacedTensor& t = out.tensors[i];
-    if (layout[i].layer >= 0) t.tier = placed[l++];
+    if (streamable(layout[i])) t.tier = placed[l++];
     out.tier_bytes[static_cast<int>(t.tier)] += t.n_bytes;
     if (layout[i].layer < 0) continue;
     const size_t j = static_cast<size_t>(layout[i].layer);

@@ -64,8 +64,9 @@ struct PlacedWeights {
   uint64_t tier_bytes[3] = {0, 0, 0};  // by Tier
 };
 
-// Layer tensors in checkpoint order by place_by_percent over their stored bytes (within one
-// tensor of the asked split); `dtype` is what dense tensors are stored in.
+// Layer matrices in checkpoint order by place_by_percent over their stored bytes (within one
+// matrix of the asked split), vectors and global weights on the compute tier; `dtype` is what
+// dense tensors are stored in.
 PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
                             const WeightPlacement& placement);
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "kernels_gpu/copy_rows.cuh"
 #include "kernels_gpu/cuda_check.cuh"
 
 namespace alisa {
@@ -23,6 +24,26 @@ size_t arena_size(int ordinal, size_t memory_limit) {
               format_bytes(memory_limit), " is more than GPU ", ordinal, " has free (",
               format_bytes(free_bytes), " of ", format_bytes(total_bytes), ")");
   return round_up(memory_limit, kAlignment);
+}
+
+// Copies up to this size between pinned host memory and the GPU run as kernels (copy_async).
+constexpr size_t kKernelCopyMaxBytes = size_t{4} << 20;
+
+cudaPointerAttributes attributes_of(const void* p) {
+  cudaPointerAttributes attributes{};
+  ALISA_CUDA_CHECK(cudaPointerGetAttributes(&attributes, p));
+  return attributes;
+}
+
+// Device memory, or page-locked host memory mapped into the GPU's address space.
+bool kernel_addressable(const cudaPointerAttributes& a) {
+  return a.type == cudaMemoryTypeDevice ||
+         (a.type == cudaMemoryTypeHost && a.devicePointer != nullptr);
+}
+
+// The address a kernel reads or writes `p` at: the mapping of pinned host memory.
+const void* kernel_address(const cudaPointerAttributes& a, const void* p) {
+  return a.type == cudaMemoryTypeHost ? a.devicePointer : p;
 }
 
 }  // namespace
@@ -111,6 +132,23 @@ double GpuDevice::elapsed_us(const Event& from, const Event& to) {
 }
 
 void GpuDevice::copy_async(Queue queue, void* dst, const void* src, size_t n_bytes) {
+  // A small copy between pinned host memory and the GPU goes by a kernel of the queue's stream
+  // reading or writing the mapping: by DMA it would queue on the copy engine behind the bulk
+  // copies of another stream (a layer's weights), stalling the unit that waits for it.
+  if (n_bytes <= kKernelCopyMaxBytes) {
+    const cudaPointerAttributes from = attributes_of(src), to = attributes_of(dst);
+    const bool crosses = from.type == cudaMemoryTypeHost || to.type == cudaMemoryTypeHost;
+    if (crosses && kernel_addressable(from) && kernel_addressable(to)) {
+      gpu::copy_rows({.src = kernel_address(from, src),
+                      .dst = const_cast<void*>(kernel_address(to, dst)),
+                      .row_bytes = n_bytes,
+                      .n_rows = 1,
+                      .src_pitch = n_bytes,
+                      .dst_pitch = n_bytes},
+                     stream(queue));
+      return;
+    }
+  }
   ALISA_CUDA_CHECK(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyDefault, stream(queue)));
 }
 

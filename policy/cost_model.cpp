@@ -209,10 +209,21 @@ Stage prefill_stage(const CostInputs& in, const Policy& p, const Sizes& z) {
   return st.finish("prefill", false, z.L, hw);
 }
 
+// The profile a decode step sees: with cpu_attention the CPU reads host memory on every core
+// while the weights and caches stream out of it, which slows the pinned H2D copies.
+HardwareProfile decode_hardware(const HardwareProfile& profile, const Policy& p) {
+  HardwareProfile hw = profile;
+  if (p.cpu_attention) {
+    hw.h2d_pinned.alone_gbps = std::min(hw.h2d_pinned.alone_gbps, hw.h2d_pinned_cpu_busy_gbps);
+    hw.h2d_pinned.duplex_gbps = std::min(hw.h2d_pinned.duplex_gbps, hw.h2d_pinned.alone_gbps);
+  }
+  return hw;
+}
+
 // One decode step of a layer with `past` tokens cached (the step attends past + 1).
 Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double past,
                    double count) {
-  const HardwareProfile& hw = in.hardware;
+  const HardwareProfile hw = decode_hardware(in.hardware, p);
   const bool swa = in.swa.sparsity > 0;
   const double attended = past + 1;
   const double selected =

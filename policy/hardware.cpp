@@ -173,6 +173,7 @@ void validate(const HardwareProfile& p, const std::string& source) {
   check_bytes(p.disk_bytes, source, "capacity.disk_bytes");
   check_count(p.cpu_cores, source, "capacity.cpu_cores");
   check_link(p.h2d_pinned, source, "pinned", "h2d");
+  check_rate(p.h2d_pinned_cpu_busy_gbps, source, "pinned.h2d_cpu_busy_gbps");
   check_link(p.d2h_pinned, source, "pinned", "d2h");
   check_link(p.h2d_pageable, source, "pageable", "h2d");
   check_link(p.d2h_pageable, source, "pageable", "d2h");
@@ -265,7 +266,13 @@ HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::stri
                                {"cpu_memory_bytes", byte_count(p.cpu_memory_bytes, s)},
                                {"disk_bytes", byte_count(p.disk_bytes, s)},
                                {"cpu_cores", integer(p.cpu_cores, s)}})},
-      {"pinned", sub_map(s, links(p.h2d_pinned, p.d2h_pinned))},
+      {"pinned",
+       sub_map(s,
+               [&] {
+                 KeyReaders readers = links(p.h2d_pinned, p.d2h_pinned);
+                 readers.push_back({"h2d_cpu_busy_gbps", number(p.h2d_pinned_cpu_busy_gbps, s)});
+                 return readers;
+               }())},
       {"pageable", sub_map(s, links(p.h2d_pageable, p.d2h_pageable))},
       {"mapped", sub_map(s, {{"read_gbps", number(p.mapped_read_gbps, s)},
                              {"write_gbps", number(p.mapped_write_gbps, s)}})},
@@ -337,13 +344,15 @@ std::string hardware_to_yaml(const HardwareProfile& p) {
   out << "capacity: {gpu_memory_bytes: " << p.gpu_memory_bytes
       << ", cpu_memory_bytes: " << p.cpu_memory_bytes << ", disk_bytes: " << p.disk_bytes
       << ", cpu_cores: " << p.cpu_cores << "}\n";
-  auto links = [&](const char* name, const LinkRate& h2d, const LinkRate& d2h) {
+  auto links = [&](const char* name, const LinkRate& h2d, const LinkRate& d2h,
+                   const std::string& more) {
     out << name << ": {h2d_gbps: " << n(h2d.alone_gbps)
         << ", h2d_duplex_gbps: " << n(h2d.duplex_gbps) << ", d2h_gbps: " << n(d2h.alone_gbps)
-        << ", d2h_duplex_gbps: " << n(d2h.duplex_gbps) << "}\n";
+        << ", d2h_duplex_gbps: " << n(d2h.duplex_gbps) << more << "}\n";
   };
-  links("pinned", p.h2d_pinned, p.d2h_pinned);
-  links("pageable", p.h2d_pageable, p.d2h_pageable);
+  links("pinned", p.h2d_pinned, p.d2h_pinned,
+        ", h2d_cpu_busy_gbps: " + n(p.h2d_pinned_cpu_busy_gbps));
+  links("pageable", p.h2d_pageable, p.d2h_pageable, "");
   out << "mapped: {read_gbps: " << n(p.mapped_read_gbps)
       << ", write_gbps: " << n(p.mapped_write_gbps) << "}\n";
   out << "disk: {read_gbps: " << n(p.disk_read_gbps) << ", write_gbps: " << n(p.disk_write_gbps)

@@ -62,6 +62,8 @@ struct HardwareProfile {
   int64_t cpu_cores = 0;          // online cores
   // CPU<->GPU copies (cudaMemcpyAsync) from and to pinned and pageable host memory.
   LinkRate h2d_pinned, d2h_pinned, h2d_pageable, d2h_pageable;
+  // Pinned H2D while the CPU attends on every core: the DMA and the CPU share host memory.
+  double h2d_pinned_cpu_busy_gbps = 0;
   // A GPU kernel reading (writing) pinned host memory through the mapping: SWA's in-place reads
   // of CPU-resident caches, and the runtime's small copies.
   double mapped_read_gbps = 0;

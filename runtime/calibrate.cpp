@@ -447,6 +447,13 @@ HardwareProfile calibrate(const CalibrateOptions& options) {
     const CpuTierMemory memory;  // unreachable: calibration needs a GPU
 #endif
     p.cpu_attention = measure_cpu_attention(attention, thread_counts, memory);
+#if ALISA_HAVE_CUDA
+    progress(str("pinned H2D while the CPU attends on ", threads, " threads"));
+    p.h2d_pinned_cpu_busy_gbps =
+        measure_h2d_pinned_under_load(size_t{1} << 30, [&](const std::atomic<bool>& stop) {
+          while (!stop) (void)measure_cpu_attention(attention, {threads}, memory);
+        });
+#endif
   }
 
   progress(str("disk: writing and reading 2 GiB in ", disk_dir.string()));

@@ -6,6 +6,7 @@
 #include <future>
 #include <latch>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include "kernels_cpu/swa_select_cpu.h"
@@ -190,6 +191,31 @@ CopyRates measure_copy_rates(size_t n_bytes, bool pinned) {
   rates.h2d.duplex_gbps = gbps(bytes, up_best);
   rates.d2h.duplex_gbps = gbps(bytes, down_best);
   return rates;
+}
+
+double measure_h2d_pinned_under_load(
+    size_t n_bytes, const std::function<void(const std::atomic<bool>& stop)>& load) {
+  const HostMemory host_src(n_bytes, true);
+  const DeviceMemory device_dst(n_bytes);
+  const Stream up;
+  const std::function<void()> h2d = [&] {
+    ALISA_CUDA_CHECK(cudaMemcpyAsync(device_dst.get(), host_src.get(), n_bytes,
+                                     cudaMemcpyHostToDevice, up.get()));
+  };
+  std::atomic<bool> stop{false};
+  std::thread worker([&] { load(stop); });
+  std::vector<double> seconds;
+  try {
+    (void)event_seconds(up.get(), h2d);
+    for (int i = 0; i < kBandwidthRepeats; ++i) seconds.push_back(event_seconds(up.get(), h2d));
+  } catch (...) {
+    stop = true;
+    worker.join();
+    throw;
+  }
+  stop = true;
+  worker.join();
+  return gbps(static_cast<double>(n_bytes), median(seconds));
 }
 
 MappedRates measure_mapped_rates(size_t n_bytes) {

@@ -2,6 +2,7 @@
 // what any GPU host can do (no ordering between them is guaranteed, e.g. pinned over pageable).
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -32,6 +33,14 @@ TEST_CASE("gpu calibration copies, mapped access, memory and launches", "[gpu][c
     CHECK(plausible_gbps(rates.d2h.alone_gbps));
     CHECK(plausible_gbps(rates.d2h.duplex_gbps));
   }
+  // Copies under a load that stops when told: the load runs throughout and is joined.
+  std::atomic<int> rounds{0};
+  const double busy = measure_h2d_pinned_under_load(16 * kMiB, [&](const std::atomic<bool>& stop) {
+    while (!stop) ++rounds;
+  });
+  INFO("pinned H2D under load " << busy << " GB/s");
+  CHECK(plausible_gbps(busy));
+  CHECK(rounds.load() > 0);
   const MappedRates mapped = measure_mapped_rates(16 * kMiB + 8);  // not whole vectors: trimmed
   INFO("mapped read " << mapped.read_gbps << ", write " << mapped.write_gbps << " GB/s");
   CHECK(plausible_gbps(mapped.read_gbps));
@@ -106,6 +115,7 @@ TEST_CASE("gpu calibration fills a profile that validates", "[gpu][calibrate]") 
   p.disk_read_gbps = p.disk_write_gbps = p.cpu_memory_gbps = 1;
   p.cpu_attention = {{1, 1.0, 1.0}};
   p.unit = {.gpu_us = 1, .cpu_attention_us = 1, .cache_load_us = 1, .hidden_load_us = 1};
+  p.h2d_pinned_cpu_busy_gbps = 1;
   CHECK_NOTHROW(validate(p, "gpu calibration"));
   CHECK_NOTHROW(hardware_from_yaml(hardware_to_yaml(p), "round trip"));
 }

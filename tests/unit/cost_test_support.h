@@ -19,6 +19,7 @@ inline HardwareProfile test_hardware() {
   hw.disk_bytes = 1024 * kGiB;
   hw.cpu_cores = 16;
   hw.h2d_pinned = {.alone_gbps = 55, .duplex_gbps = 40};
+  hw.h2d_pinned_cpu_busy_gbps = 47;
   hw.d2h_pinned = {.alone_gbps = 55, .duplex_gbps = 40};
   hw.h2d_pageable = {.alone_gbps = 7, .duplex_gbps = 6};
   hw.d2h_pageable = {.alone_gbps = 7, .duplex_gbps = 6};
@@ -45,6 +46,7 @@ inline HardwareProfile fast_hardware() {
   constexpr double kFast = 1e9;
   HardwareProfile hw = test_hardware();
   hw.h2d_pinned = hw.d2h_pinned = hw.h2d_pageable = hw.d2h_pageable = {kFast, kFast};
+  hw.h2d_pinned_cpu_busy_gbps = kFast;
   hw.mapped_read_gbps = hw.mapped_write_gbps = kFast;
   hw.disk_read_gbps = hw.disk_write_gbps = kFast;
   hw.gpu_memory_gbps = hw.cpu_memory_gbps = kFast;

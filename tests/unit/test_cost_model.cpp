@@ -162,6 +162,7 @@ TEST_CASE("cost model: more bandwidth never predicts slower", "[cost_model]") {
   const std::vector<std::function<void(HardwareProfile&)>> faster = {
       [](HardwareProfile& h) { h.h2d_pinned.alone_gbps *= 2; },
       [](HardwareProfile& h) { h.h2d_pinned.duplex_gbps *= 2; },
+      [](HardwareProfile& h) { h.h2d_pinned_cpu_busy_gbps *= 2; },
       [](HardwareProfile& h) { h.d2h_pinned.alone_gbps *= 2; },
       [](HardwareProfile& h) { h.d2h_pinned.duplex_gbps *= 2; },
       [](HardwareProfile& h) { h.h2d_pageable.alone_gbps *= 2; },

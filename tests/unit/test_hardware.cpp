@@ -29,6 +29,7 @@ HardwareProfile sample() {
   p.cpu_cores = 16;
   p.h2d_pinned = {25.5, 20.25};
   p.d2h_pinned = {26.125, 19.5};
+  p.h2d_pinned_cpu_busy_gbps = 22.25;
   p.h2d_pageable = {9.75, 7.5};
   p.d2h_pageable = {8.5, 6.25};
   p.mapped_read_gbps = 21.5;
@@ -96,6 +97,7 @@ void check_same(const HardwareProfile& a, const HardwareProfile& b) {
   CHECK(a.gpu_memory_gbps == b.gpu_memory_gbps);
   CHECK(a.cpu_memory_gbps == b.cpu_memory_gbps);
   CHECK(a.gpu_launch_us == b.gpu_launch_us);
+  CHECK(a.h2d_pinned_cpu_busy_gbps == b.h2d_pinned_cpu_busy_gbps);
   CHECK(a.unit.gpu_us == b.unit.gpu_us);
   CHECK(a.unit.cpu_attention_us == b.unit.cpu_attention_us);
   CHECK(a.unit.cache_load_us == b.unit.cache_load_us);
@@ -171,7 +173,9 @@ TEST_CASE("hardware profile YAML errors name the source and the key", "[hardware
   };
   SECTION("missing keys") {
     require_error(edited("gpu_launch_us: 2.375\n", ""), "missing key 'gpu_launch_us'");
-    require_error(edited(", d2h_duplex_gbps: 19.5}", "}"), "missing key 'pinned.d2h_duplex_gbps'");
+    require_error(edited(", d2h_duplex_gbps: 19.5,", ","), "missing key 'pinned.d2h_duplex_gbps'");
+    require_error(edited(", h2d_cpu_busy_gbps: 22.25}", "}"),
+                  "missing key 'pinned.h2d_cpu_busy_gbps'");
     require_error(edited(", tflops: 9}", "}"), "missing key 'gpu_gemm[1].tflops'");
     require_error(edited(", mapped_sparse_gbps: 40}", "}"),
                   "missing key 'gpu_attention[1].mapped_sparse_gbps'");

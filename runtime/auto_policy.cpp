@@ -37,8 +37,8 @@ CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hw,
             .min_tokens = r.swa.min_tokens,
             .head_granularity = r.swa.granularity == SwaGranularity::kHead};
   in.cpu_threads = r.threads;
-  in.memory_plan = [spec, r, capacity](const Policy& policy) {
-    return block_memory_plan(spec, r.swa, policy, capacity, r.workload.prompt_len,
+  in.memory_plan = [spec, layout = weight_layout(spec), r, capacity](const Policy& policy) {
+    return block_memory_plan(spec, layout, r.swa, policy, capacity, r.workload.prompt_len,
                              r.activation_dtype);
   };
   return in;

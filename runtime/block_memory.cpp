@@ -21,6 +21,13 @@ void scale_plan(MemoryPlan& plan, size_t element_bytes) {
 
 MemoryPlan block_memory_plan(const ModelSpec& spec, const SwaOptions& swa, const Policy& p,
                              int64_t capacity, int64_t max_step_tokens, DType activation_dtype) {
+  return block_memory_plan(spec, weight_layout(spec), swa, p, capacity, max_step_tokens,
+                           activation_dtype);
+}
+
+MemoryPlan block_memory_plan(const ModelSpec& spec, const std::vector<WeightSlot>& layout,
+                             const SwaOptions& swa, const Policy& p, int64_t capacity,
+                             int64_t max_step_tokens, DType activation_dtype) {
   const int64_t prompt_len = std::max<int64_t>(1, max_step_tokens);
   const size_t activation_bytes = dtype_size(activation_dtype);
   // The weights' terms are added after scaling: they are exact in the run's dtype.
@@ -28,8 +35,7 @@ MemoryPlan block_memory_plan(const ModelSpec& spec, const SwaOptions& swa, const
       plan_memory(model_footprint(spec),
                   {.prompt_len = prompt_len, .gen_len = capacity - prompt_len}, p, WeightBytes{});
   scale_plan(plan, activation_bytes);
-  const PlacedWeights weights =
-      place_weights(weight_layout(spec), activation_dtype, weight_placement_of(p));
+  const PlacedWeights weights = place_weights(layout, activation_dtype, weight_placement_of(p));
   plan.gpu.weights = weights.tier_bytes[static_cast<int>(Tier::kCompute)];
   plan.cpu.weights = weights.tier_bytes[static_cast<int>(Tier::kCpu)];
   plan.disk.weights = weights.tier_bytes[static_cast<int>(Tier::kDisk)];

@@ -7,11 +7,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "policy/memory_plan.h"
 #include "runtime/dtype.h"
 #include "runtime/model_spec.h"
 #include "runtime/swa.h"
+#include "runtime/weights.h"
 
 namespace alisa {
 
@@ -19,5 +21,10 @@ namespace alisa {
 // `max_step_tokens`, in `activation_dtype` (float16 on GPU runs, float32 on CPU runs).
 MemoryPlan block_memory_plan(const ModelSpec& spec, const SwaOptions& swa, const Policy& policy,
                              int64_t capacity, int64_t max_step_tokens, DType activation_dtype);
+// The same for a caller that plans many policies of one model (the solver): `layout` is
+// weight_layout(spec), built once rather than per policy.
+MemoryPlan block_memory_plan(const ModelSpec& spec, const std::vector<WeightSlot>& layout,
+                             const SwaOptions& swa, const Policy& policy, int64_t capacity,
+                             int64_t max_step_tokens, DType activation_dtype);
 
 }  // namespace alisa

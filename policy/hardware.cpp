@@ -181,6 +181,8 @@ void validate(const HardwareProfile& p, const std::string& source) {
   check_rate(p.mapped_write_gbps, source, "mapped.write_gbps");
   check_rate(p.disk_read_gbps, source, "disk.read_gbps");
   check_rate(p.disk_write_gbps, source, "disk.write_gbps");
+  check_rate(p.disk_read_latency_us, source, "disk.read_latency_us");
+  check_rate(p.disk_write_latency_us, source, "disk.write_latency_us");
   check_rate(p.gpu_memory_gbps, source, "memory.gpu_gbps");
   check_rate(p.cpu_memory_gbps, source, "memory.cpu_gbps");
   check_rate(p.gpu_launch_us, source, "gpu_launch_us");
@@ -277,7 +279,9 @@ HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::stri
       {"mapped", sub_map(s, {{"read_gbps", number(p.mapped_read_gbps, s)},
                              {"write_gbps", number(p.mapped_write_gbps, s)}})},
       {"disk", sub_map(s, {{"read_gbps", number(p.disk_read_gbps, s)},
-                           {"write_gbps", number(p.disk_write_gbps, s)}})},
+                           {"write_gbps", number(p.disk_write_gbps, s)},
+                           {"read_latency_us", number(p.disk_read_latency_us, s)},
+                           {"write_latency_us", number(p.disk_write_latency_us, s)}})},
       {"memory", sub_map(s, {{"gpu_gbps", number(p.gpu_memory_gbps, s)},
                              {"cpu_gbps", number(p.cpu_memory_gbps, s)}})},
       {"gpu_launch_us", number(p.gpu_launch_us, s)},
@@ -330,7 +334,8 @@ std::string hardware_to_yaml(const HardwareProfile& p) {
   std::ostringstream out;
   out << "# Hardware profile written by `alisa calibrate` (policy/hardware.h), read by the cost\n"
          "# model. Units: *_gbps in GB/s (1e9 bytes per second), tflops in TFLOP/s (1e12 flop\n"
-         "# per second), *_bytes in bytes, gpu_launch_us and unit_us in microseconds.\n"
+         "# per second), *_bytes in bytes, gpu_launch_us, unit_us and *_latency_us in\n"
+         "# microseconds.\n"
          "# memory.gpu_gbps counts a device-to-device copy's read and write once each;\n"
          "# cpu_attention and gpu_attention count the K and V bytes a decode step attends.\n"
          "# gpu_attention times the runtime's GPU kernels over the block runner's KV layout at "
@@ -356,7 +361,8 @@ std::string hardware_to_yaml(const HardwareProfile& p) {
   out << "mapped: {read_gbps: " << n(p.mapped_read_gbps)
       << ", write_gbps: " << n(p.mapped_write_gbps) << "}\n";
   out << "disk: {read_gbps: " << n(p.disk_read_gbps) << ", write_gbps: " << n(p.disk_write_gbps)
-      << "}\n";
+      << ", read_latency_us: " << n(p.disk_read_latency_us)
+      << ", write_latency_us: " << n(p.disk_write_latency_us) << "}\n";
   out << "memory: {gpu_gbps: " << n(p.gpu_memory_gbps) << ", cpu_gbps: " << n(p.cpu_memory_gbps)
       << "}\n";
   out << "gpu_launch_us: " << n(p.gpu_launch_us) << "\n";

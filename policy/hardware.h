@@ -70,6 +70,10 @@ struct HardwareProfile {
   double mapped_write_gbps = 0;
   double disk_read_gbps = 0;   // O_DIRECT, large requests
   double disk_write_gbps = 0;  // O_DIRECT, large requests
+  // The time one O_DIRECT request of a block takes, one in flight: what each of the runtime's
+  // many small cache reads and single-token writes costs on top of its bytes.
+  double disk_read_latency_us = 0;
+  double disk_write_latency_us = 0;
   double gpu_memory_gbps = 0;  // device-to-device streaming (read + write counted once each)
   double cpu_memory_gbps = 0;  // all cores reading
   double gpu_launch_us = 0;    // one small kernel in a stream of them

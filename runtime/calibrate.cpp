@@ -42,9 +42,9 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kRepeats = 3;           // timed runs after the warm-up; their median is reported
-constexpr int kDiskPasses = 5;        // disk passes after the warm-up; the fastest is reported
-constexpr int kAttentionRepeats = 5;  // CPU attention runs after the warm-up; their median
+constexpr int kRepeats = 3;             // timed runs after the warm-up; their median is reported
+constexpr int kDiskPasses = 5;          // disk passes after the warm-up; the fastest is reported
+constexpr int kLatencyRequests = 1000;  // single-block disk requests timed, one in flight
 
 double seconds_of(const std::function<void()>& run) {
   const Clock::time_point start = Clock::now();
@@ -189,9 +189,9 @@ std::vector<CpuAttentionRate> measure_cpu_attention(const CpuAttentionShape& s,
                                                     const CpuTierMemory& memory) {
   ALISA_CHECK(s.batch > 0 && s.n_heads > 0 && s.head_dim > 0 && s.n_tokens > 1 && s.kv_sets > 0,
               "CPU attention calibration: empty shape (a decode step needs 2 tokens or more)");
-  ALISA_CHECK(s.swa_sparsity > 0 && s.swa_sparsity < 1 && s.idle_us >= 0,
+  ALISA_CHECK(s.swa_sparsity > 0 && s.swa_sparsity < 1 && s.idle_us >= 0 && s.repeats > 0,
               "CPU attention calibration: SWA sparsity ", s.swa_sparsity, ", idle ", s.idle_us,
-              " us");
+              " us, ", s.repeats, " repeats");
   CpuDevice pageable(0, "cpu tier");
   Device& tier = memory.device != nullptr ? *memory.device : pageable;
   std::vector<Buffer> owner;  // every buffer below; freed after the tensors' last use
@@ -290,7 +290,7 @@ std::vector<CpuAttentionRate> measure_cpu_attention(const CpuAttentionShape& s,
   auto rate = [&](CpuOps& ops, bool sparse) {
     (void)run(ops, sparse);
     std::vector<double> times;
-    for (int i = 0; i < kAttentionRepeats; ++i) times.push_back(run(ops, sparse));
+    for (int64_t i = 0; i < s.repeats; ++i) times.push_back(run(ops, sparse));
     const int64_t tokens = sparse ? selected : n;
     return 2.0 * static_cast<double>(s.kv_sets * b * tokens * row) * 2 / median(times) / 1e9;
   };
@@ -354,9 +354,34 @@ DiskRates measure_disk(const fs::path& folder, uint64_t n_bytes, size_t request_
   };
   const double write_seconds = best(true);
   const double read_seconds = best(false);
+  // One block at a time at scattered offsets (a mean, as the cost model adds them up): what the
+  // runtime's single-token cache writes and per-unit reads pay beyond their bytes.
+  const uint64_t n_blocks = n_bytes / DiskFile::kBlock;
+  auto latency_us = [&](bool write) {
+    auto request = [&](int i) {
+      const uint64_t offset =
+          mix(static_cast<uint64_t>(i) ^ (write ? 1 : 0)) % n_blocks * DiskFile::kBlock;
+      char* data = buffer.get() + offset;
+      if (write) {
+        file.write(offset, data, DiskFile::kBlock);
+      } else {
+        file.read(offset, data, DiskFile::kBlock);
+      }
+    };
+    for (int i = 0; i < kLatencyRequests / 20; ++i) request(-1 - i);  // warm-up
+    return 1e6 * seconds_of([&] {
+             for (int i = 0; i < kLatencyRequests; ++i) request(i);
+           }) /
+           kLatencyRequests;
+  };
+  const double write_latency = latency_us(true);
+  const double read_latency = latency_us(false);
   const double gb = static_cast<double>(n_bytes) / 1e9;
-  return {
-      .read_gbps = gb / read_seconds, .write_gbps = gb / write_seconds, .direct = file.direct()};
+  return {.read_gbps = gb / read_seconds,
+          .write_gbps = gb / write_seconds,
+          .read_latency_us = read_latency,
+          .write_latency_us = write_latency,
+          .direct = file.direct()};
 }
 
 std::string cpu_model_name() {
@@ -449,10 +474,18 @@ HardwareProfile calibrate(const CalibrateOptions& options) {
     p.cpu_attention = measure_cpu_attention(attention, thread_counts, memory);
 #if ALISA_HAVE_CUDA
     progress(str("pinned H2D while the CPU attends on ", threads, " threads"));
-    p.h2d_pinned_cpu_busy_gbps =
-        measure_h2d_pinned_under_load(size_t{1} << 30, [&](const std::atomic<bool>& stop) {
-          while (!stop) (void)measure_cpu_attention(attention, {threads}, memory);
-        });
+    // The load attends without idle gaps, for long runs (a second or so of dense attention
+    // after its setup), and the copies start once its setup is done: the load's allocations
+    // and fills, not its attention, were what the copies met before.
+    CpuAttentionShape load = attention;
+    load.idle_us = 0;
+    load.repeats = 100;
+    p.h2d_pinned_cpu_busy_gbps = measure_h2d_pinned_under_load(
+        size_t{1} << 30,
+        [&](const std::atomic<bool>& stop) {
+          while (!stop) (void)measure_cpu_attention(load, {threads}, memory);
+        },
+        0.5);
 #endif
   }
 
@@ -465,6 +498,8 @@ HardwareProfile calibrate(const CalibrateOptions& options) {
   }
   p.disk_read_gbps = disk.read_gbps;
   p.disk_write_gbps = disk.write_gbps;
+  p.disk_read_latency_us = disk.read_latency_us;
+  p.disk_write_latency_us = disk.write_latency_us;
   p.disk_bytes = free_disk_bytes(disk_dir);
 
   validate(p, "calibration");

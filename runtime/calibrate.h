@@ -56,6 +56,7 @@ struct CpuAttentionShape {
   // main thread launches the GPU's share of a unit between two CPU-attended ones (~0.18 ms on
   // average in the H100 host's traces), so every call pays for waking the workers, as there.
   double idle_us = 200;
+  int64_t repeats = 5;  // timed runs after the warm-up: their median is the rate
 };
 
 // Where the caches and the SWA state live and how the caches get their contents: the runtime's
@@ -75,8 +76,8 @@ struct CpuTierMemory {
 // (sparse_attention_cpu) and updating the score, on each of thread_counts. The selection is the
 // runtime's: the ceil(B/2) most recent tokens and the older ones of highest score, scattered
 // (random scores, different per sequence and unit). Each call is timed alone after an idle gap
-// (idle_us); a run attends every unit once, GB of K and V attended per second is the median of 5
-// runs after a warm-up one, per-call costs included.
+// (idle_us); a run attends every unit once, GB of K and V attended per second is the median of
+// `repeats` runs after a warm-up one, per-call costs included.
 std::vector<CpuAttentionRate> measure_cpu_attention(const CpuAttentionShape& shape,
                                                     const std::vector<int64_t>& thread_counts,
                                                     const CpuTierMemory& memory = {});
@@ -84,13 +85,15 @@ std::vector<CpuAttentionRate> measure_cpu_attention(const CpuAttentionShape& sha
 struct DiskRates {
   double read_gbps = 0;
   double write_gbps = 0;
+  double read_latency_us = 0;  // one block's request, one in flight (mean)
+  double write_latency_us = 0;
   bool direct = true;  // false: the filesystem refused O_DIRECT, the page cache was in the way
 };
 
 // Writes, then reads, an n_bytes scratch file in `folder` (DiskFile, O_DIRECT where the
 // filesystem allows) in requests of request_bytes on the runtime's I/O pool; each a warm-up
-// pass, then the best of five. The file is removed after. Throws alisa::Error when the folder is
-// not writable.
+// pass, then the best of five. Then times single-block requests at scattered offsets. The file is
+// removed after. Throws alisa::Error when the folder is not writable.
 DiskRates measure_disk(const std::filesystem::path& folder, uint64_t n_bytes, size_t request_bytes);
 
 // Host facts: /proc/cpuinfo's "model name" ("" when absent), physical memory, online cores, and

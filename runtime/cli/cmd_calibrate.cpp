@@ -61,7 +61,9 @@ void print_summary(const HardwareProfile& p, const fs::path& output) {
   out << "  mapped         read " << fixed(p.mapped_read_gbps, 1) << " GB/s, write "
       << fixed(p.mapped_write_gbps, 1) << " GB/s\n";
   out << "  disk           read " << fixed(p.disk_read_gbps, 2) << " GB/s, write "
-      << fixed(p.disk_write_gbps, 2) << " GB/s\n";
+      << fixed(p.disk_write_gbps, 2) << " GB/s; a block's request: read "
+      << fixed(p.disk_read_latency_us, 0) << " us, write " << fixed(p.disk_write_latency_us, 0)
+      << " us\n";
   out << "  memory         GPU " << fixed(p.gpu_memory_gbps, 0) << " GB/s, CPU "
       << fixed(p.cpu_memory_gbps, 1) << " GB/s\n";
   out << "  GPU launch     " << fixed(p.gpu_launch_us, 2) << " us\n";

@@ -1,6 +1,7 @@
 #include "runtime/gpu/calibrate_gpu.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <future>
@@ -193,8 +194,9 @@ CopyRates measure_copy_rates(size_t n_bytes, bool pinned) {
   return rates;
 }
 
-double measure_h2d_pinned_under_load(
-    size_t n_bytes, const std::function<void(const std::atomic<bool>& stop)>& load) {
+double measure_h2d_pinned_under_load(size_t n_bytes,
+                                     const std::function<void(const std::atomic<bool>& stop)>& load,
+                                     double lead_in_s) {
   const HostMemory host_src(n_bytes, true);
   const DeviceMemory device_dst(n_bytes);
   const Stream up;
@@ -206,6 +208,7 @@ double measure_h2d_pinned_under_load(
   std::thread worker([&] { load(stop); });
   std::vector<double> seconds;
   try {
+    std::this_thread::sleep_for(std::chrono::duration<double>(lead_in_s));
     (void)event_seconds(up.get(), h2d);
     for (int i = 0; i < kBandwidthRepeats; ++i) seconds.push_back(event_seconds(up.get(), h2d));
   } catch (...) {

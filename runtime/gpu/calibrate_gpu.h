@@ -38,11 +38,12 @@ struct CopyRates {
 };
 CopyRates measure_copy_rates(size_t n_bytes, bool pinned);
 
-// Pinned H2D copies of n_bytes while `load` keeps other threads busy (started before the first
-// copy; it returns once `stop` is set, after the last): the median of 5 timed runs after a
-// warm-up, contention being what this measures.
-double measure_h2d_pinned_under_load(
-    size_t n_bytes, const std::function<void(const std::atomic<bool>& stop)>& load);
+// Pinned H2D copies of n_bytes while `load` keeps other threads busy (started lead_in_s seconds
+// before the first copy, time for its setup; it returns once `stop` is set, after the last): the
+// median of 5 timed runs after a warm-up, contention being what this measures.
+double measure_h2d_pinned_under_load(size_t n_bytes,
+                                     const std::function<void(const std::atomic<bool>& stop)>& load,
+                                     double lead_in_s);
 
 // A kernel reading (summing) and writing n_bytes of mapped pinned host memory in 16-byte vectors.
 struct MappedRates {

@@ -35,9 +35,12 @@ TEST_CASE("gpu calibration copies, mapped access, memory and launches", "[gpu][c
   }
   // Copies under a load that stops when told: the load runs throughout and is joined.
   std::atomic<int> rounds{0};
-  const double busy = measure_h2d_pinned_under_load(16 * kMiB, [&](const std::atomic<bool>& stop) {
-    while (!stop) ++rounds;
-  });
+  const double busy = measure_h2d_pinned_under_load(
+      16 * kMiB,
+      [&](const std::atomic<bool>& stop) {
+        while (!stop) ++rounds;
+      },
+      0.01);
   INFO("pinned H2D under load " << busy << " GB/s");
   CHECK(plausible_gbps(busy));
   CHECK(rounds.load() > 0);
@@ -113,6 +116,7 @@ TEST_CASE("gpu calibration fills a profile that validates", "[gpu][calibrate]") 
   p.cpu_memory_bytes = p.disk_bytes = uint64_t{1} << 30;
   p.cpu_cores = 1;
   p.disk_read_gbps = p.disk_write_gbps = p.cpu_memory_gbps = 1;
+  p.disk_read_latency_us = p.disk_write_latency_us = 1;
   p.cpu_attention = {{1, 1.0, 1.0}};
   p.unit = {.gpu_us = 1, .cpu_attention_us = 1, .cache_load_us = 1, .hidden_load_us = 1};
   p.h2d_pinned_cpu_busy_gbps = 1;

@@ -27,6 +27,8 @@ inline HardwareProfile test_hardware() {
   hw.mapped_write_gbps = 50;
   hw.disk_read_gbps = 1.9;
   hw.disk_write_gbps = 1.5;
+  hw.disk_read_latency_us = 100;
+  hw.disk_write_latency_us = 150;
   hw.gpu_memory_gbps = 3000;
   hw.cpu_memory_gbps = 150;
   hw.gpu_launch_us = 3;
@@ -49,6 +51,7 @@ inline HardwareProfile fast_hardware() {
   hw.h2d_pinned_cpu_busy_gbps = kFast;
   hw.mapped_read_gbps = hw.mapped_write_gbps = kFast;
   hw.disk_read_gbps = hw.disk_write_gbps = kFast;
+  hw.disk_read_latency_us = hw.disk_write_latency_us = 1e-9;
   hw.gpu_memory_gbps = hw.cpu_memory_gbps = kFast;
   hw.gpu_launch_us = 1e-9;
   hw.unit = {

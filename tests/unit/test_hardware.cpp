@@ -36,6 +36,8 @@ HardwareProfile sample() {
   p.mapped_write_gbps = 23.75;
   p.disk_read_gbps = 3.125;
   p.disk_write_gbps = 2.5;
+  p.disk_read_latency_us = 95.5;
+  p.disk_write_latency_us = 180.25;
   p.gpu_memory_gbps = 2894.5;
   p.cpu_memory_gbps = 180.25;
   p.gpu_launch_us = 2.375;
@@ -94,6 +96,8 @@ void check_same(const HardwareProfile& a, const HardwareProfile& b) {
   CHECK(a.mapped_write_gbps == b.mapped_write_gbps);
   CHECK(a.disk_read_gbps == b.disk_read_gbps);
   CHECK(a.disk_write_gbps == b.disk_write_gbps);
+  CHECK(a.disk_read_latency_us == b.disk_read_latency_us);
+  CHECK(a.disk_write_latency_us == b.disk_write_latency_us);
   CHECK(a.gpu_memory_gbps == b.gpu_memory_gbps);
   CHECK(a.cpu_memory_gbps == b.cpu_memory_gbps);
   CHECK(a.gpu_launch_us == b.gpu_launch_us);
@@ -439,9 +443,15 @@ TEST_CASE("calibrate's host facts and CPU measurements on small sizes", "[hardwa
 
   test::ScratchDir scratch;
   const DiskRates disk = measure_disk(scratch / "disk", uint64_t{4} << 20, size_t{1} << 20);
-  INFO("disk read " << disk.read_gbps << ", write " << disk.write_gbps << " GB/s");
+  INFO("disk read " << disk.read_gbps << ", write " << disk.write_gbps << " GB/s; latency read "
+                    << disk.read_latency_us << ", write " << disk.write_latency_us << " us");
   CHECK(plausible(disk.read_gbps));
   CHECK(plausible(disk.write_gbps));
+  // A block's request takes more than a microsecond and less than a second, even on tmpfs.
+  CHECK(disk.read_latency_us > 0.1);
+  CHECK(disk.read_latency_us < 1e6);
+  CHECK(disk.write_latency_us > 0.1);
+  CHECK(disk.write_latency_us < 1e6);
   CHECK(std::filesystem::is_empty(scratch / "disk"));  // the scratch file is gone
   CHECK_THROWS_WITH(measure_disk("/proc/alisa-calibrate", 4096, 4096),
                     Catch::Contains("/proc/alisa-calibrate"));

@@ -61,6 +61,16 @@ double at(double bytes, double gbps) {
   return bytes / (gbps * kGB);
 }
 
+// Seconds the disk is busy reading (writing) `bytes` in `requests` requests: each pays the
+// latency of a request on top of its bytes, which is what makes the runtime's per-unit cache
+// reads and single-token writes of small GPU batches dear.
+double disk_read_s(const HardwareProfile& hw, double bytes, double requests) {
+  return at(bytes, hw.disk_read_gbps) + requests * hw.disk_read_latency_us * 1e-6;
+}
+double disk_write_s(const HardwareProfile& hw, double bytes, double requests) {
+  return at(bytes, hw.disk_write_gbps) + requests * hw.disk_write_latency_us * 1e-6;
+}
+
 // The affine forms a stage adds up, by resource.
 class StageBuilder {
  public:
@@ -104,6 +114,8 @@ struct Sizes {
   double Wl, Wf;             // stored and f16 bytes of one layer's weights
   double Kt, Kf;             // stored and f16 K+V bytes of one token in one layer
   double h;                  // Phase III: positions kept as hidden states
+  double Nw;                 // weight matrices of a layer (one disk read each)
+  double Nkv;                // disk requests of a unit's cache: K and V, each in its parts
 };
 
 Sizes sizes_of(const CostInputs& in, const Policy& p) {
@@ -123,7 +135,9 @@ Sizes sizes_of(const CostInputs& in, const Policy& p) {
           .Kt = f(static_cast<int64_t>(stored_kv_bytes_per_token_per_layer(m, p.compress_cache))),
           .Kf = f(static_cast<int64_t>(m.kv_bytes_per_token_per_layer)),
           .h = f(kept_hidden_positions(p, in.workload.prompt_len + in.workload.gen_len,
-                                       in.workload.prompt_len))};
+                                       in.workload.prompt_len)),
+          .Nw = f(static_cast<int64_t>(layer_matrices(m).size())),
+          .Nkv = p.compress_cache ? 6.0 : 2.0};  // int8: values, scales and zeros
 }
 
 // Weights of one layer: what is not on the GPU crosses the link (the CPU part from pageable
@@ -135,7 +149,7 @@ void add_weight_stream(StageBuilder& st, const Sizes& z, const HardwareProfile& 
   const double cpu_rate = p.pin_weights ? pinned : 1 / (hw.h2d_pageable.alone_gbps * kGB);
   h2d.c[kWeightsCpu] += z.Wl * cpu_rate;
   add_disk_share(h2d, kWeightsGpu, kWeightsCpu, z.Wl * pinned);
-  add_disk_share(st["disk_read"], kWeightsGpu, kWeightsCpu, at(z.Wl, hw.disk_read_gbps));
+  add_disk_share(st["disk"], kWeightsGpu, kWeightsCpu, disk_read_s(hw, z.Wl, z.Nw));
   if (p.compress_weights) st["gpu"].c0 += at(z.Wl + z.Wf, hw.gpu_memory_gbps);  // dequantise
 }
 
@@ -151,8 +165,8 @@ void add_activation_stream(StageBuilder& st, const Sizes& z, const HardwareProfi
     t.c0 += at(bytes, gbps);
     t.c[kActGpu] -= at(bytes, gbps);
   }
-  add_disk_share(st["disk_read"], kActGpu, kActCpu, at(bytes, hw.disk_read_gbps));
-  add_disk_share(st["disk_write"], kActGpu, kActCpu, at(bytes, hw.disk_write_gbps));
+  add_disk_share(st["disk"], kActGpu, kActCpu,
+                 disk_read_s(hw, bytes, z.G) + disk_write_s(hw, bytes, z.G));
 }
 
 // The runner's fixed cost per unit on the scheduling thread (launches, events, waits): the
@@ -203,7 +217,7 @@ Stage prefill_stage(const CostInputs& in, const Policy& p, const Sizes& z) {
   d2h.c0 += at(disk_bytes, hw.d2h_pinned.alone_gbps);
   d2h.c[kCacheGpu] -= at(disk_bytes, hw.d2h_pinned.alone_gbps);
   d2h.c[kCacheCpu] += at(store_bytes - disk_bytes, hw.d2h_pinned.alone_gbps);
-  add_disk_share(st["disk_write"], kCacheGpu, kCacheCpu, at(disk_bytes, hw.disk_write_gbps));
+  add_disk_share(st["disk"], kCacheGpu, kCacheCpu, disk_write_s(hw, disk_bytes, z.G * z.Nkv));
   // Every unit off the GPU stores its cache through a slot in the prefill.
   add_unit_costs(st["host"], z, hw, off_gpu_share(kCacheGpu, kCacheCpu, true), Affine{});
   return st.finish("prefill", false, z.L, hw);
@@ -267,14 +281,15 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
   // Every unit attended in HBM pays hbm_attention; CPU-homed ones replace it below.
   gpu.c0 += z.G * hbm_attention;
   gpu.c[kCacheCpu] -= z.G * hbm_attention;
-  // Disk-homed units: read, loaded, stored. The scheduling thread reads a unit's cache into the
-  // pinned staging and copies it up before it moves on (one staging), so those reads and copies
-  // add up on the `host` with its CPU attention rather than overlapping it.
+  // Disk-homed units: read, loaded, stored, every read and write a request of its own. The
+  // scheduling thread reads a unit's cache into the pinned staging and copies it up before it
+  // moves on (one staging), so those reads and copies add up on the `host` with its CPU
+  // attention rather than overlapping it.
+  const double unit_read_s = disk_read_s(hw, unit_load, z.Nkv);
   Affine host;
-  add_disk_share(host, kCacheGpu, kCacheCpu,
-                 z.G * (at(unit_load, hw.disk_read_gbps) + at(unit_load, h2d_rate)));
-  add_disk_share(st["disk_read"], kCacheGpu, kCacheCpu, z.G * at(unit_load, hw.disk_read_gbps));
-  add_disk_share(st["disk_write"], kCacheGpu, kCacheCpu, z.G * at(unit_store, hw.disk_write_gbps));
+  add_disk_share(host, kCacheGpu, kCacheCpu, z.G * (unit_read_s + at(unit_load, h2d_rate)));
+  add_disk_share(st["disk"], kCacheGpu, kCacheCpu,
+                 z.G * (unit_read_s + disk_write_s(hw, unit_store, z.Nkv)));
   add_disk_share(h2d, kCacheGpu, kCacheCpu, z.G * at(unit_load, h2d_rate));
   add_disk_share(d2h, kCacheGpu, kCacheCpu, z.G * at(unit_store, d2h_rate));
   // CPU-homed units.

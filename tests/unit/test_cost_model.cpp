@@ -61,7 +61,34 @@ TEST_CASE("cost model: weights streamed over the link, by hand", "[cost_model]")
   hw.disk_read_gbps = 2;
   in.hardware = hw;
   CHECK(predict(in, p).decode_s == Approx(8 * L * Wl / 2e9).epsilon(1e-6));
-  CHECK(predict(in, p).bottleneck == "disk_read");
+  CHECK(predict(in, p).bottleneck == "disk");
+}
+
+TEST_CASE("cost model: each disk request pays the disk's latency, by hand", "[cost_model]") {
+  // Only the requests take time: 200 us a read, 300 us a write. A disk-homed unit reads its K
+  // and V (int8: values, scales and zeros of each) every step and writes the new token's.
+  HardwareProfile hw = fast_hardware();
+  hw.disk_read_latency_us = 200;
+  hw.disk_write_latency_us = 300;
+  CostInputs in = inputs("opt-1.3b", 32, 11, hw);
+  const double L = static_cast<double>(in.model.n_layers);
+  Policy p = offloaded(2, 4);
+  p.cache_gpu_percent = p.cache_cpu_percent = 0;
+  Prediction out = predict(in, p);
+  CHECK(out.decode_s == Approx(L * 10 * 4 * 2 * (200 + 300) * 1e-6).epsilon(1e-6));
+  CHECK(out.prefill_s == Approx(L * 4 * 2 * 300 * 1e-6).epsilon(1e-6));  // the prompt's K, V
+  CHECK(out.bottleneck == "disk");
+  p.compress_cache = true;
+  CHECK(predict(in, p).decode_s == Approx(L * 10 * 4 * 6 * (200 + 300) * 1e-6).epsilon(1e-6));
+  // Hidden states on disk: one read and one write a unit.
+  p.compress_cache = false;
+  p.cache_gpu_percent = 100;
+  p.activations_gpu_percent = p.activations_cpu_percent = 0;
+  CHECK(predict(in, p).decode_s == Approx(L * 10 * 4 * (200 + 300) * 1e-6).epsilon(1e-6));
+  // Weights on disk: one read a matrix (OPT: q, k, v, out, fc1, fc2).
+  p.activations_gpu_percent = 100;
+  p.weights_gpu_percent = p.weights_cpu_percent = 0;
+  CHECK(predict(in, p).decode_s == Approx(L * 10 * 6 * 200 * 1e-6).epsilon(1e-6));
 }
 
 TEST_CASE("cost model: CPU attention, by hand", "[cost_model]") {
@@ -174,6 +201,8 @@ TEST_CASE("cost model: more bandwidth never predicts slower", "[cost_model]") {
       },
       [](HardwareProfile& h) { h.disk_read_gbps *= 2; },
       [](HardwareProfile& h) { h.disk_write_gbps *= 2; },
+      [](HardwareProfile& h) { h.disk_read_latency_us /= 2; },
+      [](HardwareProfile& h) { h.disk_write_latency_us /= 2; },
       [](HardwareProfile& h) { h.gpu_memory_gbps *= 2; },
       [](HardwareProfile& h) { h.cpu_memory_gbps *= 2; },
       [](HardwareProfile& h) { h.gpu_launch_us /= 2; },
@@ -223,8 +252,8 @@ TEST_CASE("cost model: reports every resource, the memory plan and the bottlenec
   const Prediction out = predict(in, p);
   std::vector<std::string> names;
   for (const ResourceShare& r : out.decode) names.push_back(r.resource);
-  CHECK(names == std::vector<std::string>{"cpu_attention", "disk_read", "disk_write", "gpu", "host",
-                                          "kv_stream", "pcie_d2h", "pcie_duplex", "pcie_h2d"});
+  CHECK(names == std::vector<std::string>{"cpu_attention", "disk", "gpu", "host", "kv_stream",
+                                          "pcie_d2h", "pcie_duplex", "pcie_h2d"});
   CHECK(out.bottleneck == "host");  // CPU attention, and each unit's launches and waits
   CHECK(out.memory.cpu.cache == plan_memory(in.model, in.workload, p).cpu.cache);
   // A memory plan of the caller's replaces plan_memory.

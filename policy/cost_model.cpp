@@ -426,11 +426,32 @@ MemoryPlan memory_plan_of(const CostInputs& in, const Policy& policy) {
 Prediction predict(const CostInputs& in, const Policy& policy) {
   const std::vector<Stage> stages = cost_stages(in, policy);
   const Placement x = placement_of(policy);
+  const double layers = static_cast<double>(in.model.n_layers);
+  // The schedule reads a layer's disk-resident weights while the layer two before it computes
+  // and waits for them when the layer before starts: a read longer than a layer stalls the
+  // schedule by the difference. The stages price the mean layer's read; the runtime places
+  // whole matrices, so some layers read much more than others.
+  std::vector<double> layer_reads_s;
+  if (in.disk_weights) {
+    for (const LayerDiskRead& read : in.disk_weights(policy)) {
+      if (read.requests > 0) {
+        layer_reads_s.push_back(
+            disk_read_s(in.hardware, read.bytes, static_cast<double>(read.requests)));
+      }
+    }
+  }
   Prediction out;
   std::map<std::string, double> prefill_busy, decode_busy, bounded;
   for (const Stage& stage : stages) {
     const double worst = max_resource(stage, x);
-    (stage.decode ? out.decode_s : out.prefill_s) += stage.count * worst;
+    double stall = 0;
+    if (stage.name != "head") {
+      for (const double read_s : layer_reads_s) stall += std::max(0.0, read_s - worst);
+      stall *= stage.count / layers;  // per pass through the layers
+    }
+    out.weight_read_stall_s += stall;
+    if (stage.decode) bounded["disk"] += stall;
+    (stage.decode ? out.decode_s : out.prefill_s) += stage.count * worst + stall;
     auto& busy = stage.decode ? decode_busy : prefill_busy;
     const ResourceTime* bound = nullptr;
     for (const ResourceTime& r : stage.resources) {
@@ -442,7 +463,6 @@ Prediction predict(const CostInputs& in, const Policy& policy) {
   }
   const double block = static_cast<double>(policy.block_size());
   const double n = static_cast<double>(in.workload.gen_len);
-  const double layers = static_cast<double>(in.model.n_layers);
   const double steps = std::max(0.0, n - 1);
   out.total_throughput = block * n / (out.prefill_s + out.decode_s);
   out.decode_throughput = out.decode_s > 0 ? block * steps / out.decode_s : 0;

@@ -63,13 +63,22 @@ struct SparseSettings {
 // The memory a policy needs per tier (the runtime's plan; plan_memory where nothing is added).
 using MemoryPlanFn = std::function<MemoryPlan(const Policy&)>;
 
+// What one layer's weights read from disk: the runtime places whole tensors, so a layer's share
+// of the disk varies from layer to layer (runtime/weight_placement.h).
+struct LayerDiskRead {
+  double bytes = 0;
+  int64_t requests = 0;  // tensors, a read each
+};
+using DiskWeightsFn = std::function<std::vector<LayerDiskRead>(const Policy&)>;
+
 struct CostInputs {
   ModelFootprint model;
   Workload workload;
   HardwareProfile hardware;
   SparseSettings swa;
-  int64_t cpu_threads = 0;   // CPU attention workers; 0: every core of the profile
-  MemoryPlanFn memory_plan;  // empty: plan_memory(model, workload, policy)
+  int64_t cpu_threads = 0;     // CPU attention workers; 0: every core of the profile
+  MemoryPlanFn memory_plan;    // empty: plan_memory(model, workload, policy)
+  DiskWeightsFn disk_weights;  // empty: every layer reads its mean share
 };
 
 // The stages of a policy's discrete choices (its batch shape, cpu_attention, compression,
@@ -94,7 +103,10 @@ struct Prediction {
   std::vector<ResourceShare> prefill, decode;  // every resource, busy time
   std::string bottleneck;                      // the resource that bounds most of the decode time
   double bottleneck_share = 0;                 // the fraction of the decode time it bounds
-  MemoryPlan memory;                           // peak bytes per tier
+  // Of prefill_s + decode_s: the waits for layers whose disk read outlasts the layer it runs
+  // under (the schedule reads a layer's disk weights while the layer two before it computes).
+  double weight_read_stall_s = 0;
+  MemoryPlan memory;  // peak bytes per tier
 };
 
 // The cost of `policy` (its batch shape, placement, attention and compression choices).

@@ -203,6 +203,11 @@ std::vector<std::string> describe_prediction(const Prediction& p, const MemoryCa
   for (const ResourceShare& r : p.decode)
     busy += str(" ", r.resource, " ", fixed(1e3 * r.per_layer_s, 3), " ms");
   out.push_back(busy);
+  if (p.weight_read_stall_s > 0) {
+    out.push_back(str("waits ", fixed(p.weight_read_stall_s, 2),
+                      " s in all for layers whose disk-resident weights take longer to read "
+                      "than a layer takes to compute"));
+  }
   const struct {
     const char* name;
     const TierBytes& bytes;

@@ -37,9 +37,13 @@ CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hw,
             .min_tokens = r.swa.min_tokens,
             .head_granularity = r.swa.granularity == SwaGranularity::kHead};
   in.cpu_threads = r.threads;
-  in.memory_plan = [spec, layout = weight_layout(spec), r, capacity](const Policy& policy) {
+  const std::vector<WeightSlot> layout = weight_layout(spec);
+  in.memory_plan = [spec, layout, r, capacity](const Policy& policy) {
     return block_memory_plan(spec, layout, r.swa, policy, capacity, r.workload.prompt_len,
                              r.activation_dtype);
+  };
+  in.disk_weights = [layout, dtype = r.activation_dtype](const Policy& policy) {
+    return layer_disk_reads(layout, place_weights(layout, dtype, weight_placement_of(policy)));
   };
   return in;
 }

@@ -84,4 +84,18 @@ PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
   return out;
 }
 
+std::vector<LayerDiskRead> layer_disk_reads(const std::vector<WeightSlot>& layout,
+                                            const PlacedWeights& placed) {
+  std::vector<LayerDiskRead> reads;
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const PlacedTensor& t = placed.tensors[i];
+    if (layout[i].layer < 0 || t.tier != Tier::kDisk) continue;
+    const size_t j = static_cast<size_t>(layout[i].layer);
+    if (reads.size() <= j) reads.resize(j + 1);
+    reads[j].bytes += static_cast<double>(t.n_bytes);
+    ++reads[j].requests;
+  }
+  return reads;
+}
+
 }  // namespace alisa

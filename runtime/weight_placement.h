@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "policy/cost_model.h"
 #include "policy/policy.h"
 #include "runtime/dtype.h"
 #include "runtime/tiers.h"
@@ -69,5 +70,10 @@ struct PlacedWeights {
 // dense tensors are stored in.
 PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
                             const WeightPlacement& placement);
+
+// What each layer reads from disk under `placed` (of `layout`), layer by layer: the cost model
+// prices the layers whose read outlasts the layer computing under it.
+std::vector<LayerDiskRead> layer_disk_reads(const std::vector<WeightSlot>& layout,
+                                            const PlacedWeights& placed);
 
 }  // namespace alisa

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "runtime/block_memory.h"
 #include "runtime/device.h"
@@ -50,6 +51,35 @@ TEST_CASE("place_weights sizes the slots for the largest layer's share, not the 
   // the mean layer's (what the plan counted before, and the pinned tier then refused).
   CHECK(2 * w.slot_bytes > mean.gpu_buffers);
   CHECK(2 * w.staging_bytes > mean.cpu_buffers);
+}
+
+TEST_CASE("layer_disk_reads gives each layer's disk-resident matrices", "[weights]") {
+  // OPT-30B with 3.8% on disk: whole 7168 x 7168 matrices (103 MB) in every other layer or so,
+  // not 3.8% of every layer (what the cost model's stages assume, and the stall prices).
+  const alisa::ModelSpec spec = alisa::named_model_spec("opt-30b");
+  Policy p;
+  p.weights_gpu_percent = 14.07;
+  p.weights_cpu_percent = 82.13;
+  const std::vector<alisa::WeightSlot> layout = alisa::weight_layout(spec);
+  const PlacedWeights w = place_weights(layout, DType::kF16, alisa::weight_placement_of(p));
+  const std::vector<alisa::LayerDiskRead> reads = alisa::layer_disk_reads(layout, w);
+  REQUIRE(reads.size() <= static_cast<size_t>(spec.n_layers));
+  double bytes = 0;
+  int64_t layers_reading = 0;
+  for (const alisa::LayerDiskRead& read : reads) {
+    bytes += read.bytes;
+    layers_reading += read.requests > 0;
+    CHECK((read.requests == 0 || read.bytes >= 7168.0 * 7168 * 2));
+  }
+  CHECK(bytes == static_cast<double>(on(w, Tier::kDisk)));
+  CHECK(layers_reading > 0);
+  CHECK(layers_reading < spec.n_layers);
+  // Nothing on disk: no reads.
+  p.weights_cpu_percent = 100 - p.weights_gpu_percent;
+  for (const alisa::LayerDiskRead& read : alisa::layer_disk_reads(
+           layout, place_weights(layout, DType::kF16, alisa::weight_placement_of(p)))) {
+    CHECK(read.requests == 0);
+  }
 }
 
 TEST_CASE("the block memory plan counts the weights a WeightStore allocates", "[weights]") {

@@ -91,6 +91,39 @@ TEST_CASE("cost model: each disk request pays the disk's latency, by hand", "[co
   CHECK(predict(in, p).decode_s == Approx(L * 10 * 6 * 200 * 1e-6).epsilon(1e-6));
 }
 
+TEST_CASE("cost model: a layer whose disk read outlasts a layer stalls the schedule, by hand",
+          "[cost_model]") {
+  // Layer 0 reads 1 GB at 1 GB/s (two requests of 100 us) while its predecessor computes in
+  // next to no time: every pass through the layers (the prefill and each of 10 decode steps)
+  // waits for it.
+  HardwareProfile hw = fast_hardware();
+  hw.disk_read_gbps = 1;
+  hw.disk_read_latency_us = 100;
+  CostInputs in = inputs("opt-1.3b", 32, 11, hw);
+  in.disk_weights = [&](const Policy&) {
+    std::vector<LayerDiskRead> reads(static_cast<size_t>(in.model.n_layers));
+    reads[0] = {.bytes = 1e9, .requests = 2};
+    return reads;
+  };
+  Policy p = offloaded(2, 4);
+  Prediction out = predict(in, p);
+  CHECK(out.prefill_s == Approx(1.0002).epsilon(1e-6));
+  CHECK(out.decode_s == Approx(10 * 1.0002).epsilon(1e-6));
+  CHECK(out.weight_read_stall_s == Approx(11 * 1.0002).epsilon(1e-6));
+  CHECK(out.bottleneck == "disk");
+  // Under a layer of 10 GB/s weight copies (all on the CPU) a 5 MB read hides.
+  hw.h2d_pinned = {.alone_gbps = 10, .duplex_gbps = 10};
+  in.hardware = hw;
+  p.weights_gpu_percent = 0, p.weights_cpu_percent = 100;
+  in.disk_weights = [&](const Policy&) {
+    return std::vector<LayerDiskRead>(static_cast<size_t>(in.model.n_layers),
+                                      {.bytes = 5e6, .requests = 1});
+  };
+  out = predict(in, p);
+  CHECK(out.weight_read_stall_s == 0);
+  CHECK(out.bottleneck == "pcie_h2d");
+}
+
 TEST_CASE("cost model: CPU attention, by hand", "[cost_model]") {
   // The CPU reads every cached token of every CPU-resident unit at 1 GB/s; the steps' lengths
   // are affine, so the ranges' means add up to the exact sum.

@@ -68,8 +68,8 @@ struct HardwareProfile {
   // of CPU-resident caches, and the runtime's small copies.
   double mapped_read_gbps = 0;
   double mapped_write_gbps = 0;
-  double disk_read_gbps = 0;   // O_DIRECT, large requests
-  double disk_write_gbps = 0;  // O_DIRECT, large requests
+  double disk_read_gbps = 0;   // O_DIRECT, requests of a few MiB one at a time (a unit's cache)
+  double disk_write_gbps = 0;  // O_DIRECT, large requests on the I/O pool
   // The time one O_DIRECT request of a block takes, one in flight: what each of the runtime's
   // many small cache reads and single-token writes costs on top of its bytes.
   double disk_read_latency_us = 0;

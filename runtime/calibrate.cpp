@@ -309,10 +309,16 @@ std::vector<CpuAttentionRate> measure_cpu_attention(const CpuAttentionShape& s,
   return rates;
 }
 
-DiskRates measure_disk(const fs::path& folder, uint64_t n_bytes, size_t request_bytes) {
-  ALISA_CHECK(request_bytes > 0 && request_bytes % DiskFile::kBlock == 0,
-              "disk calibration: request size ", request_bytes, " is not a multiple of ",
-              DiskFile::kBlock);
+DiskRates measure_disk(const fs::path& folder, uint64_t n_bytes, size_t write_request_bytes,
+                       size_t read_request_bytes) {
+  for (const size_t request : {write_request_bytes, read_request_bytes}) {
+    ALISA_CHECK(request > 0 && request % DiskFile::kBlock == 0, "disk calibration: request size ",
+                request, " is not a multiple of ", DiskFile::kBlock);
+  }
+  const size_t request_bytes = std::max(write_request_bytes, read_request_bytes);
+  ALISA_CHECK(request_bytes % std::min(write_request_bytes, read_request_bytes) == 0,
+              "disk calibration: request sizes ", write_request_bytes, " and ", read_request_bytes,
+              " do not divide one another");
   n_bytes = round_up(std::max<uint64_t>(n_bytes, request_bytes), request_bytes);
   prepare_disk_dir(folder);
   const fs::path path = folder / ("alisa-calibrate-" + std::to_string(::getpid()) + ".bin");
@@ -330,15 +336,17 @@ DiskRates measure_disk(const fs::path& folder, uint64_t n_bytes, size_t request_
   IoPool pool;  // the runtime's disk tier: a few requests in flight
   auto pass = [&](bool write) {
     return seconds_of([&] {
+      if (!write) {  // one request at a time
+        for (uint64_t offset = 0; offset < n_bytes; offset += read_request_bytes) {
+          file.read(offset, buffer.get() + offset, read_request_bytes);
+        }
+        return;
+      }
       std::vector<std::future<void>> done;
-      for (uint64_t offset = 0; offset < n_bytes; offset += request_bytes) {
+      for (uint64_t offset = 0; offset < n_bytes; offset += write_request_bytes) {
         char* data = buffer.get() + offset;
-        done.push_back(pool.submit([&file, write, offset, data, request_bytes] {
-          if (write) {
-            file.write(offset, data, request_bytes);
-          } else {
-            file.read(offset, data, request_bytes);
-          }
+        done.push_back(pool.submit([&file, offset, data, write_request_bytes] {
+          file.write(offset, data, write_request_bytes);
         }));
       }
       for (std::future<void>& f : done) f.get();
@@ -490,7 +498,11 @@ HardwareProfile calibrate(const CalibrateOptions& options) {
   }
 
   progress(str("disk: writing and reading 2 GiB in ", disk_dir.string()));
-  const DiskRates disk = measure_disk(disk_dir, uint64_t{2} << 30, size_t{64} << 20);
+  // Reads as the block runner loads a unit's cache from disk: a request of a few MiB at a time
+  // (its weight reads, on the I/O pool, share the disk with them); writes in large requests
+  // on the pool, as the prompt's cache is stored.
+  const DiskRates disk =
+      measure_disk(disk_dir, uint64_t{2} << 30, size_t{64} << 20, size_t{4} << 20);
   if (!disk.direct) {
     progress(str("warning: ", disk_dir.string(),
                  " refused O_DIRECT; buffered I/O was timed, so the page cache may inflate the "

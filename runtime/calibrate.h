@@ -90,11 +90,13 @@ struct DiskRates {
   bool direct = true;  // false: the filesystem refused O_DIRECT, the page cache was in the way
 };
 
-// Writes, then reads, an n_bytes scratch file in `folder` (DiskFile, O_DIRECT where the
-// filesystem allows) in requests of request_bytes on the runtime's I/O pool; each a warm-up
-// pass, then the best of five. Then times single-block requests at scattered offsets. The file is
+// Writes an n_bytes scratch file in `folder` (DiskFile, O_DIRECT where the filesystem allows) in
+// requests of write_request_bytes on the runtime's I/O pool, then reads it back in requests of
+// read_request_bytes, one at a time; each a warm-up pass, then the best of five. Then times
+// single-block requests at scattered offsets. The file is
 // removed after. Throws alisa::Error when the folder is not writable.
-DiskRates measure_disk(const std::filesystem::path& folder, uint64_t n_bytes, size_t request_bytes);
+DiskRates measure_disk(const std::filesystem::path& folder, uint64_t n_bytes,
+                       size_t write_request_bytes, size_t read_request_bytes);
 
 // Host facts: /proc/cpuinfo's "model name" ("" when absent), physical memory, online cores, and
 // today's local date "YYYY-MM-DD".

@@ -442,7 +442,8 @@ TEST_CASE("calibrate's host facts and CPU measurements on small sizes", "[hardwa
   CHECK(attention[1].threads == 2);
 
   test::ScratchDir scratch;
-  const DiskRates disk = measure_disk(scratch / "disk", uint64_t{4} << 20, size_t{1} << 20);
+  const DiskRates disk =
+      measure_disk(scratch / "disk", uint64_t{4} << 20, size_t{1} << 20, size_t{256} << 10);
   INFO("disk read " << disk.read_gbps << ", write " << disk.write_gbps << " GB/s; latency read "
                     << disk.read_latency_us << ", write " << disk.write_latency_us << " us");
   CHECK(plausible(disk.read_gbps));
@@ -453,7 +454,9 @@ TEST_CASE("calibrate's host facts and CPU measurements on small sizes", "[hardwa
   CHECK(disk.write_latency_us > 0.1);
   CHECK(disk.write_latency_us < 1e6);
   CHECK(std::filesystem::is_empty(scratch / "disk"));  // the scratch file is gone
-  CHECK_THROWS_WITH(measure_disk("/proc/alisa-calibrate", 4096, 4096),
+  CHECK_THROWS_WITH(measure_disk(scratch / "disk", 4096, 12288, 8192),
+                    Catch::Contains("do not divide one another"));
+  CHECK_THROWS_WITH(measure_disk("/proc/alisa-calibrate", 4096, 4096, 4096),
                     Catch::Contains("/proc/alisa-calibrate"));
 }
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -242,12 +241,7 @@ void validate(const HardwareProfile& p, const std::string& source) {
 }
 
 HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw Error(str(source, ": not valid YAML (line ", e.mark.line + 1, ": ", e.msg, ")"));
-  }
+  const YAML::Node root = parse_yaml(yaml_text, source);
   HardwareProfile p;
   const std::string& s = source;
   auto link = [&](const char* direction, LinkRate& rate) {
@@ -320,13 +314,7 @@ HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::stri
 }
 
 HardwareProfile load_hardware(const std::filesystem::path& path) {
-  ALISA_CHECK(std::filesystem::is_regular_file(path), "hardware profile ", path.string(),
-              " does not exist");
-  std::ifstream in(path, std::ios::binary);
-  ALISA_CHECK(in, "hardware profile ", path.string(), " cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return hardware_from_yaml(text.str(), path.string());
+  return hardware_from_yaml(read_yaml_file(path, "hardware profile"), path.string());
 }
 
 std::string hardware_to_yaml(const HardwareProfile& p) {

@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "policy/yaml_scalar.h"
 #include "runtime/common.h"
@@ -66,12 +64,7 @@ void validate(const Policy& p, const std::string& source) {
 }
 
 Policy policy_from_yaml(const std::string& yaml_text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw Error(str(source, ": not valid YAML (line ", e.mark.line + 1, ": ", e.msg, ")"));
-  }
+  const YAML::Node root = parse_yaml(yaml_text, source);
   Policy policy;
   if (root.IsNull()) return policy;
   ALISA_CHECK(root.IsMap(), source,
@@ -123,12 +116,7 @@ Policy policy_from_yaml(const std::string& yaml_text, const std::string& source)
 }
 
 Policy load_policy(const std::filesystem::path& path) {
-  ALISA_CHECK(std::filesystem::is_regular_file(path), "policy ", path.string(), " does not exist");
-  std::ifstream in(path, std::ios::binary);
-  ALISA_CHECK(in, "policy ", path.string(), " cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return policy_from_yaml(text.str(), path.string());
+  return policy_from_yaml(read_yaml_file(path, "policy"), path.string());
 }
 
 std::string policy_to_yaml(const Policy& p) {

@@ -105,13 +105,7 @@ void RunConfig::merge(const RunConfig& o) {
 }
 
 RunConfig load_run_config(const std::filesystem::path& path) {
-  ALISA_CHECK(std::filesystem::is_regular_file(path), "config ", path.string(), " does not exist");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path.string());
-  } catch (const YAML::Exception& e) {
-    throw Error(str(path.string(), ": not valid YAML (line ", e.mark.line + 1, ": ", e.msg, ")"));
-  }
+  const YAML::Node root = parse_yaml(read_yaml_file(path, "config"), path.string());
   RunConfig config;
   if (root.IsNull()) return config;
   ALISA_CHECK(root.IsMap(), path.string(), ": expected a mapping of settings");

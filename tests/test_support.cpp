@@ -121,6 +121,10 @@ Comparison compare(const float* actual, const float* reference, size_t n, double
   return compare_impl(actual, reference, n, rtol, atol);
 }
 
+std::string quoted(const std::filesystem::path& path) {
+  return "'" + path.string() + "'";
+}
+
 int run_alisa(const std::string& args, std::string* output) {
   const char* override_binary = std::getenv("ALISA_BINARY");
   const std::string command =

@@ -55,6 +55,9 @@ Comparison compare(const float* actual, const double* reference, size_t n, doubl
                    double atol);
 Comparison compare(const float* actual, const float* reference, size_t n, double rtol, double atol);
 
+// `path` in single quotes, one argument of a run_alisa command line.
+std::string quoted(const std::filesystem::path& path);
+
 // Runs the alisa binary with the given arguments; returns its exit code and captures
 // stdout+stderr into `output`.
 int run_alisa(const std::string& args, std::string* output);

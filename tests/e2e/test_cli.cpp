@@ -16,10 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-std::string quoted(const fs::path& path) {
-  return "'" + path.string() + "'";
-}
-
 // A copy of a fixture model folder whose files the test may then damage.
 fs::path copy_model(const ScratchDir& scratch, const std::string& name) {
   const fs::path dir = scratch / name;

@@ -15,10 +15,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-std::string quoted(const fs::path& path) {
-  return "'" + path.string() + "'";
-}
-
 fs::path write_hardware(const ScratchDir& scratch) {
   const fs::path path = scratch / "hardware.yaml";
   write_text(path, hardware_to_yaml(cost_test::test_hardware()));

@@ -105,7 +105,7 @@ void add_calibrate_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "calibrate",
       "Measure this machine (GPU copies, kernels, GEMMs, CPU attention, disk) into a hardware "
-      "profile for the cost model; about 30 s on the H100 host");
+      "profile for the cost model; about 45 s on the H100 host");
   cmd->add_option("--output", flags->output,
                   "The profile to write, e.g. configs/hardware/NAME.yaml")
       ->required();

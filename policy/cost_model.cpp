@@ -329,6 +329,12 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
         (p.compress_cache ? at(z.b * attended * (z.Kt + z.Kf), hw.cpu_memory_gbps) : 0);
     Affine cpu;
     cpu.c[kCacheCpu] = z.G * cpu_s;
+    // While the link copies up (weights, loaded caches, the outputs), the DMA reads host memory
+    // beside the CPU, which keeps only its busy share of the rate: every second of copies costs
+    // the attention (1 - share) seconds. Exact while the copies overlap the attention; beyond
+    // it the copies themselves are the longer lane.
+    const double share = swa ? hw.cpu_attention_h2d_busy.sparse : hw.cpu_attention_h2d_busy.dense;
+    StageBuilder::add_scaled(cpu, h2d, std::max(0.0, 1 - share));
     // The pipeline across GPU batches: the CPU starts after the first batch's queries and the
     // GPU finishes after the last batch's attention.
     Affine cpu_bound = cpu, gpu_bound = gpu;

@@ -225,6 +225,9 @@ void validate(const HardwareProfile& p, const std::string& source) {
                 p.cpu_attention[i - 1].threads, ")");
   }
 
+  check_rate(p.cpu_attention_h2d_busy.dense, source, "cpu_attention_h2d_busy.dense_share");
+  check_rate(p.cpu_attention_h2d_busy.sparse, source, "cpu_attention_h2d_busy.sparse_share");
+
   ALISA_CHECK(!p.gpu_attention.empty(), source,
               ": 'gpu_attention' is empty (at least one batch size)");
   for (size_t i = 0; i < p.gpu_attention.size(); ++i) {
@@ -297,6 +300,9 @@ HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::stri
                                                       {"dense_gbps", number(r.dense_gbps, s)},
                                                       {"sparse_gbps", number(r.sparse_gbps, s)}};
                                                 })},
+      {"cpu_attention_h2d_busy",
+       sub_map(s, {{"dense_share", number(p.cpu_attention_h2d_busy.dense, s)},
+                   {"sparse_share", number(p.cpu_attention_h2d_busy.sparse, s)}})},
       {"gpu_attention", table<GpuAttentionRate>(p.gpu_attention, s,
                                                 [&s](GpuAttentionRate& r) {
                                                   return KeyReaders{
@@ -368,6 +374,9 @@ std::string hardware_to_yaml(const HardwareProfile& p) {
     out << "  - {threads: " << r.threads << ", dense_gbps: " << n(r.dense_gbps)
         << ", sparse_gbps: " << n(r.sparse_gbps) << "}\n";
   }
+  out << "cpu_attention_h2d_busy: {dense_share: " << n(p.cpu_attention_h2d_busy.dense)
+      << ", sparse_share: " << n(p.cpu_attention_h2d_busy.sparse)
+      << "}  # of the most threads' rates, while pinned H2D copies run\n";
   out << "gpu_attention:  # f16 KV decode attention on the GPU, GB of K and V read per second\n";
   for (const GpuAttentionRate& r : p.gpu_attention) {
     out << "  - {batch: " << r.batch << ", dense_gbps: " << n(r.dense_gbps)

@@ -32,6 +32,13 @@ struct CpuAttentionRate {
 
 // The runtime's GPU decode attention (one new token per sequence, 512 cached) over the block
 // runner's KV layout, at `batch` sequences: GB of K and V attended per second.
+// What the CPU attention keeps of its rate (at the most threads timed) while pinned H2D copies
+// run without pause, as the weights stream out of host memory: the DMA and the CPU share it.
+struct CpuAttentionShare {
+  double dense = 1;
+  double sparse = 1;
+};
+
 struct GpuAttentionRate {
   int64_t batch = 0;
   double dense_gbps = 0;          // Ops::attention over every cached token, cache in GPU memory
@@ -80,6 +87,7 @@ struct HardwareProfile {
   UnitCosts unit;              // the block runner's per-unit floor
   std::vector<GemmRate> gemm;  // the shapes of the calibrated models
   std::vector<CpuAttentionRate> cpu_attention;  // per thread count, ascending
+  CpuAttentionShare cpu_attention_h2d_busy;     // its share kept under pinned H2D copies
   std::vector<GpuAttentionRate> gpu_attention;  // batch ascending
 };
 

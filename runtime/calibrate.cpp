@@ -494,6 +494,19 @@ HardwareProfile calibrate(const CalibrateOptions& options) {
           while (!stop) (void)measure_cpu_attention(load, {threads}, memory);
         },
         0.5);
+    // The mirror: CPU attention at the most threads while the weights' copies stream up, as a
+    // share of its rate alone (the table's last entry, measured just before).
+    progress(str("CPU attention on ", threads, " threads while pinned H2D copies run"));
+    CpuAttentionRate busy;
+    const double h2d_gbps = pinned_h2d_during(
+        size_t{256} << 20,
+        [&] { busy = measure_cpu_attention(attention, {threads}, memory).front(); }, 0.2);
+    const CpuAttentionRate& alone = p.cpu_attention.back();
+    p.cpu_attention_h2d_busy = {.dense = busy.dense_gbps / alone.dense_gbps,
+                                .sparse = busy.sparse_gbps / alone.sparse_gbps};
+    progress(str("  kept ", p.cpu_attention_h2d_busy.dense, " (dense), ",
+                 p.cpu_attention_h2d_busy.sparse, " (sparse) of its rate; the copies ran at ",
+                 h2d_gbps, " GB/s"));
 #endif
   }
 

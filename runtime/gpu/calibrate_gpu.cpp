@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <future>
 #include <latch>
 #include <memory>
@@ -219,6 +220,43 @@ double measure_h2d_pinned_under_load(size_t n_bytes,
   stop = true;
   worker.join();
   return gbps(static_cast<double>(n_bytes), median(seconds));
+}
+
+double pinned_h2d_during(size_t n_bytes, const std::function<void()>& work, double lead_in_s) {
+  const int device = current_device();
+  const HostMemory host_src(n_bytes, true);
+  const DeviceMemory device_dst(n_bytes);
+  const Stream up;
+  std::atomic<bool> done{false};
+  std::exception_ptr failure;
+  std::thread worker([&] {
+    try {
+      ALISA_CUDA_CHECK(cudaSetDevice(device));
+      std::this_thread::sleep_for(std::chrono::duration<double>(lead_in_s));
+      work();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    done = true;
+  });
+  int64_t copies = 0;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    while (!done) {
+      ALISA_CUDA_CHECK(cudaMemcpyAsync(device_dst.get(), host_src.get(), n_bytes,
+                                       cudaMemcpyHostToDevice, up.get()));
+      ALISA_CUDA_CHECK(cudaStreamSynchronize(up.get()));
+      ++copies;
+    }
+  } catch (...) {
+    worker.join();  // `work` cannot be interrupted; it is short
+    throw;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  worker.join();
+  if (failure) std::rethrow_exception(failure);
+  return gbps(static_cast<double>(copies) * static_cast<double>(n_bytes), seconds);
 }
 
 MappedRates measure_mapped_rates(size_t n_bytes) {

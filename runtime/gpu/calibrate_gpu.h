@@ -45,6 +45,11 @@ double measure_h2d_pinned_under_load(size_t n_bytes,
                                      const std::function<void(const std::atomic<bool>& stop)>& load,
                                      double lead_in_s);
 
+// Runs `work` on another thread (lead_in_s seconds after the first copy) while this one queues
+// pinned H2D copies of n_bytes back to back until it returns: the mirror of the above, what the
+// weights streaming up cost the CPU. Returns the copies' mean GB/s; rethrows what `work` threw.
+double pinned_h2d_during(size_t n_bytes, const std::function<void()>& work, double lead_in_s);
+
 // A kernel reading (summing) and writing n_bytes of mapped pinned host memory in 16-byte vectors.
 struct MappedRates {
   double read_gbps = 0;

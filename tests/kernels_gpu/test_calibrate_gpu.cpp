@@ -3,12 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "policy/hardware.h"
 #include "runtime/calibrate_units.h"
+#include "runtime/common.h"
 #include "runtime/gpu/calibrate_gpu.h"
 #include "tests/test_support.h"
 
@@ -44,6 +47,21 @@ TEST_CASE("gpu calibration copies, mapped access, memory and launches", "[gpu][c
   INFO("pinned H2D under load " << busy << " GB/s");
   CHECK(plausible_gbps(busy));
   CHECK(rounds.load() > 0);
+  // And the mirror: copies while the work runs, which is waited for and whose errors come back.
+  int work_runs = 0;
+  const double during = pinned_h2d_during(
+      16 * kMiB,
+      [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ++work_runs;
+      },
+      0.01);
+  INFO("pinned H2D during the work " << during << " GB/s");
+  CHECK(plausible_gbps(during));
+  CHECK(work_runs == 1);
+  CHECK_THROWS_WITH(pinned_h2d_during(
+                        kMiB, [] { throw Error("the work failed"); }, 0),
+                    "the work failed");
   const MappedRates mapped = measure_mapped_rates(16 * kMiB + 8);  // not whole vectors: trimmed
   INFO("mapped read " << mapped.read_gbps << ", write " << mapped.write_gbps << " GB/s");
   CHECK(plausible_gbps(mapped.read_gbps));
@@ -120,6 +138,7 @@ TEST_CASE("gpu calibration fills a profile that validates", "[gpu][calibrate]") 
   p.cpu_attention = {{1, 1.0, 1.0}};
   p.unit = {.gpu_us = 1, .cpu_attention_us = 1, .cache_load_us = 1, .hidden_load_us = 1};
   p.h2d_pinned_cpu_busy_gbps = 1;
+  p.cpu_attention_h2d_busy = {.dense = 0.75, .sparse = 0.9};
   CHECK_NOTHROW(validate(p, "gpu calibration"));
   CHECK_NOTHROW(hardware_from_yaml(hardware_to_yaml(p), "round trip"));
 }

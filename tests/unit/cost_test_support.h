@@ -38,6 +38,7 @@ inline HardwareProfile test_hardware() {
              {.m = 4096, .n = 4096, .k = 4096, .tflops = 600}};
   hw.cpu_attention = {{.threads = 1, .dense_gbps = 8, .sparse_gbps = 4},
                       {.threads = 16, .dense_gbps = 80, .sparse_gbps = 40}};
+  hw.cpu_attention_h2d_busy = {.dense = 0.75, .sparse = 0.9};
   hw.gpu_attention = {
       {.batch = 1, .dense_gbps = 300, .sparse_gbps = 100, .mapped_sparse_gbps = 10},
       {.batch = 128, .dense_gbps = 1000, .sparse_gbps = 400, .mapped_sparse_gbps = 45}};
@@ -58,6 +59,7 @@ inline HardwareProfile fast_hardware() {
       .gpu_us = 1e-9, .cpu_attention_us = 1e-9, .cache_load_us = 1e-9, .hidden_load_us = 1e-9};
   hw.gemm = {{.m = 1, .n = 4096, .k = 4096, .tflops = kFast}};
   hw.cpu_attention = {{.threads = 16, .dense_gbps = kFast, .sparse_gbps = kFast}};
+  hw.cpu_attention_h2d_busy = {.dense = 1, .sparse = 1};
   hw.gpu_attention = {
       {.batch = 1, .dense_gbps = kFast, .sparse_gbps = kFast, .mapped_sparse_gbps = kFast}};
   return hw;

@@ -146,6 +146,26 @@ TEST_CASE("cost model: CPU attention, by hand", "[cost_model]") {
   // Half the cache on the GPU: half the units are attended on the CPU.
   p.cache_gpu_percent = p.cache_cpu_percent = 50;
   CHECK(predict(in, p).decode_s == Approx(L * 1.5 * 8 * Kf * tokens / 1e9).epsilon(1e-5));
+  SECTION("weights streaming up meanwhile slow it by what it loses of its rate") {
+    // Weights from the CPU at the busy H2D rate (100 GB/s), and the attention outputs back; the
+    // CPU keeps half its rate while they copy, so each step's attention takes half their time
+    // more.
+    p.cache_gpu_percent = 0, p.cache_cpu_percent = 100;
+    p.weights_gpu_percent = 0, p.weights_cpu_percent = 100;
+    hw.h2d_pinned_cpu_busy_gbps = 100;
+    hw.cpu_attention_h2d_busy = {.dense = 0.5, .sparse = 1};
+    in.hardware = hw;
+    const double copied = static_cast<double>(in.model.layer_weight_bytes) +
+                          3 * 8 * static_cast<double>(in.model.q_dim) * 2;
+    const double attention = 3 * 8 * Kf * tokens / 1e9;
+    const Prediction slowed = predict(in, p);
+    CHECK(slowed.decode_s == Approx(L * (attention + 40 * 0.5 * copied / 100e9)).epsilon(1e-5));
+    CHECK(slowed.bottleneck == "host");
+    // SWA's sparse attention keeps its whole rate here.
+    hw.cpu_attention_h2d_busy = {.dense = 1, .sparse = 0.5};
+    in.hardware = hw;
+    CHECK(predict(in, p).decode_s == Approx(L * attention).epsilon(1e-5));
+  }
 }
 
 TEST_CASE("cost model: the runner's fixed cost per unit, by hand", "[cost_model]") {
@@ -223,6 +243,9 @@ TEST_CASE("cost model: more bandwidth never predicts slower", "[cost_model]") {
       [](HardwareProfile& h) { h.h2d_pinned.alone_gbps *= 2; },
       [](HardwareProfile& h) { h.h2d_pinned.duplex_gbps *= 2; },
       [](HardwareProfile& h) { h.h2d_pinned_cpu_busy_gbps *= 2; },
+      [](HardwareProfile& h) {
+        h.cpu_attention_h2d_busy.dense = h.cpu_attention_h2d_busy.sparse = 1;
+      },
       [](HardwareProfile& h) { h.d2h_pinned.alone_gbps *= 2; },
       [](HardwareProfile& h) { h.d2h_pinned.duplex_gbps *= 2; },
       [](HardwareProfile& h) { h.h2d_pageable.alone_gbps *= 2; },

@@ -46,6 +46,7 @@ HardwareProfile sample() {
   p.gemm = {{1, 4096, 4096, 1.0},  {16, 4096, 4096, 9.0},    {256, 4096, 4096, 200.0},
             {1, 16384, 4096, 2.0}, {64, 16384, 4096, 100.0}, {1, 4096, 16384, 3.0}};
   p.cpu_attention = {{1, 2.0, 1.0}, {2, 4.0, 1.5}, {8, 10.0, 4.0}};
+  p.cpu_attention_h2d_busy = {.dense = 0.75, .sparse = 0.875};
   p.gpu_attention = {{1, 100.0, 40.0, 10.0}, {8, 400.0, 160.0, 40.0}, {64, 1000.0, 500.0, 50.5}};
   return p;
 }
@@ -119,6 +120,8 @@ void check_same(const HardwareProfile& a, const HardwareProfile& b) {
     CHECK(a.cpu_attention[i].dense_gbps == b.cpu_attention[i].dense_gbps);
     CHECK(a.cpu_attention[i].sparse_gbps == b.cpu_attention[i].sparse_gbps);
   }
+  CHECK(a.cpu_attention_h2d_busy.dense == b.cpu_attention_h2d_busy.dense);
+  CHECK(a.cpu_attention_h2d_busy.sparse == b.cpu_attention_h2d_busy.sparse);
   REQUIRE(a.gpu_attention.size() == b.gpu_attention.size());
   for (size_t i = 0; i < a.gpu_attention.size(); ++i) {
     CHECK(a.gpu_attention[i].batch == b.gpu_attention[i].batch);
@@ -190,11 +193,15 @@ TEST_CASE("hardware profile YAML errors name the source and the key", "[hardware
     }
     require_error(edited("name: h100-host\n", ""), "missing key 'name'");
     require_error(edited(", hidden_load: 107}", "}"), "missing key 'unit_us.hidden_load'");
+    require_error(edited(", sparse_share: 0.875}", "}"),
+                  "missing key 'cpu_attention_h2d_busy.sparse_share'");
   }
   SECTION("rates and capacities that are not positive numbers") {
     require_error(edited("read_gbps: 21.5", "read_gbps: -21.5"),
                   "'mapped.read_gbps' must be a positive number, got -21.5");
     require_error(edited("gpu_launch_us: 2.375", "gpu_launch_us: 0"), "'gpu_launch_us'");
+    require_error(edited("dense_share: 0.75", "dense_share: 0"),
+                  "'cpu_attention_h2d_busy.dense_share' must be a positive number, got 0");
     require_error(edited("gpu_launch_us: 2.375", "gpu_launch_us: fast"),
                   "'gpu_launch_us' must be a number, got 'fast'");
     require_error(edited("h2d_gbps: 9.75", "h2d_gbps: .nan"), "'pageable.h2d_gbps'");
@@ -245,7 +252,7 @@ TEST_CASE("hardware profile YAML errors name the source and the key", "[hardware
                   "'gpu_gemm' must be a list of {m, n, k, tflops}");
     const size_t gpu_attention = yaml.find("\ngpu_attention:") + 1;
     require_error(yaml.substr(0, yaml.find("\ncpu_attention:") + 1) + "cpu_attention: []\n" +
-                      yaml.substr(gpu_attention),
+                      yaml.substr(yaml.find("\ncpu_attention_h2d_busy:") + 1),
                   "'cpu_attention' is empty");
     require_error(yaml.substr(0, gpu_attention) + "gpu_attention: []\n",
                   "'gpu_attention' is empty (at least one batch size)");

@@ -30,8 +30,6 @@ struct CpuAttentionRate {
   double sparse_gbps = 0;
 };
 
-// The runtime's GPU decode attention (one new token per sequence, 512 cached) over the block
-// runner's KV layout, at `batch` sequences: GB of K and V attended per second.
 // What the CPU attention keeps of its rate (at the most threads timed) while pinned H2D copies
 // run without pause, as the weights stream out of host memory: the DMA and the CPU share it.
 struct CpuAttentionShare {
@@ -39,6 +37,8 @@ struct CpuAttentionShare {
   double sparse = 1;
 };
 
+// The runtime's GPU decode attention (one new token per sequence, 512 cached) over the block
+// runner's KV layout, at `batch` sequences: GB of K and V attended per second.
 struct GpuAttentionRate {
   int64_t batch = 0;
   double dense_gbps = 0;          // Ops::attention over every cached token, cache in GPU memory

@@ -7,6 +7,12 @@
 #include "runtime/common.h"
 
 namespace alisa {
+namespace {
+
+// A few variables and rows never need more simplex iterations than this.
+constexpr int kIterationLimit = 20000;
+
+}  // namespace
 
 int LinearProgram::add_column(double lower, double upper, double cost) {
   ALISA_ASSERT(lower <= upper, "column bounds ", lower, " > ", upper);
@@ -35,12 +41,6 @@ void LinearProgram::add_row(std::vector<std::pair<int, double>> terms, double up
   }
   rows_.push_back({std::move(terms), upper});
 }
-
-namespace {
-
-constexpr int kIterationLimit = 20000;
-
-}  // namespace
 
 std::optional<std::vector<double>> LinearProgram::minimise() const {
   glp_term_out(GLP_OFF);  // GLPK prints to stdout by default

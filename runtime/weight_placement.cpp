@@ -6,6 +6,7 @@
 #include "runtime/kernel_params.h"
 
 namespace alisa {
+
 int64_t numel_of(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

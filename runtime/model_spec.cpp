@@ -127,10 +127,12 @@ ModelSpec parse_opt(const ConfigReader& config) {
 // Hugging Face's rope initialisation: default, linear and llama3 scaling.
 std::vector<float> rope_inverse_frequencies(const ConfigReader& config, int64_t head_dim,
                                             float theta) {
+  // Hugging Face keeps inv_freq in float32 whatever dtype the weights load in: compute in double
+  // and round once to float32, never to the checkpoint's dtype.
   std::vector<float> inv_freq(head_dim / 2);
   for (int64_t i = 0; i < head_dim / 2; ++i) {
-    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
-    inv_freq[i] = 1.0f / std::pow(theta, exponent);
+    const double exponent = static_cast<double>(2 * i) / static_cast<double>(head_dim);
+    inv_freq[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(theta), exponent));
   }
   const Json* scaling = config.object("rope_scaling");
   const Json* parameters = config.object("rope_parameters");
@@ -193,14 +195,6 @@ ModelSpec parse_llama(const ConfigReader& config) {
   spec.rope_theta = static_cast<float>(theta);
   ALISA_CHECK(spec.head_dim > 0, config.source(), ": head_dim must be positive");
   spec.rope_inv_freq = rope_inverse_frequencies(config, spec.head_dim, spec.rope_theta);
-  // Hugging Face keeps inv_freq as a module buffer, so loading a float16 (bfloat16) checkpoint
-  // in its stored dtype rounds the frequencies to it; its float32 logits are computed with the
-  // rounded values. Do the same, or logits drift from HF's by ~1e-4 as positions grow.
-  const std::string stored = config.string("dtype", config.string("torch_dtype", "float32"));
-  for (float& f : spec.rope_inv_freq) {
-    if (stored == "float16") f = half_bits_to_float(float_to_half_bits(f));
-    if (stored == "bfloat16") f = bf16_bits_to_float(float_to_bf16_bits(f));
-  }
   return spec;
 }
 

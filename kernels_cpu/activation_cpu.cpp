@@ -5,7 +5,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 namespace alisa {
 namespace {

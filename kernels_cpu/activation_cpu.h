@@ -1,7 +1,7 @@
 // Elementwise activations on the CPU, float32: relu, gelu (erf), gelu_tanh, silu, gated by `up`.
 #pragma once
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 

@@ -1,7 +1,7 @@
 // Elementwise addition on the CPU, float32.
 #pragma once
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 

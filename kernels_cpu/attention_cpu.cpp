@@ -9,8 +9,8 @@
 #include <tbb/parallel_for.h>
 
 #include "kernels_cpu/attention_cpu_half.h"
-#include "runtime/common.h"
-#include "runtime/dtype.h"
+#include "runtime/base/common.h"
+#include "runtime/base/dtype.h"
 
 namespace alisa {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "kernels_cpu/attention_cpu_half.h"
-#include "runtime/dtype.h"
+#include "runtime/base/dtype.h"
 
 #define ALISA_SIMD_TARGET
 #define ALISA_SIMD_OP static inline

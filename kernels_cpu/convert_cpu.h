@@ -1,7 +1,7 @@
 // Elementwise conversion between f32, f16 and bf16 on the CPU.
 #pragma once
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 

@@ -1,7 +1,7 @@
 // Token (and optional learned position) embedding lookup on the CPU, float32.
 #pragma once
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 namespace alisa {
 namespace {

@@ -1,8 +1,8 @@
 // int4 group-wise weight and int8 per-row KV compression on the CPU (see the params structs in
-// runtime/kernel_params.h for the format). Dequantisation gives the same bits as the GPU's.
+// runtime/base/kernel_params.h for the format). Dequantisation gives the same bits as the GPU's.
 #pragma once
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 

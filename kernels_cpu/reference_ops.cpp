@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 namespace alisa::reference {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa::reference {
 

@@ -8,7 +8,7 @@
 
 #include <tbb/blocked_range.h>
 
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 namespace alisa {
 

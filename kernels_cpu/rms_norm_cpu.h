@@ -1,7 +1,7 @@
 // RMSNorm over the last dimension on the CPU, float32, with the optional fused residual add.
 #pragma once
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 

@@ -1,7 +1,7 @@
 // Rotary position embedding in place on the CPU, float32, Hugging Face rotate_half convention.
 #pragma once
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 

@@ -1,7 +1,7 @@
 // Token sampling on the CPU: greedy, or temperature + top-k + top-p + a counter-based draw.
 #pragma once
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 

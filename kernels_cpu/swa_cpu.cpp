@@ -13,8 +13,8 @@
 
 #include "kernels_cpu/parallel_rows.h"
 #include "kernels_cpu/swa_select_cpu.h"
-#include "runtime/common.h"
-#include "runtime/dtype.h"
+#include "runtime/base/common.h"
+#include "runtime/base/dtype.h"
 
 namespace alisa {
 namespace {

@@ -1,4 +1,4 @@
-// Sparse Window Attention's token budget and token selection, exactly as
+// Sparse Window Attention's token selection, exactly as
 // ../shared/design/SWA.md fixes them: the CPU reference that the GPU kernels and the runner
 // follow (the same budget, the same sets on inputs without near-ties).
 #pragma once
@@ -6,21 +6,9 @@
 #include <cstdint>
 #include <span>
 
+#include "runtime/base/swa_budget.h"
+
 namespace alisa {
-
-struct SwaBudget {
-  int64_t total = 0;   // B = max(min_tokens, round(n * (1 - sparsity))), at most n
-  int64_t local = 0;   // k_local = ceil(B / 2): the most recent tokens
-  int64_t global = 0;  // k_global = B - k_local: the best-scored older tokens
-  bool dense = false;  // n <= B: every token is attended
-};
-
-// The budget of a sequence with n real tokens (the new one included). round() is half away from
-// zero. Throws alisa::Error naming the option for sparsity outside [0, 1) or min_tokens < 1.
-SwaBudget swa_budget(int64_t n, double sparsity, int64_t min_tokens);
-
-// W = min(k_local, window_max): how many decoding steps the local attention sum covers.
-int64_t swa_score_window(const SwaBudget& budget, int64_t window_max);
 
 // The attended token indices, ascending, into `selected` (budget.total of them, or n when
 // dense): the local window [n - k_local, n) and the k_global indices of [0, n - k_local) with the

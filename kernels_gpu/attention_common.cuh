@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "kernels_gpu/device_common.cuh"
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa::gpu::detail {
 

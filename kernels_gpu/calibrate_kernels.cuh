@@ -1,4 +1,4 @@
-// Kernels of `alisa calibrate` (runtime/gpu/calibrate_gpu.h): streaming reads and writes of
+// Kernels of `alisa calibrate` (runtime/calibrate/calibrate_gpu.h): streaming reads and writes of
 // memory the GPU reaches through a mapping, an empty kernel to time launches, and a fill of GEMM
 // operands.
 #pragma once

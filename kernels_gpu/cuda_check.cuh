@@ -6,7 +6,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 #define ALISA_CUDA_CHECK(call)                                                   \
   do {                                                                           \

@@ -9,8 +9,8 @@
 #include <cstdint>
 
 #include "kernels_gpu/cuda_check.cuh"
-#include "runtime/common.h"
-#include "runtime/dtype.h"
+#include "runtime/base/common.h"
+#include "runtime/base/dtype.h"
 
 namespace alisa::gpu {
 

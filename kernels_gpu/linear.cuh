@@ -10,7 +10,7 @@
 #include <map>
 #include <tuple>
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa::gpu {
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "kernels_gpu/device_common.cuh"
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa::gpu::detail {
 

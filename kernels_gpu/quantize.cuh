@@ -1,10 +1,10 @@
 // int4 group-wise weight dequantisation and int8 per-row KV (de)quantisation on the GPU (format:
-// runtime/kernel_params.h). Bitwise equal to kernels_cpu/quantize_cpu's results.
+// runtime/base/kernel_params.h). Bitwise equal to kernels_cpu/quantize_cpu's results.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa::gpu {
 

@@ -1,11 +1,12 @@
 // Sparse Window Attention on the GPU (../shared/design/SWA.md; params and exact rules:
-// runtime/kernel_params.h). The same token sets as kernels_cpu/swa_cpu on equal scores, the same
-// weights and scores within float tolerance. No workspace: everything goes to the params' buffers.
+// runtime/base/kernel_params.h). The same token sets as kernels_cpu/swa_cpu on equal scores, the
+// same weights and scores within float tolerance. No workspace: everything goes to the params'
+// buffers.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
-#include "runtime/kernel_params.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa::gpu {
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <map>
 
-#include "kernels_cpu/swa_select_cpu.h"
-#include "runtime/common.h"
+#include "runtime/base/common.h"
+#include "runtime/base/swa_budget.h"
 
 namespace alisa {
 namespace {

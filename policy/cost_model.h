@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/disk_reads.h"
 #include "policy/footprint.h"
 #include "policy/hardware.h"
 #include "policy/memory_plan.h"
@@ -53,7 +54,7 @@ struct Stage {
   std::vector<ResourceTime> resources;
 };
 
-// Sparse Window Attention as the cost model sees it (runtime/swa.h has the full options).
+// Sparse Window Attention as the cost model sees it (runtime/program/swa.h has the full options).
 struct SparseSettings {
   double sparsity = 0;  // 0: dense attention
   int64_t min_tokens = 16;
@@ -63,12 +64,6 @@ struct SparseSettings {
 // The memory a policy needs per tier (the runtime's plan; plan_memory where nothing is added).
 using MemoryPlanFn = std::function<MemoryPlan(const Policy&)>;
 
-// What one layer's weights read from disk: the runtime places whole tensors, so a layer's share
-// of the disk varies from layer to layer (runtime/weight_placement.h).
-struct LayerDiskRead {
-  double bytes = 0;
-  int64_t requests = 0;  // tensors, a read each
-};
 using DiskWeightsFn = std::function<std::vector<LayerDiskRead>(const Policy&)>;
 
 struct CostInputs {

@@ -1,6 +1,6 @@
 #include "policy/footprint.h"
 
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 namespace alisa {
 

@@ -10,8 +10,8 @@
 #include <sstream>
 #include <utility>
 
-#include "policy/yaml_scalar.h"
-#include "runtime/common.h"
+#include "runtime/base/common.h"
+#include "runtime/base/yaml_reader.h"
 
 namespace alisa {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 namespace alisa {
 namespace {

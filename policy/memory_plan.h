@@ -91,7 +91,7 @@ struct WeightBytes {
 // The terms above, from the footprint alone: every layer holds its mean share on each tier.
 WeightBytes mean_weight_bytes(const ModelFootprint& model, const Policy& policy);
 // The plan with the weights' terms given: the runtime knows each tensor's tier
-// (runtime/weight_placement.h), and a layer's share varies, so its slots are sized for the
+// (runtime/schedule/weight_placement.h), and a layer's share varies, so its slots are sized for the
 // largest layer's.
 MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy,
                        const WeightBytes& weights);

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <set>
 
-#include "policy/yaml_scalar.h"
-#include "runtime/common.h"
+#include "runtime/base/common.h"
+#include "runtime/base/yaml_reader.h"
 
 namespace alisa {
 namespace {

@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "policy/linear_program.h"
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 namespace alisa {
 namespace {

@@ -1,10 +1,10 @@
 #include <fstream>
 #include <iostream>
 
-#include "runtime/bench.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
-#include "runtime/job_io.h"
+#include "runtime/jobs/bench.h"
+#include "runtime/jobs/job_io.h"
 
 namespace alisa::cli {
 namespace {

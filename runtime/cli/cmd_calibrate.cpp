@@ -8,9 +8,9 @@
 
 #include "policy/hardware.h"
 #include "policy/memory_plan.h"
-#include "runtime/calibrate.h"
+#include "runtime/base/common.h"
+#include "runtime/calibrate/calibrate.h"
 #include "runtime/cli/commands.h"
-#include "runtime/common.h"
 
 namespace alisa::cli {
 namespace {

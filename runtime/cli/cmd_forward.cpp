@@ -2,9 +2,9 @@
 
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
-#include "runtime/engine.h"
-#include "runtime/job_io.h"
-#include "runtime/safetensors.h"
+#include "runtime/jobs/engine.h"
+#include "runtime/jobs/job_io.h"
+#include "runtime/model/safetensors.h"
 
 namespace alisa::cli {
 

@@ -5,12 +5,12 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "runtime/base/units.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
-#include "runtime/engine.h"
-#include "runtime/job_io.h"
-#include "runtime/run_config.h"
-#include "runtime/units.h"
+#include "runtime/jobs/engine.h"
+#include "runtime/jobs/job_io.h"
+#include "runtime/jobs/run_config.h"
 
 namespace alisa::cli {
 namespace {

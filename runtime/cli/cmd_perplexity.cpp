@@ -5,7 +5,7 @@
 
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
-#include "runtime/perplexity.h"
+#include "runtime/jobs/perplexity.h"
 
 namespace alisa::cli {
 

@@ -6,9 +6,9 @@
 #include <iostream>
 #include <map>
 
-#include "runtime/auto_policy.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
+#include "runtime/jobs/auto_policy.h"
 
 namespace alisa::cli {
 namespace {

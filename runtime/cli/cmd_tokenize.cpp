@@ -1,6 +1,6 @@
 #include "runtime/cli/commands.h"
-#include "runtime/job_io.h"
-#include "runtime/tokenizer.h"
+#include "runtime/jobs/job_io.h"
+#include "runtime/text/tokenizer.h"
 
 namespace alisa::cli {
 

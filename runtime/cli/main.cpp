@@ -2,8 +2,8 @@
 #include <spdlog/spdlog.h>
 #include <iostream>
 
+#include "runtime/base/common.h"
 #include "runtime/cli/commands.h"
-#include "runtime/common.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"alisa: throughput-oriented LLM inference (OPT, LLaMA) with offloading"};

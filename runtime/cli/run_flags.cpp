@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "runtime/auto_policy.h"
+#include "runtime/jobs/auto_policy.h"
 
 namespace alisa::cli {
 namespace {

@@ -9,9 +9,9 @@
 #include <string>
 
 #include "policy/memory_plan.h"
-#include "runtime/engine.h"
-#include "runtime/run_config.h"
-#include "runtime/units.h"
+#include "runtime/base/units.h"
+#include "runtime/jobs/engine.h"
+#include "runtime/jobs/run_config.h"
 
 namespace alisa::cli {
 

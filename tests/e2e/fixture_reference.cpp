@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "runtime/safetensors.h"
+#include "runtime/model/safetensors.h"
 #include "tests/test_support.h"
 
 namespace alisa::test {

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "runtime/backend.h"
-#include "runtime/safetensors.h"
+#include "runtime/model/safetensors.h"
+#include "runtime/ops/backend.h"
 #include "tests/e2e/fixture_reference.h"
 #include "tests/test_support.h"
 

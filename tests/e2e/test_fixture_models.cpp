@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
-#include "runtime/engine.h"
+#include "runtime/jobs/engine.h"
 #include "tests/e2e/fixture_reference.h"
 #include "tests/test_support.h"
 

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "runtime/perplexity.h"
+#include "runtime/jobs/perplexity.h"
 #include "tests/test_support.h"
 
 namespace alisa::test {

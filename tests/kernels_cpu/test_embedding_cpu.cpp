@@ -6,7 +6,7 @@
 
 #include "kernels_cpu/embedding_cpu.h"
 #include "kernels_cpu/reference_ops.h"
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 #include "tests/test_support.h"
 
 namespace alisa {

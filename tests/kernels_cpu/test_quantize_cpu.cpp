@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "kernels_cpu/quantize_cpu.h"
-#include "runtime/cpu_ops.h"
-#include "runtime/ops.h"
+#include "runtime/ops/cpu_ops.h"
+#include "runtime/ops/ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

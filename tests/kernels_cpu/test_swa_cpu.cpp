@@ -13,7 +13,7 @@
 #include "kernels_cpu/attention_cpu.h"
 #include "kernels_cpu/swa_cpu.h"
 #include "kernels_cpu/swa_select_cpu.h"
-#include "runtime/swa.h"
+#include "runtime/program/swa.h"
 #include "tests/test_support.h"
 
 namespace alisa {

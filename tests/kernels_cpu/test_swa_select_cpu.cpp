@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kernels_cpu/swa_select_cpu.h"
-#include "runtime/common.h"
+#include "runtime/base/common.h"
 
 namespace alisa {
 namespace {

@@ -35,7 +35,7 @@ uint16_t half_bits(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
   const uint32_t abs = x & 0x7fffffffu;
-  // runtime/dtype.h's float_to_half_bits is right for normal results, inf and NaN, but rounds
+  // runtime/base/dtype.h's float_to_half_bits is right for normal results, inf and NaN, but rounds
   // results in the f16 subnormal range wrongly (it shifts one bit too far): redone here.
   if (abs >= 0x38800000u) return float_to_half_bits(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/dtype.h"
+#include "runtime/base/dtype.h"
 
 namespace alisa::test {
 

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "policy/hardware.h"
-#include "runtime/calibrate_units.h"
-#include "runtime/common.h"
-#include "runtime/gpu/calibrate_gpu.h"
+#include "runtime/base/common.h"
+#include "runtime/calibrate/calibrate_gpu.h"
+#include "runtime/calibrate/calibrate_units.h"
 #include "tests/test_support.h"
 
 namespace alisa {

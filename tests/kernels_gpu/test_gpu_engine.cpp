@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/engine.h"
-#include "runtime/perplexity.h"
+#include "runtime/jobs/engine.h"
+#include "runtime/jobs/perplexity.h"
 #include "tests/e2e/fixture_reference.h"
 #include "tests/test_support.h"
 

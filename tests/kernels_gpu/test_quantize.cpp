@@ -11,8 +11,8 @@
 
 #include "kernels_cpu/quantize_cpu.h"
 #include "kernels_gpu/quantize.cuh"
-#include "runtime/gpu/gpu_device.h"
-#include "runtime/gpu/gpu_ops.h"
+#include "runtime/core/gpu_device.h"
+#include "runtime/ops/gpu_ops.h"
 #include "tests/kernels_gpu/gpu_test_util.h"
 #include "tests/test_support.h"
 

@@ -44,9 +44,9 @@
 #include "kernels_gpu/rms_norm.cuh"
 #include "kernels_gpu/sampling.cuh"
 #include "kernels_gpu/swa.cuh"
-#include "runtime/common.h"
-#include "runtime/dtype.h"
-#include "runtime/kernel_params.h"
+#include "runtime/base/common.h"
+#include "runtime/base/dtype.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 namespace {

@@ -6,8 +6,8 @@
 #include <random>
 
 #include "kernels_cpu/quantize_cpu.h"
-#include "runtime/model_spec.h"
-#include "runtime/safetensors.h"
+#include "runtime/model/model_spec.h"
+#include "runtime/model/safetensors.h"
 
 namespace alisa::test {
 

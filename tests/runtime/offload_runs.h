@@ -6,7 +6,7 @@
 #include <span>
 #include <vector>
 
-#include "runtime/engine.h"
+#include "runtime/jobs/engine.h"
 
 namespace alisa::test {
 

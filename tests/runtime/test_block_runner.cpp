@@ -3,7 +3,7 @@
 // all-resident policy; CPU attention must match within float tolerance with the same tokens.
 #include <catch2/catch.hpp>
 
-#include "runtime/engine.h"
+#include "runtime/jobs/engine.h"
 #include "tests/runtime/offload_runs.h"
 #include "tests/test_support.h"
 

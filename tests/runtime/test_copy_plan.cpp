@@ -2,8 +2,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/ops.h"
-#include "runtime/tensor.h"
+#include "runtime/core/tensor.h"
+#include "runtime/ops/ops.h"
 
 namespace alisa {
 namespace {

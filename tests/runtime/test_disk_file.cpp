@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "runtime/common.h"
-#include "runtime/disk_file.h"
-#include "runtime/io_pool.h"
+#include "runtime/base/common.h"
+#include "runtime/tiers/disk_file.h"
+#include "runtime/tiers/io_pool.h"
 #include "tests/test_support.h"
 
 using alisa::DiskFile;

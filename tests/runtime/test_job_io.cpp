@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/common.h"
-#include "runtime/job_io.h"
+#include "runtime/base/common.h"
+#include "runtime/jobs/job_io.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/common.h"
-#include "runtime/model_spec.h"
+#include "runtime/base/common.h"
+#include "runtime/model/model_spec.h"
 #include "tests/test_support.h"
 
 using alisa::model_spec_from_json;

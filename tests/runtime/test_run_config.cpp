@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <string>
 
-#include "runtime/common.h"
-#include "runtime/run_config.h"
+#include "runtime/base/common.h"
+#include "runtime/jobs/run_config.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

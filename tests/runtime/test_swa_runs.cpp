@@ -8,8 +8,8 @@
 #include <random>
 
 #include "policy/memory_plan.h"
-#include "runtime/model_spec.h"
-#include "runtime/perplexity.h"
+#include "runtime/jobs/perplexity.h"
+#include "runtime/model/model_spec.h"
 #include "tests/runtime/offload_runs.h"
 #include "tests/test_support.h"
 

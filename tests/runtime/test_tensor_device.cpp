@@ -8,10 +8,10 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/common.h"
-#include "runtime/cpu_ops.h"
-#include "runtime/device.h"
-#include "runtime/tensor.h"
+#include "runtime/base/common.h"
+#include "runtime/core/device.h"
+#include "runtime/core/tensor.h"
+#include "runtime/ops/cpu_ops.h"
 #include "tests/test_support.h"
 
 using alisa::allocate_tensor;

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/common.h"
-#include "runtime/timeline.h"
+#include "runtime/base/common.h"
+#include "runtime/tiers/timeline.h"
 #include "tests/test_support.h"
 
 using alisa::Lane;

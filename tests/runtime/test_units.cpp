@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "runtime/common.h"
-#include "runtime/units.h"
+#include "runtime/base/common.h"
+#include "runtime/base/units.h"
 
 using alisa::parse_byte_size;
 using Catch::Contains;

@@ -6,12 +6,12 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/block_memory.h"
-#include "runtime/device.h"
-#include "runtime/model_spec.h"
-#include "runtime/weight_placement.h"
-#include "runtime/weight_store.h"
-#include "runtime/weights.h"
+#include "runtime/core/device.h"
+#include "runtime/model/model_spec.h"
+#include "runtime/model/weights.h"
+#include "runtime/schedule/block_memory.h"
+#include "runtime/schedule/weight_placement.h"
+#include "runtime/schedule/weight_store.h"
 #include "tests/test_support.h"
 
 using alisa::DType;

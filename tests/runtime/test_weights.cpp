@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "runtime/common.h"
-#include "runtime/device.h"
-#include "runtime/dtype.h"
-#include "runtime/model_spec.h"
-#include "runtime/safetensors.h"
-#include "runtime/weight_store.h"
-#include "runtime/weights.h"
+#include "runtime/base/common.h"
+#include "runtime/base/dtype.h"
+#include "runtime/core/device.h"
+#include "runtime/model/model_spec.h"
+#include "runtime/model/safetensors.h"
+#include "runtime/model/weights.h"
+#include "runtime/schedule/weight_store.h"
 #include "tests/test_support.h"
 
 using alisa::CpuDevice;

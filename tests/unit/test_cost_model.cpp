@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
-#include "kernels_cpu/swa_select_cpu.h"
 #include "policy/cost_model.h"
-#include "runtime/common.h"
-#include "runtime/model_spec.h"
+#include "runtime/base/common.h"
+#include "runtime/base/swa_budget.h"
+#include "runtime/model/model_spec.h"
 #include "tests/unit/cost_test_support.h"
 
 namespace alisa {

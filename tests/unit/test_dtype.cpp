@@ -2,7 +2,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "runtime/dtype.h"
+#include "runtime/base/dtype.h"
 
 namespace alisa {
 

@@ -1,6 +1,6 @@
 // The hardware profile (policy/hardware.h): YAML round trip, errors that name the key, the GEMM
 // and CPU and GPU attention look-ups by hand; and the CPU-side measurements of `alisa calibrate`
-// (runtime/calibrate.h) on small sizes.
+// (runtime/calibrate/calibrate.h) on small sizes.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
@@ -8,9 +8,9 @@
 #include <string>
 
 #include "policy/hardware.h"
-#include "runtime/backend.h"
-#include "runtime/calibrate.h"
-#include "runtime/common.h"
+#include "runtime/base/common.h"
+#include "runtime/calibrate/calibrate.h"
+#include "runtime/ops/backend.h"
 #include "tests/test_support.h"
 
 namespace alisa {

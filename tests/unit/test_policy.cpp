@@ -6,8 +6,8 @@
 #include "policy/footprint.h"
 #include "policy/memory_plan.h"
 #include "policy/policy.h"
-#include "runtime/common.h"
-#include "runtime/model_spec.h"
+#include "runtime/base/common.h"
+#include "runtime/model/model_spec.h"
 
 namespace alisa {
 namespace {

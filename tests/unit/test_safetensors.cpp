@@ -8,7 +8,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "runtime/safetensors.h"
+#include "runtime/model/safetensors.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "policy/solver.h"
-#include "runtime/common.h"
-#include "runtime/model_spec.h"
+#include "runtime/base/common.h"
+#include "runtime/model/model_spec.h"
 #include "tests/unit/cost_test_support.h"
 
 namespace alisa {

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "runtime/byte_level.h"
-#include "runtime/common.h"
-#include "runtime/tokenizer.h"
+#include "runtime/base/common.h"
+#include "runtime/text/byte_level.h"
+#include "runtime/text/tokenizer.h"
 #include "tests/test_support.h"
 
 using alisa::Tokenizer;

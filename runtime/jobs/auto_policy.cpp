@@ -1,0 +1,67 @@
+#include "runtime/jobs/auto_policy.h"
+
+#include "runtime/jobs/engine.h"
+#include "runtime/schedule/block_memory.h"
+
+namespace alisa {
+
+MemoryCaps planning_caps(const HardwareProfile& hw, const PlanRequest& r) {
+  MemoryCaps caps;
+  caps.gpu_bytes = r.gpu_memory_limit != 0 ? r.gpu_memory_limit
+                   : hw.gpu_memory_bytes > kGpuReserveBytes
+                       ? hw.gpu_memory_bytes - kGpuReserveBytes
+                       : 1;  // a profile without room for a plan: nothing fits, and says so
+  caps.cpu_bytes =
+      r.cpu_memory_limit != 0
+          ? r.cpu_memory_limit
+          : static_cast<uint64_t>(kCpuShare * static_cast<double>(hw.cpu_memory_bytes));
+  caps.disk_bytes = hw.disk_bytes;
+  return caps;
+}
+
+CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hw,
+                            const PlanRequest& r) {
+  validate(r.swa, "swa");
+  const int64_t capacity = r.workload.prompt_len + r.workload.gen_len;
+  ALISA_CHECK(r.workload.prompt_len >= 1 && r.workload.gen_len >= 1, "workload: prompt_len and ",
+              "gen_len must be at least 1, got ", r.workload.prompt_len, " and ",
+              r.workload.gen_len);
+  ALISA_CHECK(capacity <= spec.max_positions, "workload: prompt_len + gen_len (",
+              r.workload.prompt_len, " + ", r.workload.gen_len, ") is more than ", spec.name,
+              "'s max_positions ", spec.max_positions);
+  CostInputs in;
+  in.model = model_footprint(spec);
+  in.workload = r.workload;
+  in.hardware = hw;
+  in.swa = {.sparsity = r.swa.sparsity,
+            .min_tokens = r.swa.min_tokens,
+            .head_granularity = r.swa.granularity == SwaGranularity::kHead};
+  in.cpu_threads = r.threads;
+  const std::vector<WeightSlot> layout = weight_layout(spec);
+  in.memory_plan = [spec, layout, r, capacity](const Policy& policy) {
+    return block_memory_plan(spec, layout, r.swa, policy, capacity, r.workload.prompt_len,
+                             r.activation_dtype);
+  };
+  in.disk_weights = [layout, dtype = r.activation_dtype](const Policy& policy) {
+    return layer_disk_reads(layout, place_weights(layout, dtype, weight_placement_of(policy)));
+  };
+  return in;
+}
+
+SolvedPolicy plan_policy(const PlanRequest& r) {
+  const HardwareProfile hw = load_hardware(r.hardware);
+  const ModelSpec spec = open_model_spec(r.model);
+  SolverOptions options;
+  options.caps = planning_caps(hw, r);
+  options.max_sequences = r.max_sequences;
+  options.allow_compression = r.allow_compression;
+  return solve_policy(plan_cost_inputs(spec, hw, r), options);
+}
+
+Prediction predict_policy(const PlanRequest& r, const Policy& policy) {
+  const HardwareProfile hw = load_hardware(r.hardware);
+  const ModelSpec spec = open_model_spec(r.model);
+  return predict(plan_cost_inputs(spec, hw, r), policy);
+}
+
+}  // namespace alisa

@@ -1,0 +1,45 @@
+// `alisa plan` and `policy: auto`: the policy solver (policy/solver.h) and cost model
+// (policy/cost_model.h) for a named model, a workload, memory caps and a calibrated machine
+// (configs/hardware/NAME.yaml), with the runtime's own memory plan (runtime/block_memory.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "policy/solver.h"
+#include "runtime/base/dtype.h"
+#include "runtime/model/model_spec.h"
+#include "runtime/program/swa.h"
+
+namespace alisa {
+
+struct PlanRequest {
+  std::string model;          // checkpoint folder or dummy:NAME
+  Workload workload;          // the padded prompt step and the tokens generated per sequence
+  int64_t max_sequences = 0;  // the job's sequences (0: no limit on the block)
+  SwaOptions swa;
+  std::filesystem::path hardware;  // the calibrated profile
+  uint64_t gpu_memory_limit = 0;   // 0: the profile's GPU memory less kGpuReserveBytes
+  uint64_t cpu_memory_limit = 0;   // 0: kCpuShare of the profile's host memory
+  int64_t threads = 0;             // CPU threads (0: every core)
+  bool allow_compression = false;
+  DType activation_dtype = DType::kF16;  // float32 on CPU runs
+};
+
+// What the CUDA context, cuBLAS and the allocator keep of a GPU that no plan can use, and the
+// share of host memory a plan may take when no cap is given.
+inline constexpr uint64_t kGpuReserveBytes = uint64_t{3} << 29;  // 1.5 GiB
+inline constexpr double kCpuShare = 0.85;
+
+MemoryCaps planning_caps(const HardwareProfile& hardware, const PlanRequest& request);
+CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hardware,
+                            const PlanRequest& request);
+
+// The best policy for the request (errors: unreadable profile, unknown model, nothing fits).
+SolvedPolicy plan_policy(const PlanRequest& request);
+// The cost model's prediction for a given policy under the same request.
+Prediction predict_policy(const PlanRequest& request, const Policy& policy);
+
+}  // namespace alisa

@@ -1,0 +1,328 @@
+#include "runtime/jobs/engine.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "policy/memory_plan.h"
+#include "runtime/program/swa.h"
+#include "runtime/schedule/block_memory.h"
+
+namespace alisa {
+namespace {
+
+constexpr std::string_view kDummyPrefix = "dummy:";
+
+bool is_dummy(const std::string& model) {
+  return model.rfind(kDummyPrefix, 0) == 0;
+}
+
+// A sampling stream per (seed, prompt): the same prompt samples the same way in any batch.
+uint64_t sampling_key(uint64_t seed, uint64_t prompt_index) {
+  uint64_t z = seed * 0x9e3779b97f4a7c15ull + prompt_index + 1;
+  z = (z ^ (z >> 33)) * 0xff51afd7ed558ccdull;
+  z = (z ^ (z >> 33)) * 0xc4ceb9fe1a85ec53ull;
+  return z ^ (z >> 33);
+}
+
+}  // namespace
+
+std::filesystem::path default_offload_dir() {
+  return std::filesystem::temp_directory_path() / "alisa-offload";
+}
+
+ModelSpec open_model_spec(const std::string& model) {
+  ALISA_CHECK(!model.empty(), "no model given (--model DIR or --model dummy:NAME)");
+  if (is_dummy(model)) return named_model_spec(model.substr(kDummyPrefix.size()));
+  ALISA_CHECK(std::filesystem::is_directory(model), "model folder '", model, "' does not exist");
+  return load_model_spec(model);
+}
+
+Engine::Engine(const EngineOptions& options)
+    : spec_(open_model_spec(options.model)),
+      backend_(make_backend(options.backend)),
+      policy_(options.policy),
+      swa_(options.swa),
+      offload_dir_(options.offload_dir.empty() ? default_offload_dir() : options.offload_dir) {
+  timeline_.set_keep_spans(options.keep_trace_spans);
+  validate(swa_, "swa");
+  const Policy policy = policy_.value_or(Policy{});
+  if (policy_) {
+    // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
+    // (cache, activations, workspace) is checked when a workload's runner is made.
+    MemoryPlan plan = block_memory_plan(spec_, {}, policy, 1, 1, activation_dtype());
+    plan.gpu.cache = plan.cpu.cache = plan.disk.cache = 0;
+    plan.gpu.activations = plan.cpu.activations = plan.disk.activations = 0;
+    plan.gpu.workspace = plan.cpu.workspace = 0;
+    check_fits(plan, {.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()},
+               "the policy's weights");
+  }
+  if (policy.weights_disk_percent() > 0 || policy.cache_disk_percent() > 0 ||
+      policy.activations_disk_percent() > 0) {
+    io_ = std::make_unique<IoPool>();
+  }
+  copies_ = std::make_unique<CopyEngine>(device(), timeline_, io_.get());
+  std::unique_ptr<WeightSource> source = is_dummy(options.model)
+                                             ? make_dummy_weights(options.dummy_seed)
+                                             : open_checkpoint_weights(options.model);
+  weights_ = std::make_unique<WeightStore>(spec_, *source, tiers(), activation_dtype(),
+                                           weight_placement_of(policy));
+  if (!is_dummy(options.model)) {
+    const std::filesystem::path tokenizer_path =
+        std::filesystem::path(options.model) / "tokenizer.json";
+    if (std::filesystem::exists(tokenizer_path)) tokenizer_ = Tokenizer::load(tokenizer_path);
+  }
+}
+
+Engine::~Engine() = default;
+
+Tiers Engine::tiers() const {
+  const bool pageable_weights = policy_ && !policy_->pin_weights && backend_.cpu_pageable;
+  return {.compute = backend_.device.get(),
+          .cpu = backend_.cpu_tier.get(),
+          .cpu_weights = pageable_weights ? backend_.cpu_pageable.get() : backend_.cpu_tier.get(),
+          .disk_dir = offload_dir_};
+}
+
+BatchRunner Engine::make_runner(const BatchShape& shape) {
+  ALISA_CHECK(weights_->fully_resident(),
+              "this command needs every weight on the compute device, uncompressed, but the "
+              "policy keeps ",
+              100 - policy_->weights_gpu_percent, "% of them elsewhere",
+              policy_->compress_weights ? " and compresses them" : "");
+  BatchShape with_dtype = shape;
+  with_dtype.activation_dtype = activation_dtype();
+  return BatchRunner(spec_, *weights_, ops(), device(), with_dtype);
+}
+
+std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int64_t capacity,
+                                                       int64_t max_step_tokens) {
+  ALISA_ASSERT(n_sequences >= 1, "a block of no sequences");
+  Policy policy = policy_.value_or(Policy{});
+  if (!policy_) policy.gpu_batch_size = n_sequences;
+  // A job smaller than the block gets fewer (or smaller) GPU batches, not padding.
+  if (n_sequences < policy.block_size()) {
+    policy.num_gpu_batches = (n_sequences + policy.gpu_batch_size - 1) / policy.gpu_batch_size;
+    if (policy.num_gpu_batches == 1) policy.gpu_batch_size = n_sequences;
+  }
+  const MemoryCaps caps{.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()};
+  auto plan_for = [&](const Policy& p) {
+    return block_memory_plan(spec_, swa_, p, capacity, max_step_tokens, activation_dtype());
+  };
+  if (policy.cache_recompute_auto) {
+    // Phase III's share from the caps: the least that makes the CPU tier fit (it runs with SWA
+    // only, not with cpu_attention or compress_cache, and saves only where a hidden state is
+    // smaller than K and V), raised only while more of the prompt can be kept; where nothing
+    // fits, the plan without it is the one refused.
+    policy.cache_recompute_percent = 0;
+    const bool phase3 = swa_.enabled() && swa_.granularity == SwaGranularity::kLayer &&
+                        !policy.cpu_attention && !policy.compress_cache &&
+                        policy.cache_cpu_percent > 0 && spec_.hidden_size < 2 * spec_.kv_dim();
+    auto cpu_fits = [&](const Policy& p) {
+      return fits(plan_for(p), {.gpu_bytes = 0, .cpu_bytes = caps.cpu_bytes});
+    };
+    while (phase3 && !cpu_fits(policy) && policy.cache_recompute_percent < 100 &&
+           kept_hidden_positions(policy, capacity, max_step_tokens) < max_step_tokens) {
+      policy.cache_recompute_percent += 1;
+    }
+    if (!cpu_fits(policy)) policy.cache_recompute_percent = 0;
+  }
+  check_fits(plan_for(policy), caps, policy_ ? "the policy" : "the batch");
+  const BlockShape shape{.gpu_batch_size = policy.gpu_batch_size,
+                         .num_gpu_batches = policy.num_gpu_batches,
+                         .capacity = capacity,
+                         .max_step_tokens = max_step_tokens,
+                         .activation_dtype = activation_dtype()};
+  return std::make_unique<BlockRunner>(spec_, *weights_, ops(), backend_.host_ops(), tiers(),
+                                       *copies_, policy, shape, swa_);
+}
+
+void Engine::validate_prompt(const std::vector<int32_t>& ids, int64_t max_new_tokens,
+                             const std::string& name) const {
+  ALISA_CHECK(!ids.empty(), name, " is empty");
+  for (int32_t id : ids) {
+    ALISA_CHECK(id >= 0 && id < spec_.vocab_size, name, " has token id ", id,
+                " outside the model's vocabulary of ", spec_.vocab_size);
+  }
+  const int64_t needed = static_cast<int64_t>(ids.size()) + max_new_tokens;
+  ALISA_CHECK(needed <= spec_.max_positions, name, " has ", ids.size(), " tokens; with ",
+              max_new_tokens, " new tokens it needs ", needed, " positions but the model has ",
+              spec_.max_positions);
+}
+
+void left_pad(const std::vector<const std::vector<int32_t>*>& prompts, int32_t pad_id,
+              std::vector<int32_t>& ids, std::vector<uint8_t>& mask, int64_t& seq_len,
+              int64_t min_len) {
+  seq_len = min_len;
+  for (const auto* p : prompts)
+    seq_len = std::max<int64_t>(seq_len, static_cast<int64_t>(p->size()));
+  const size_t n = prompts.size() * static_cast<size_t>(seq_len);
+  ids.assign(n, pad_id);
+  mask.assign(n, 0);
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    const std::vector<int32_t>& prompt = *prompts[b];
+    const size_t start =
+        b * static_cast<size_t>(seq_len) + (static_cast<size_t>(seq_len) - prompt.size());
+    std::copy(prompt.begin(), prompt.end(), ids.begin() + static_cast<ptrdiff_t>(start));
+    std::fill_n(mask.begin() + static_cast<ptrdiff_t>(start), prompt.size(), uint8_t{1});
+  }
+}
+
+std::vector<float> Engine::forward(const std::vector<int32_t>& input_ids,
+                                   const std::vector<uint8_t>& attention_mask, int64_t batch,
+                                   int64_t seq_len) {
+  ALISA_CHECK(batch > 0 && seq_len > 0, "forward input is empty");
+  ALISA_CHECK(static_cast<int64_t>(input_ids.size()) == batch * seq_len &&
+                  static_cast<int64_t>(attention_mask.size()) == batch * seq_len,
+              "input_ids and attention_mask must both be [", batch, ", ", seq_len, "]");
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t n_real = 0;
+    for (int64_t i = 0; i < seq_len; ++i) n_real += attention_mask[b * seq_len + i] != 0;
+    ALISA_CHECK(n_real <= spec_.max_positions, "sequence ", b, " has ", n_real,
+                " tokens but the model has ", spec_.max_positions, " positions");
+  }
+  for (int32_t id : input_ids) {
+    ALISA_CHECK(id >= 0 && id < spec_.vocab_size, "input_ids has token id ", id,
+                " outside the model's vocabulary of ", spec_.vocab_size);
+  }
+  const int64_t vocab = spec_.vocab_size;
+  if (swa_.enabled()) {
+    for (int64_t b = 0; b < batch; ++b) {  // a sequence's real tokens must be one run at its end
+      const auto row = attention_mask.begin() + b * seq_len;
+      const auto first_real = std::find_if(row, row + seq_len, [](uint8_t m) { return m != 0; });
+      ALISA_CHECK(std::find(first_real, row + seq_len, uint8_t{0}) == row + seq_len,
+                  "sparse window attention needs left-padded input: attention_mask row ", b,
+                  " has padding after a real token");
+    }
+    std::vector<float> logits(static_cast<size_t>(batch * seq_len * vocab));
+    teacher_force(input_ids, attention_mask, batch, seq_len,
+                  [&](int64_t t, const std::vector<float>& step_logits) {
+                    for (int64_t b = 0; b < batch; ++b) {
+                      std::copy_n(step_logits.begin() + b * vocab, vocab,
+                                  logits.begin() + (b * seq_len + t) * vocab);
+                    }
+                  });
+    return logits;
+  }
+  BatchRunner runner = make_runner(
+      {.batch = batch, .capacity = seq_len, .max_step_tokens = seq_len, .all_logits = true});
+  runner.step(input_ids, attention_mask, seq_len, LogitRows::kAll);
+  return runner.logits_to_host();
+}
+
+void Engine::teacher_force(
+    const std::vector<int32_t>& input_ids, const std::vector<uint8_t>& attention_mask,
+    int64_t batch, int64_t seq_len,
+    const std::function<void(int64_t t, const std::vector<float>& logits)>& on_step) {
+  ALISA_ASSERT(static_cast<int64_t>(input_ids.size()) == batch * seq_len &&
+                   static_cast<int64_t>(attention_mask.size()) == batch * seq_len,
+               "teacher forcing inputs");
+  const int64_t vocab = spec_.vocab_size;
+  std::unique_ptr<BlockRunner> runner =
+      make_block_runner(policy_ ? std::min(batch, policy_->block_size()) : batch, seq_len, 1);
+  const int64_t block = runner->shape().block_size();
+  // Blocks of `block` sequences; a short last block repeats its last sequence.
+  std::vector<std::vector<float>> step_logits(
+      static_cast<size_t>(seq_len), std::vector<float>(static_cast<size_t>(batch * vocab)));
+  for (int64_t first = 0; first < batch; first += block) {
+    const int64_t n_real = std::min(block, batch - first);
+    runner->reset();
+    std::vector<int32_t> ids(static_cast<size_t>(block));
+    std::vector<uint8_t> mask(static_cast<size_t>(block));
+    for (int64_t t = 0; t < seq_len; ++t) {
+      for (int64_t i = 0; i < block; ++i) {
+        const int64_t row = first + std::min(i, n_real - 1);
+        ids[static_cast<size_t>(i)] = input_ids[static_cast<size_t>(row * seq_len + t)];
+        mask[static_cast<size_t>(i)] = attention_mask[static_cast<size_t>(row * seq_len + t)];
+      }
+      runner->step(ids, mask, 1);
+      const std::vector<float> logits = runner->logits_to_host();
+      std::copy_n(logits.begin(), n_real * vocab,
+                  step_logits[static_cast<size_t>(t)].begin() + first * vocab);
+    }
+  }
+  for (int64_t t = 0; t < seq_len; ++t) on_step(t, step_logits[static_cast<size_t>(t)]);
+}
+
+std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& prompts,
+                                                   const GenerationOptions& options,
+                                                   const ProgressFn& progress) {
+  ALISA_CHECK(options.max_new_tokens >= 1, "max_new_tokens must be at least 1");
+  ALISA_CHECK(options.batch_size >= 1, "batch_size must be at least 1");
+  for (const Prompt& prompt : prompts) {
+    validate_prompt(prompt.token_ids, options.max_new_tokens, str("prompt ", prompt.index));
+  }
+  // Batches of similar lengths waste less on padding; results come back in the given order.
+  std::vector<size_t> order(prompts.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return prompts[a].token_ids.size() > prompts[b].token_ids.size();
+  });
+
+  std::vector<std::vector<int32_t>> results(prompts.size());
+  const int64_t total = static_cast<int64_t>(prompts.size()) * options.max_new_tokens;
+  int64_t done = 0;
+  const int32_t pad_id = spec_.pad_token_id >= 0 ? spec_.pad_token_id : 0;
+  const auto is_eos = [&](int32_t token) {
+    return std::find(spec_.eos_token_ids.begin(), spec_.eos_token_ids.end(), token) !=
+           spec_.eos_token_ids.end();
+  };
+
+  int64_t max_prompt = 0;
+  for (const Prompt& prompt : prompts) {
+    max_prompt = std::max<int64_t>(max_prompt, static_cast<int64_t>(prompt.token_ids.size()));
+  }
+  const int64_t wanted = policy_ ? policy_->block_size() : options.batch_size;
+  std::unique_ptr<BlockRunner> runner =
+      make_block_runner(std::min<int64_t>(wanted, static_cast<int64_t>(prompts.size())),
+                        max_prompt + options.max_new_tokens, max_prompt);
+  const int64_t block = runner->shape().block_size();
+
+  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(block)) {
+    const size_t last = std::min(order.size(), first + static_cast<size_t>(block));
+    const int64_t n_real = static_cast<int64_t>(last - first);
+    // A short last block is filled with copies of its last prompt, whose results are dropped.
+    std::vector<const std::vector<int32_t>*> batch_prompts;
+    std::vector<uint64_t> keys;
+    for (int64_t i = 0; i < block; ++i) {
+      const size_t at = order[first + static_cast<size_t>(std::min(i, n_real - 1))];
+      batch_prompts.push_back(&prompts[at].token_ids);
+      keys.push_back(sampling_key(options.seed, prompts[at].index));
+    }
+    std::vector<int32_t> ids;
+    std::vector<uint8_t> mask;
+    int64_t seq_len = 0;
+    // Phase III keeps the prompt step's first positions as hidden states: every block's prompt
+    // step covers them.
+    left_pad(batch_prompts, pad_id, ids, mask, seq_len, runner->kept_positions());
+    runner->reset();
+    runner->step(ids, mask, seq_len);
+    std::vector<bool> finished(static_cast<size_t>(block), false);
+    for (int64_t s = n_real; s < block; ++s) finished[static_cast<size_t>(s)] = true;
+    const std::vector<uint8_t> ones(static_cast<size_t>(block), 1);
+    for (int64_t t = 0; t < options.max_new_tokens; ++t) {
+      std::vector<int32_t> tokens =
+          runner->sample(options.sampling, keys, static_cast<uint64_t>(t));
+      bool all_finished = true;
+      for (int64_t s = 0; s < block; ++s) {
+        if (finished[static_cast<size_t>(s)]) {
+          tokens[static_cast<size_t>(s)] = pad_id;  // as Hugging Face: pad after EOS
+          continue;
+        }
+        results[order[first + static_cast<size_t>(s)]].push_back(tokens[static_cast<size_t>(s)]);
+        if (options.stop_at_eos && is_eos(tokens[static_cast<size_t>(s)])) {
+          finished[static_cast<size_t>(s)] = true;
+        }
+        all_finished = all_finished && finished[static_cast<size_t>(s)];
+      }
+      done += n_real;
+      if (progress) progress(done, total);
+      if (all_finished || t + 1 == options.max_new_tokens) break;
+      runner->step(tokens, ones, 1);
+    }
+    done = static_cast<int64_t>(last) * options.max_new_tokens;
+    if (progress) progress(done, total);
+  }
+  return results;
+}
+
+}  // namespace alisa

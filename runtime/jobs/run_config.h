@@ -1,0 +1,58 @@
+// The run YAML (`--config RUN.yaml`): the settings of a generate job. Unknown keys are errors.
+// Relative paths in the file are resolved against the file's folder; flags override the file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "runtime/program/swa.h"
+
+namespace alisa {
+
+struct RunConfig {
+  std::optional<std::string> model;      // checkpoint folder or dummy:NAME
+  std::optional<std::string> prompts;    // JSONL
+  std::optional<std::string> output;     // JSONL; stdout when absent
+  std::optional<std::string> tokenizer;  // tokenizer.json for dummy models
+  std::optional<int64_t> max_new_tokens;
+  std::optional<int64_t> prompt_len;  // bench: synthetic prompt length
+  std::optional<int64_t> gen_len;     // bench: tokens generated per sequence
+  std::optional<float> temperature;
+  std::optional<float> top_p;
+  std::optional<int32_t> top_k;
+  std::optional<uint64_t> seed;
+  std::optional<int64_t> batch_size;
+  std::optional<bool> stop_at_eos;
+  std::optional<int32_t> threads;
+  std::optional<std::string> device;         // cpu | gpu | auto
+  std::optional<uint64_t> gpu_memory_limit;  // bytes
+  std::optional<uint64_t> cpu_memory_limit;  // bytes
+  std::optional<uint64_t> dummy_seed;
+  std::optional<std::string> policy;       // policy YAML (configs/policies/...), or "auto"
+  std::optional<std::string> hardware;     // calibrated profile (configs/hardware/...)
+  std::optional<bool> allow_compression;   // policy: auto may compress weights and cache
+  std::optional<std::string> offload_dir;  // the disk tier's folder
+  // Sparse Window Attention (the `swa:` mapping; runtime/swa.h).
+  std::optional<double> swa_sparsity;
+  std::optional<int64_t> swa_window_max;
+  std::optional<std::string> swa_granularity;
+  std::optional<std::string> swa_score;
+  std::optional<int64_t> swa_min_tokens;
+  std::optional<double> swa_gamma;
+
+  // Fields set in `overrides` replace this config's.
+  void merge(const RunConfig& overrides);
+};
+
+RunConfig load_run_config(const std::filesystem::path& path);
+
+// The keys a run YAML accepts, for messages and docs.
+const char* run_config_keys();
+const char* swa_config_keys();
+
+// The SWA options the config sets (defaults elsewhere), validated; errors name `source`.
+SwaOptions swa_options(const RunConfig& config, const std::string& source);
+
+}  // namespace alisa

@@ -1,0 +1,190 @@
+#include "runtime/program/swa.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/base/common.h"
+#include "runtime/base/swa_budget.h"
+
+namespace alisa {
+
+void validate(const SwaOptions& options, const std::string& source) {
+  ALISA_CHECK(std::isfinite(options.sparsity) && options.sparsity >= 0 && options.sparsity < 1,
+              source, ": swa sparsity must be in [0, 1), got ", options.sparsity);
+  ALISA_CHECK(options.window_max >= 1, source, ": swa window_max must be at least 1, got ",
+              options.window_max);
+  ALISA_CHECK(options.min_tokens >= 1, source, ": swa min_tokens must be at least 1, got ",
+              options.min_tokens);
+  ALISA_CHECK(std::isfinite(options.gamma) && options.gamma > 0 && options.gamma <= 1, source,
+              ": swa gamma must be in (0, 1], got ", options.gamma);
+}
+
+const char* swa_granularity_name(SwaGranularity granularity) {
+  return granularity == SwaGranularity::kLayer ? "layer" : "head";
+}
+
+const char* swa_score_name(SwaScore score) {
+  switch (score) {
+    case SwaScore::kWindow:
+      return "window";
+    case SwaScore::kDecay:
+      return "decay";
+    case SwaScore::kHistory:
+      return "history";
+    case SwaScore::kRecent:
+      return "recent";
+  }
+  return "?";
+}
+
+SwaGranularity parse_swa_granularity(const std::string& text, const std::string& source) {
+  if (text == "layer") return SwaGranularity::kLayer;
+  if (text == "head") return SwaGranularity::kHead;
+  throw Error(str(source, ": swa granularity must be layer or head, got '", text, "'"));
+}
+
+SwaScore parse_swa_score(const std::string& text, const std::string& source) {
+  for (SwaScore score :
+       {SwaScore::kWindow, SwaScore::kDecay, SwaScore::kHistory, SwaScore::kRecent}) {
+    if (text == swa_score_name(score)) return score;
+  }
+  throw Error(
+      str(source, ": swa score must be window, decay, history or recent, got '", text, "'"));
+}
+
+SwaShape swa_shape(const SwaOptions& options, int64_t n_heads, int64_t batch, int64_t capacity,
+                   int64_t max_prompt) {
+  SwaShape shape{.batch = batch,
+                 .groups = options.granularity == SwaGranularity::kHead ? n_heads : 1,
+                 .n_heads = n_heads,
+                 .capacity = capacity};
+  // B grows with n, so the budget at a full cache bounds every step's.
+  shape.max_selected = swa_budget(capacity, options.sparsity, options.min_tokens).total;
+  if (options.score == SwaScore::kWindow) {
+    shape.window_rows = options.window_max;
+    shape.row_capacity = std::max(shape.max_selected, max_prompt);
+  }
+  return shape;
+}
+
+uint64_t swa_layer_state_bytes(const SwaOptions& options, const SwaShape& s) {
+  if (options.score == SwaScore::kRecent) return 0;
+  const uint64_t score = static_cast<uint64_t>(s.batch * s.groups * s.capacity) * 4;
+  const uint64_t ring =
+      static_cast<uint64_t>(s.batch * s.groups * s.window_rows * s.row_capacity) * 8 +
+      static_cast<uint64_t>(s.batch * s.window_rows) * 4;
+  return score + ring;
+}
+
+uint64_t swa_scratch_bytes(const SwaShape& s) {
+  return static_cast<uint64_t>(s.batch * kSwaSequenceFields + s.batch * s.groups * s.max_selected +
+                               s.batch * s.n_heads * s.max_selected) *
+         4;
+}
+
+SwaBytes swa_block_bytes(const SwaOptions& options, const SwaShape& shape, int64_t n_units,
+                         int64_t n_cpu_units, int64_t n_gpu_batches, int64_t recompute_below,
+                         int64_t hidden_size, int64_t kv_dim, size_t activation_bytes) {
+  const uint64_t per_unit = swa_layer_state_bytes(options, shape);
+  const uint64_t scratch = swa_scratch_bytes(shape);
+  SwaBytes bytes;
+  bytes.compute = per_unit * static_cast<uint64_t>(n_units - n_cpu_units) + scratch +
+                  static_cast<uint64_t>(n_gpu_batches * shape.batch * kSwaSequenceFields) * 4;
+  if (n_cpu_units > 0) bytes.cpu = per_unit * static_cast<uint64_t>(n_cpu_units) + scratch;
+  if (recompute_below > 0) {
+    // rows and normed (hidden wide), K and V (kv_dim wide), positions.
+    const uint64_t rows =
+        static_cast<uint64_t>(shape.batch * std::min(shape.max_selected, recompute_below));
+    bytes.compute +=
+        rows * (static_cast<uint64_t>(2 * hidden_size + 2 * kv_dim) * activation_bytes + 4);
+  }
+  return bytes;
+}
+
+SwaState allocate_swa_layer(Device& device, const SwaOptions& options, const SwaShape& s,
+                            std::vector<Buffer>& owner) {
+  auto make = [&](DType dtype, std::initializer_list<int64_t> dims, const char* what) {
+    OwnedTensor owned = allocate_tensor(device, dtype, dims, what);
+    owner.push_back(std::move(owned.buffer));
+    return owned.tensor;
+  };
+  SwaState state;
+  state.mode = options.score;
+  state.gamma = static_cast<float>(options.score == SwaScore::kDecay ? options.gamma : 1.0);
+  if (options.score == SwaScore::kRecent) return state;
+  state.score = make(DType::kF32, {s.batch, s.groups, s.capacity}, "SWA score");
+  if (options.score == SwaScore::kWindow) {
+    state.ring_index =
+        make(DType::kI32, {s.batch, s.groups, s.window_rows, s.row_capacity}, "SWA score window");
+    state.ring_weight =
+        make(DType::kF32, {s.batch, s.groups, s.window_rows, s.row_capacity}, "SWA score window");
+    state.ring_count = make(DType::kI32, {s.batch, s.window_rows}, "SWA score window");
+  }
+  return state;
+}
+
+SwaState allocate_swa_scratch(Device& device, const SwaShape& s, std::vector<Buffer>& owner) {
+  auto make = [&](DType dtype, std::initializer_list<int64_t> dims, const char* what) {
+    OwnedTensor owned = allocate_tensor(device, dtype, dims, what);
+    owner.push_back(std::move(owned.buffer));
+    return owned.tensor;
+  };
+  SwaState scratch;
+  scratch.sequences = make(DType::kI32, {s.batch, kSwaSequenceFields}, "SWA sequences");
+  scratch.selected = make(DType::kI32, {s.batch, s.groups, s.max_selected}, "SWA selection");
+  scratch.probs = make(DType::kF32, {s.batch, s.n_heads, s.max_selected}, "SWA weights");
+  return scratch;
+}
+
+SwaState with_scratch(const SwaState& layer, const SwaState& scratch) {
+  SwaState state = layer;
+  state.sequences = scratch.sequences;
+  state.selected = scratch.selected;
+  state.probs = scratch.probs;
+  return state;
+}
+
+SwaPlanner::SwaPlanner(const SwaOptions& options, int64_t n_sequences)
+    : options_(options), cursors_(static_cast<size_t>(n_sequences)) {}
+
+void SwaPlanner::plan(std::span<const int32_t> n_real, int64_t length, bool prefill,
+                      std::span<SwaSequence> out) {
+  ALISA_ASSERT(n_real.size() == cursors_.size() && out.size() == cursors_.size(), "SWA plan of ",
+               out.size(), " sequences");
+  const bool window = options_.score == SwaScore::kWindow;
+  for (size_t i = 0; i < cursors_.size(); ++i) {
+    Cursor& cursor = cursors_[i];
+    const int32_t n = n_real[i];
+    SwaSequence s{.first = static_cast<int32_t>(length - n), .n = n};
+    if (prefill) cursor = {};
+    if (n == 0) {  // nothing real yet (left padding): nothing attended, no row
+      out[i] = s;
+      continue;
+    }
+    const SwaBudget budget = swa_budget(n, options_.sparsity, options_.min_tokens);
+    const int64_t w = swa_score_window(budget, options_.window_max);
+    s.total = static_cast<int32_t>(budget.total);
+    const bool recent_only = budget.dense || options_.score == SwaScore::kRecent;
+    s.local = recent_only ? s.total : static_cast<int32_t>(budget.local);
+    if (prefill) {
+      const int64_t rows = options_.score == SwaScore::kHistory ? n : std::min<int64_t>(w, n);
+      s.prefill_rows = static_cast<int32_t>(rows);
+      if (window) {
+        s.write_row = 0;
+        cursor.next_row = rows;
+      }
+    } else if (window) {
+      // W never shrinks and grows by at most one a step, so at most one row leaves.
+      if (cursor.next_row + 1 - cursor.first_counted > w) {
+        s.drop_row = static_cast<int32_t>(cursor.first_counted % options_.window_max);
+        ++cursor.first_counted;
+      }
+      ALISA_ASSERT(cursor.next_row + 1 - cursor.first_counted <= w, "SWA window overflow");
+      s.write_row = static_cast<int32_t>(cursor.next_row % options_.window_max);
+      ++cursor.next_row;
+    }
+    out[i] = s;
+  }
+}
+
+}  // namespace alisa

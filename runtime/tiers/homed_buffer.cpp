@@ -1,0 +1,51 @@
+#include "runtime/tiers/homed_buffer.h"
+
+#include <chrono>
+
+namespace alisa {
+
+HomedBuffer::HomedBuffer(Tier home, size_t n_bytes, const Tiers& tiers, DiskFile* file,
+                         uint64_t file_offset, const std::string& purpose)
+    : home_(home), n_bytes_(n_bytes), file_(file), file_offset_(file_offset) {
+  if (home == Tier::kCompute) buffer_ = tiers.compute->allocate(n_bytes, purpose);
+  if (home == Tier::kCpu) buffer_ = tiers.cpu->allocate(n_bytes, purpose);
+  ALISA_ASSERT(home != Tier::kDisk || file != nullptr, purpose, " on disk without a file");
+}
+
+void HomedBuffer::load(size_t offset, size_t n, void* dst, Queue queue, CopyEngine& copies,
+                       void* staging) const {
+  ALISA_ASSERT(offset + n <= n_bytes_, "load past the end of a homed buffer");
+  if (n == 0) return;
+  if (home_ == Tier::kCpu) {
+    copies.copy(queue, dst, static_cast<const char*>(data()) + offset, n, Link::kCpuToGpu);
+    return;
+  }
+  ALISA_ASSERT(home_ == Tier::kDisk, "load of a compute-resident buffer");
+  for (const std::shared_future<void>& write : pending_writes_) write.get();
+  copies.read_disk(*file_, file_offset_ + offset, staging, n, "load from disk").get();
+  copies.copy(queue, dst, staging, n, Link::kCpuToGpu);
+  copies.host_wait(copies.record(queue));  // the staging is reused at once
+}
+
+std::shared_future<void> HomedBuffer::store(size_t offset, size_t n, const void* src, Queue queue,
+                                            CopyEngine& copies, void* staging) {
+  ALISA_ASSERT(offset + n <= n_bytes_, "store past the end of a homed buffer");
+  if (n == 0) return {};
+  if (home_ == Tier::kCpu) {
+    copies.copy(queue, static_cast<char*>(data()) + offset, src, n, Link::kGpuToCpu);
+    return {};
+  }
+  ALISA_ASSERT(home_ == Tier::kDisk, "store of a compute-resident buffer");
+  copies.copy(queue, staging, src, n, Link::kGpuToCpu);
+  const Event& copied = copies.record(queue);
+  // Writes that are done need not be waited for again.
+  std::erase_if(pending_writes_, [](const std::shared_future<void>& write) {
+    return write.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  });
+  pending_writes_.push_back(
+      copies.write_disk(*file_, file_offset_ + offset, staging, n, "store to disk", &copied)
+          .share());
+  return pending_writes_.back();
+}
+
+}  // namespace alisa

@@ -1,15 +1,35 @@
 #include "runtime/tiers/homed_buffer.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <tuple>
 
 namespace alisa {
 
-HomedBuffer::HomedBuffer(Tier home, size_t n_bytes, const Tiers& tiers, DiskFile* file,
-                         uint64_t file_offset, const std::string& purpose)
-    : home_(home), n_bytes_(n_bytes), file_(file), file_offset_(file_offset) {
+OffloadRegions::OffloadRegions(const std::filesystem::path& folder, const std::string& what,
+                               uint64_t n_regions, uint64_t region_bytes)
+    : stride_(round_up(region_bytes, DiskFile::kBlock)), n_regions_(n_regions) {
+  std::filesystem::create_directories(folder);
+  const std::filesystem::path path =
+      folder / ("alisa-" + what + "-" + std::to_string(::getpid()) + ".bin");
+  file_ = std::make_unique<DiskFile>(DiskFile::create(path, n_regions * stride_));
+}
+
+std::pair<DiskFile*, uint64_t> OffloadRegions::next() {
+  ALISA_ASSERT(n_used_ < n_regions_, "more disk homes than regions in ", file_->path().string());
+  return {file_.get(), stride_ * n_used_++};
+}
+
+HomedBuffer::HomedBuffer(Tier home, size_t n_bytes, const Tiers& tiers, OffloadRegions* disk,
+                         const std::string& purpose)
+    : home_(home), n_bytes_(n_bytes) {
   if (home == Tier::kCompute) buffer_ = tiers.compute->allocate(n_bytes, purpose);
   if (home == Tier::kCpu) buffer_ = tiers.cpu->allocate(n_bytes, purpose);
-  ALISA_ASSERT(home != Tier::kDisk || file != nullptr, purpose, " on disk without a file");
+  if (home == Tier::kDisk) {
+    ALISA_ASSERT(disk != nullptr, purpose, " on disk without a file");
+    std::tie(file_, file_offset_) = disk->next();
+  }
 }
 
 void HomedBuffer::load(size_t offset, size_t n, void* dst, Queue queue, CopyEngine& copies,

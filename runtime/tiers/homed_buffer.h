@@ -3,8 +3,11 @@
 // loaded into a compute slot before use and the changed range stored back after.
 #pragma once
 
+#include <filesystem>
 #include <future>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/tiers/copy_engine.h"
@@ -12,11 +15,27 @@
 
 namespace alisa {
 
+// A scratch file in the offload folder cut into n_regions equal regions (each rounded up to
+// the disk block), handed out in turn to disk homes; deleted with this object.
+class OffloadRegions {
+ public:
+  // The file is alisa-WHAT-PID.bin in `folder` (created if missing).
+  OffloadRegions(const std::filesystem::path& folder, const std::string& what, uint64_t n_regions,
+                 uint64_t region_bytes);
+  // The file and the offset of the next free region.
+  std::pair<DiskFile*, uint64_t> next();
+
+ private:
+  std::unique_ptr<DiskFile> file_;
+  uint64_t stride_ = 0;
+  uint64_t n_regions_ = 0, n_used_ = 0;
+};
+
 class HomedBuffer {
  public:
   HomedBuffer() = default;
-  // Compute and CPU homes allocate on their tier; a disk home is `file` from file_offset.
-  HomedBuffer(Tier home, size_t n_bytes, const Tiers& tiers, DiskFile* file, uint64_t file_offset,
+  // Compute and CPU homes allocate on their tier; a disk home takes the next region of `disk`.
+  HomedBuffer(Tier home, size_t n_bytes, const Tiers& tiers, OffloadRegions* disk,
               const std::string& purpose);
 
   Tier home() const { return home_; }

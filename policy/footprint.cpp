@@ -42,6 +42,7 @@ ModelFootprint footprint_from_sizes(const ModelSizes& s) {
   f.global_weight_bytes =
       2 * static_cast<uint64_t>(f.global_matrix_params + f.global_vector_params);
   f.kv_bytes_per_token_per_layer = 2 * 2 * static_cast<uint64_t>(s.kv_dim);
+  f.rotary_frequencies = s.learned_positions ? 0 : s.kv_dim / s.n_kv_heads / 2;
   return f;
 }
 

@@ -49,6 +49,7 @@ struct ModelFootprint {
   uint64_t layer_weight_bytes = 0;            // 2 * (layer_matrix_params + layer_vector_params)
   uint64_t global_weight_bytes = 0;           // 2 * (global_matrix_params + global_vector_params)
   uint64_t kv_bytes_per_token_per_layer = 0;  // K and V: 2 * kv_dim * 2
+  int64_t rotary_frequencies = 0;             // rotary models: head_dim / 2 (f32 values)
 
   int64_t n_parameters() const {
     return n_layers * (layer_matrix_params + layer_vector_params) + global_matrix_params +

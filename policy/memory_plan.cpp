@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "policy/placement.h"
 #include "runtime/base/common.h"
 
 namespace alisa {
@@ -80,9 +81,19 @@ uint64_t stored_layer_weight_bytes(const ModelFootprint& model, bool compress_we
   return int4_bytes(u(model.layer_matrix_params)) + 2 * u(model.layer_vector_params);
 }
 
-uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool compress_cache) {
-  if (!compress_cache) return model.kv_bytes_per_token_per_layer;
+uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool compress_cache,
+                                             uint64_t activation_bytes) {
+  if (!compress_cache) return 2 * u(model.kv_dim) * activation_bytes;
   return 2 * (u(model.kv_dim) + 4 * u(model.n_kv_heads));  // K and V: int8 + f16 scale, zero
+}
+
+uint64_t kv_part_bytes(uint64_t rows, uint64_t row_len, uint64_t capacity, bool int8,
+                       uint64_t activation_bytes) {
+  if (!int8)
+    return round_up(mul(mul(capacity, rows), row_len) * activation_bytes, kKvPartAlignment);
+  // uint8 values, then an f16 scale and an f16 zero per row, each part on the alignment.
+  return round_up(mul(mul(capacity, rows), row_len), kKvPartAlignment) +
+         2 * round_up(mul(capacity, rows) * 2, kKvPartAlignment);
 }
 
 WeightBytes mean_weight_bytes(const ModelFootprint& model, const Policy& policy) {
@@ -106,7 +117,7 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload,
 }
 
 MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy,
-                       const WeightBytes& weights) {
+                       const WeightBytes& weights, uint64_t a) {
   const int64_t s = workload.prompt_len;
   const int64_t n = workload.gen_len;
   ALISA_CHECK(s >= 1, "workload: prompt_len must be at least 1, got ", s);
@@ -115,60 +126,72 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, co
               "workload: prompt_len + gen_len (", s, " + ", n,
               ") is more than the model's max_positions ", model.max_positions);
   validate(policy, "policy");
-  const uint64_t L = u(model.n_layers), d = u(model.hidden_size), V = u(model.vocab_size);
-  const uint64_t m_f = u((model.gated_mlp ? 2 : 1) * model.ffn_dim);
+  ALISA_ASSERT(a == 2 || a == 4, "activations of ", a, " bytes");
+  const uint64_t d = u(model.hidden_size), V = u(model.vocab_size);
+  const uint64_t q = u(model.q_dim), kv = u(model.kv_dim);
   const uint64_t b = u(policy.gpu_batch_size), B = u(policy.block_size());
-  const uint64_t Kt = stored_kv_bytes_per_token_per_layer(model, policy.compress_cache);
+  const uint64_t n_batches = u(policy.num_gpu_batches);
   const uint64_t tokens = u(s + n);
 
   MemoryPlan plan;
   plan.gpu.weights = weights.gpu;
   plan.cpu.weights = weights.cpu;
   plan.disk.weights = weights.disk;
-  // KV cache C = L * B * (s + n) * Kt
-  const uint64_t C = mul(mul(mul(L, B), tokens), Kt);
-  split(C, policy.cache_gpu_percent, policy.cache_cpu_percent, plan.gpu.cache, plan.cpu.cache,
-        plan.disk.cache);
-  // Phase III: CPU-resident caches keep their oldest h positions as input hidden states.
-  if (policy.cache_recompute_percent > 0) {
-    const uint64_t h = u(kept_hidden_positions(policy, s + n, s));
-    const double per_position = static_cast<double>(plan.cpu.cache) / static_cast<double>(tokens);
-    plan.cpu.cache = static_cast<uint64_t>(
-        std::llround(per_position * static_cast<double>(tokens - h) +
-                     per_position * static_cast<double>(h) * static_cast<double>(2 * d) /
-                         static_cast<double>(Kt)));
-  }
-  // activations A = B * s * d * 2
-  const uint64_t A = mul(mul(mul(B, u(s)), d), 2);
-  split(A, policy.activations_gpu_percent, policy.activations_cpu_percent, plan.gpu.activations,
-        plan.cpu.activations, plan.disk.activations);
+  // KV cache: each (layer, GPU batch) unit's K and V, 2 P bytes, homed whole on the tier the
+  // runtime puts it (policy/placement.h).
+  const uint64_t P = kv_part_bytes(b * u(model.n_kv_heads), kv / u(model.n_kv_heads), tokens,
+                                   policy.compress_cache, a);
+  const uint64_t Kb = 2 * P;
+  const std::vector<Tier> kv_homes = kv_unit_homes(policy, model.n_layers * policy.num_gpu_batches);
+  const uint64_t n_gpu_units = u(count_on(kv_homes, Tier::kCompute));
+  const uint64_t n_cpu_units = u(count_on(kv_homes, Tier::kCpu));
+  plan.gpu.cache = mul(n_gpu_units, Kb);
+  plan.disk.cache = mul(u(count_on(kv_homes, Tier::kDisk)), Kb);
+  // Phase III: CPU homes keep their oldest h positions as input hidden states (d values a
+  // token) in place of K and V.
+  const uint64_t h = policy.cache_recompute_percent > 0 && n_cpu_units > 0
+                         ? u(kept_hidden_positions(policy, s + n, s))
+                         : 0;
+  plan.cpu.cache = mul(n_cpu_units, Kb - 2 * b * h * kv * a + b * h * d * a);
+  // Activations: each GPU batch's hidden states, hb bytes, homed whole.
+  const uint64_t hb = mul(mul(b, u(s)), d) * a;
+  const std::vector<Tier> act_homes = hidden_homes(policy);
+  plan.gpu.activations = mul(u(count_on(act_homes, Tier::kCompute)), hb);
+  plan.cpu.activations = mul(u(count_on(act_homes, Tier::kCpu)), hb);
+  plan.disk.activations = mul(u(count_on(act_homes, Tier::kDisk)), hb);
 
   // GPU workspace.
   // Two slots of one unit's K and V wherever any unit's cache is off the GPU (the runner
   // allocates them then, attended on the CPU or not), and two of one GPU batch's hidden states
   // wherever any batch's activations are.
-  const uint64_t Kb = mul(mul(b, tokens), Kt);
-  const uint64_t kv_slots = policy.cache_gpu_percent < 100 ? 2 * Kb : 0;
-  const uint64_t hb = mul(mul(b, u(s)), d) * 2;  // one GPU batch's hidden states, f16
-  const uint64_t hidden_slots = policy.activations_gpu_percent < 100 ? 2 * hb : 0;
+  const uint64_t kv_slots = n_gpu_units < kv_homes.size() ? 2 * Kb : 0;
+  const uint64_t hidden_slots =
+      u(count_on(act_homes, Tier::kCompute)) < act_homes.size() ? 2 * hb : 0;
   // The decoder's scratch for one GPU batch's prompt step: normed, q, k, v, attention, the MLP's
-  // one or two intermediates, out, and the embedding where its width differs.
-  const uint64_t scratch_row = 2 * d + 2 * u(model.q_dim) + 2 * u(model.kv_dim) + m_f +
+  // one or two intermediates, out, the embedding where its width differs; rotary frequencies.
+  const uint64_t m_f = u((model.gated_mlp ? 2 : 1) * model.ffn_dim);
+  const uint64_t scratch_row = 2 * d + 2 * q + 2 * kv + m_f +
                                (model.embed_dim != model.hidden_size ? u(model.embed_dim) : 0);
-  const uint64_t prefill = mul(mul(mul(b, u(s)), scratch_row), 2);
-  const uint64_t logits = mul(mul(B, V), 4) + mul(mul(b, V), 2);  // the block's, f32; staging
-  // One GPU batch's K and V of one layer in f16, what attention reads of an int8 cache.
-  const uint64_t dense_kv =
-      policy.compress_cache ? mul(mul(b, tokens), model.kv_bytes_per_token_per_layer) : 0;
-  plan.gpu.workspace = weights.gpu_buffers + kv_slots + hidden_slots + prefill + logits + dense_kv;
+  const uint64_t prefill = mul(mul(mul(b, u(s)), scratch_row), a) + 4 * u(model.rotary_frequencies);
+  // Each GPU batch's step inputs: token and position ids (i32), the key mask (u8).
+  const uint64_t inputs = n_batches * (2 * b * u(s) * 4 + b * tokens);
+  // The head: one GPU batch's last rows, the block's logits (f32) and one GPU batch's in the
+  // activation dtype when that is not f32, the sampling keys (u64) and tokens (i32).
+  const uint64_t head = b * d * a + mul(mul(B, V), 4) + (a != 4 ? mul(mul(b, V), a) : 0) + B * 12;
+  // One GPU batch's K and V of one layer in the activation dtype: what attention reads of an
+  // int8 cache.
+  const uint64_t dense_kv = policy.compress_cache ? 2 * mul(mul(b, tokens), kv) * a : 0;
+  plan.gpu.workspace =
+      weights.gpu_buffers + kv_slots + hidden_slots + prefill + inputs + head + dense_kv;
   // Disk-homed caches or activations: one load staging and two store stagings (K, V and
   // hidden states of a unit each) in pinned memory.
-  const bool disk_units = policy.cache_disk_percent() > 0 || policy.activations_disk_percent() > 0;
-  const uint64_t disk_staging = disk_units ? std::max(Kb / 2, hb) + 2 * (Kb + hb) : 0;
-  // cpu_attention: two sets of one GPU batch's decode q, k, v and attention output, f16.
-  const uint64_t host_qkv = mul(mul(b, 2 * u(model.q_dim) + 2 * u(model.kv_dim)), 4);
+  const bool disk_units = plan.disk.cache > 0 || plan.disk.activations > 0;
+  const uint64_t disk_staging = disk_units ? std::max(P, hb) + 2 * (Kb + hb) : 0;
+  // cpu_attention: two sets of one GPU batch's decode q, k, v and attention output.
+  const bool cpu_attention = policy.cpu_attention && n_cpu_units > 0;
+  const uint64_t host_qkv = 2 * b * (2 * q + 2 * kv) * a;
   plan.cpu.workspace =
-      weights.cpu_buffers + disk_staging + (policy.cpu_attention ? dense_kv + host_qkv : 0);
+      weights.cpu_buffers + disk_staging + (cpu_attention ? dense_kv + host_qkv : 0);
   return plan;
 }
 

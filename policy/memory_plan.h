@@ -38,45 +38,46 @@ struct MemoryPlan {
 // bits + an f16 scale and an f16 minimum per group of 64, i.e. 4.5 bits a value) and f16
 // vectors. The global weights stay f16 (the embedding lookup and the head use them every step).
 uint64_t stored_layer_weight_bytes(const ModelFootprint& model, bool compress_weights);
-// Stored KV bytes of one token in one layer: f16 K and V, or with compress_cache int8 values
-// plus an f16 scale and an f16 zero per token and KV head.
-uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool compress_cache);
+// Stored KV bytes of one token in one layer: K and V in the activation dtype, or with
+// compress_cache int8 values plus an f16 scale and an f16 zero per token and KV head.
+uint64_t stored_kv_bytes_per_token_per_layer(const ModelFootprint& model, bool compress_cache,
+                                             uint64_t activation_bytes = 2);
+// The stored bytes of one unit's K (or V) cache of `capacity` tokens of `rows` rows (GPU batch *
+// KV heads) of row_len values each, as runtime/program/kv_layout.h lays it out: one dense part,
+// or int8 values, f16 scales and f16 zeros, each part starting on kKvPartAlignment.
+inline constexpr uint64_t kKvPartAlignment = 256;
+uint64_t kv_part_bytes(uint64_t rows, uint64_t row_len, uint64_t capacity, bool int8,
+                       uint64_t activation_bytes);
 
-// Symbols: L layers, d hidden, f ffn (m = 2 for a gated MLP, else 1), V vocab, b gpu_batch_size,
-// B = block_size = b * num_gpu_batches, s prompt_len, n gen_len; Wl, Wg the stored bytes of one
-// layer's and of the global weights (f16), Wf the f16 bytes of one layer, Kt the stored KV bytes of
-// one token in one layer; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (wd, cd, ad =
-// the rest on disk); part(x, p) = x * p / 100 rounded to the nearest byte.
-//   weights      L * Wl split: gpu = part(L * Wl, wg) + Wg, cpu = part(L * Wl, wc), disk = the
-//                rest (the global weights stay on the GPU, as the WeightStore places them);
-//                the runtime's plan counts each tensor where it lies (WeightBytes below)
-//   KV cache     C = L * B * (s + n) * Kt;  split by cg / cc the same way; with
-//                cache_recompute_percent r, the CPU part keeps h = min(round(r (s + n) / 100), s)
-//                of every s + n positions as hidden states: cpu * ((s + n - h) + h * 2d / Kt) /
-//                (s + n)
-//   activations  A = B * s * d * 2 (the block's hidden states, f16);  split by ag / ac
+// The plan is exact: each term is a buffer the runtime allocates (the block runner, its KvCache
+// and WeightStream, the decoder's scratch), in the run's activation dtype of a bytes (2: GPU
+// runs, the default; 4: CPU runs). Symbols: L layers, d hidden, q and kv the query and KV widths,
+// f ffn (m = 2 for a gated MLP, else 1), V vocab, b gpu_batch_size, B = b * num_gpu_batches, s
+// prompt_len, n gen_len, t = s + n; Wl, Wg the stored bytes of one layer's and of the global
+// weights; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (the rest on disk).
+//   weights      L * Wl split by wg / wc (each layer's mean share), the globals on the GPU; the
+//                runtime's plan counts each tensor where the WeightStore puts it (WeightBytes)
+//   KV cache     P = kv_part_bytes(b * KV heads, head_dim, t): one unit's K (or V); the L *
+//                num_gpu_batches (layer, GPU batch) units are homed whole by kv_unit_homes
+//                (policy/placement.h: cg / cc over the units), 2 P each; with
+//                cache_recompute_percent r a CPU home keeps h = min(round(r t / 100), s)
+//                positions as hidden states: 2 P - 2 b h kv a + b h d a
+//   activations  hb = b * s * d * a, one GPU batch's hidden states, homed whole by hidden_homes
 //   GPU workspace:
-//     streamed weights  2 * (Wl - part(Wl, wg))   double buffer of a layer's non-resident part
-//                                                 (the runtime's plan: the largest layer's)
-//     dequantised layer Wf                        only with compress_weights
-//     KV slots          2 * Kb when cg < 100      Kb = b * (s + n) * Kt, one GPU batch's K and V
-//                                                 of one layer (the runner allocates the slots
-//                                                 whenever a unit's cache is off the GPU)
-//     hidden slots      2 * hb when ag < 100      hb = b * s * d * 2, one GPU batch's hidden
-//                                                 states
-//     prefill scratch   b * s * (2 d + 2 q + 2 kv + m * f [+ E]) * 2   normed, q, k, v,
-//                                                 attention, the MLP's intermediates, out (and
-//                                                 the embedding where E != d), f16
-//     logits            B * V * 4 + b * V * 2     the block's, f32, and one GPU batch's staging
-//     dequantised KV    b * (s + n) * Kf          Kf = f16 K and V bytes of one token in one
-//                                                 layer; only with compress_cache
-//   CPU workspace: 2 * (Wl - part(Wl, wg) - part(Wl, wc)), the pinned staging of a layer's
-//   disk-resident weights (the runtime's plan: the largest layer's); where any cache or
-//   activations are on disk, max(Kb / 2, hb) + 2 * (Kb + hb) of pinned load and store stagings;
-//   with cpu_attention two sets of one GPU batch's decode q, k, v and output, b * (2 q + 2 kv) * 2
-//   * 2, and with compress_cache the dequantised KV above.
-// Moving a percentage from GPU to CPU never increases the GPU total when L >= 2 (the double
-// buffer holds 2 layers' worth of what leaves the GPU).
+//     weight buffers    two slots of the largest layer's non-resident part (with
+//                       compress_weights the dequantised slot)
+//     KV slots          2 * 2P when a unit's cache is off the GPU
+//     hidden slots      2 * hb when a GPU batch's hidden states are
+//     prefill scratch   b * s * (2 d + 2 q + 2 kv + m f [+ E]) * a, + 4 per rotary frequency
+//     inputs            num_gpu_batches * (b * s * 8 + b * t): ids, positions (i32), key mask
+//     head              b d a + B V 4 [+ b V a when a != 4] + 12 B: the last rows, the
+//                       block's logits (f32, and a GPU batch's staging), sampling keys, tokens
+//     dequantised KV    2 * b * t * kv * a, only with compress_cache
+//   CPU workspace: the weights' disk stagings; where any cache or activations are on disk,
+//   max(P, hb) + 2 * (2P + hb) of load and store stagings; with cpu_attention (and a unit on the
+//   CPU) two sets of one GPU batch's decode q, k, v and output, 2 * b * (2 q + 2 kv) * a, and
+//   with compress_cache the dequantised KV above. Sparse Window Attention's state is added by
+//   the runtime (runtime/schedule/block_memory.h).
 // Throws alisa::Error for a workload with s < 1, n < 0, or s + n beyond the model's positions.
 MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy);
 
@@ -93,8 +94,9 @@ WeightBytes mean_weight_bytes(const ModelFootprint& model, const Policy& policy)
 // The plan with the weights' terms given: the runtime knows each tensor's tier
 // (runtime/schedule/weight_placement.h), and a layer's share varies, so its slots are sized for the
 // largest layer's.
+// `activation_bytes`: the run's activation dtype (2 on GPU runs, 4 on CPU runs).
 MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy,
-                       const WeightBytes& weights);
+                       const WeightBytes& weights, uint64_t activation_bytes = 2);
 
 // Throws alisa::Error when a capped tier's total exceeds its cap, naming `what` (e.g. "policy
 // opt-30b.yaml"), the tier, every term and the cap, e.g. "policy needs 18.3 GiB of GPU memory

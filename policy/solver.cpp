@@ -287,6 +287,19 @@ std::optional<Policy> place_policy(const CostInputs& in, const Policy& choice,
   return std::nullopt;
 }
 
+double auto_recompute_percent(const Policy& policy, const MemoryPlanFn& plan, uint64_t cpu_cap,
+                              int64_t capacity, int64_t prompt_len, bool applies) {
+  Policy p = policy;
+  p.cache_recompute_percent = 0;
+  const bool phase3 = applies && !p.cpu_attention && !p.compress_cache && p.cache_cpu_percent > 0;
+  auto cpu_fits = [&] { return fits(plan(p), {.gpu_bytes = 0, .cpu_bytes = cpu_cap}); };
+  while (phase3 && !cpu_fits() && p.cache_recompute_percent < 100 &&
+         kept_hidden_positions(p, capacity, prompt_len) < prompt_len) {
+    p.cache_recompute_percent += 1;
+  }
+  return cpu_fits() ? p.cache_recompute_percent : 0;
+}
+
 SolvedPolicy solve_policy(const CostInputs& in, const SolverOptions& options) {
   ALISA_CHECK(options.max_gpu_batches >= 1, "solver: max_gpu_batches must be at least 1");
   std::optional<SolvedPolicy> best;

@@ -49,6 +49,15 @@ struct FixedPlacement {
 std::optional<Policy> place_policy(const CostInputs& in, const Policy& choice,
                                    const SolverOptions& options, const FixedPlacement& fixed = {});
 
+// Phase III's share for a policy that says `cache_recompute_percent: auto`: the least that makes
+// the CPU tier of `plan` fit `cpu_cap` (1% steps), raised only while more of the prompt can be
+// kept; 0 where nothing fits (the plan without it is then the one refused) or where Phase III
+// does not apply to the run (`applies`: sparse window attention at layer granularity, and a
+// hidden state smaller than a token's K and V) or to the policy (cpu_attention, compress_cache,
+// or no cache on the CPU).
+double auto_recompute_percent(const Policy& policy, const MemoryPlanFn& plan, uint64_t cpu_cap,
+                              int64_t capacity, int64_t prompt_len, bool applies);
+
 // Throws alisa::Error explaining why when no policy fits the caps (the smallest one's memory,
 // term by term, against the cap it exceeds).
 SolvedPolicy solve_policy(const CostInputs& in, const SolverOptions& options);

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "policy/memory_plan.h"
+#include "policy/solver.h"
 #include "runtime/program/swa.h"
 #include "runtime/schedule/block_memory.h"
 
@@ -49,10 +50,8 @@ Engine::Engine(const EngineOptions& options)
   if (policy_) {
     // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
     // (cache, activations, workspace) is checked when a workload's runner is made.
-    MemoryPlan plan = block_memory_plan(spec_, {}, policy, 1, 1, activation_dtype());
-    plan.gpu.cache = plan.cpu.cache = plan.disk.cache = 0;
-    plan.gpu.activations = plan.cpu.activations = plan.disk.activations = 0;
-    plan.gpu.workspace = plan.cpu.workspace = 0;
+    MemoryPlan plan = block_weight_plan(weight_layout(spec_), policy, activation_dtype());
+    plan.gpu.workspace = plan.cpu.workspace = 0;  // the weights themselves must fit first
     check_fits(plan, {.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()},
                "the policy's weights");
   }
@@ -109,22 +108,12 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
     return block_memory_plan(spec_, swa_, p, capacity, max_step_tokens, activation_dtype());
   };
   if (policy.cache_recompute_auto) {
-    // Phase III's share from the caps: the least that makes the CPU tier fit (it runs with SWA
-    // only, not with cpu_attention or compress_cache, and saves only where a hidden state is
-    // smaller than K and V), raised only while more of the prompt can be kept; where nothing
-    // fits, the plan without it is the one refused.
-    policy.cache_recompute_percent = 0;
-    const bool phase3 = swa_.enabled() && swa_.granularity == SwaGranularity::kLayer &&
-                        !policy.cpu_attention && !policy.compress_cache &&
-                        policy.cache_cpu_percent > 0 && spec_.hidden_size < 2 * spec_.kv_dim();
-    auto cpu_fits = [&](const Policy& p) {
-      return fits(plan_for(p), {.gpu_bytes = 0, .cpu_bytes = caps.cpu_bytes});
-    };
-    while (phase3 && !cpu_fits(policy) && policy.cache_recompute_percent < 100 &&
-           kept_hidden_positions(policy, capacity, max_step_tokens) < max_step_tokens) {
-      policy.cache_recompute_percent += 1;
-    }
-    if (!cpu_fits(policy)) policy.cache_recompute_percent = 0;
+    // Phase III runs with SWA at layer granularity and saves only where a hidden state is
+    // smaller than K and V.
+    const bool applies = swa_.enabled() && swa_.granularity == SwaGranularity::kLayer &&
+                         spec_.hidden_size < 2 * spec_.kv_dim();
+    policy.cache_recompute_percent = auto_recompute_percent(policy, plan_for, caps.cpu_bytes,
+                                                            capacity, max_step_tokens, applies);
   }
   check_fits(plan_for(policy), caps, policy_ ? "the policy" : "the batch");
   const BlockShape shape{.gpu_batch_size = policy.gpu_batch_size,

@@ -1,12 +1,8 @@
 #include "runtime/program/kv_layout.h"
 
+#include "policy/memory_plan.h"
+
 namespace alisa {
-namespace {
-
-constexpr size_t kPartAlignment = 256;  // each part starts on a GPU-friendly bound
-
-}  // namespace
-
 KvLayout::KvLayout(int64_t capacity, int64_t rows_per_token, int64_t row_len, DType dense_dtype,
                    bool int8)
     : capacity_(capacity),
@@ -24,10 +20,15 @@ KvLayout::KvLayout(int64_t capacity, int64_t rows_per_token, int64_t row_len, DT
   size_t offset = 0;
   for (int part = 0; part < n_parts(); ++part) {
     part_offset_[part] = offset;
-    offset =
-        round_up(offset + static_cast<size_t>(capacity) * part_token_bytes_[part], kPartAlignment);
+    offset = round_up(offset + static_cast<size_t>(capacity) * part_token_bytes_[part],
+                      kKvPartAlignment);
   }
   stored_bytes_ = offset;
+  ALISA_ASSERT(
+      stored_bytes_ ==
+          kv_part_bytes(static_cast<uint64_t>(rows_per_token), static_cast<uint64_t>(row_len),
+                        static_cast<uint64_t>(capacity), int8, dtype_size(dense_dtype)),
+      "the KV layout disagrees with the memory plan's");
 }
 
 size_t KvLayout::dense_bytes() const {

@@ -27,4 +27,9 @@ MemoryPlan block_memory_plan(const ModelSpec& spec, const std::vector<WeightSlot
                              const SwaOptions& swa, const Policy& policy, int64_t capacity,
                              int64_t max_step_tokens, DType activation_dtype);
 
+// The weights' part alone: each tier's weights where the WeightStore puts them, and the
+// streaming slots and stagings they pass through (workspace).
+MemoryPlan block_weight_plan(const std::vector<WeightSlot>& layout, const Policy& policy,
+                             DType activation_dtype);
+
 }  // namespace alisa

@@ -39,88 +39,58 @@ void check_link(const LinkRate& rate, const std::string& source, const char* gro
 
 // --- reading ----------------------------------------------------------------------------------
 
-// A mapping whose keys are all required and known: each key's reader gets its value and its
-// dotted name ("pinned.h2d_gbps", "gpu_gemm[2].tflops") for messages.
-using KeyReader = std::function<void(const YAML::Node& value, const std::string& key)>;
-using KeyReaders = std::vector<std::pair<std::string, KeyReader>>;
-
-std::string key_list(const KeyReaders& readers) {
-  std::string names;
-  for (const auto& [name, reader] : readers) names += (names.empty() ? "" : ", ") + name;
-  return names;
-}
-
+// A mapping of the profile, every key required and none repeated: the profile itself (path "")
+// or one of its parts ("pinned", "gpu_gemm[2]").
 void read_map(const YAML::Node& node, const std::string& source, const std::string& path,
-              const KeyReaders& readers) {
+              const YamlKeyReaders& readers) {
   const std::string what = path.empty() ? "the profile" : str("'", path, "'");
-  ALISA_CHECK(node.IsMap(), source, ": ", what, " must be a mapping of ", key_list(readers));
-  auto full_name = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
-  std::set<std::string> seen;
-  for (const auto& item : node) {
-    ALISA_CHECK(item.first.IsScalar(), source, ": line ", item.first.Mark().line + 1, ": a key of ",
-                what, " must be a plain name (known: ", key_list(readers), ")");
-    const std::string key = item.first.as<std::string>();
-    ALISA_CHECK(seen.insert(key).second, source, ": key '", full_name(key),
-                "' appears more than once");
-    const auto reader = std::find_if(readers.begin(), readers.end(),
-                                     [&](const auto& entry) { return entry.first == key; });
-    ALISA_CHECK(reader != readers.end(), source, ": unknown key '", full_name(key),
-                "' (known: ", key_list(readers), ")");
-    reader->second(item.second, full_name(key));
-  }
-  for (const auto& [name, reader] : readers) {
-    ALISA_CHECK(seen.count(name) != 0, source, ": missing key '", full_name(name), "'");
-  }
+  read_yaml_mapping(node,
+                    {.where = source,
+                     .path = path,
+                     .expected = str(what, " must be a mapping of ", yaml_key_list(readers)),
+                     .called = what,
+                     .all_required = true},
+                    readers);
 }
 
-std::string where(const std::string& source, const std::string& key) {
-  return str(source, ": '", key, "'");
+YamlKeyReader number(double& out) {
+  return yaml_value(out, "a number");
 }
 
-KeyReader number(double& out, const std::string& source) {
-  return [&out, source](const YAML::Node& value, const std::string& key) {
-    out = yaml_scalar<double>(value, where(source, key), "a number");
-  };
+YamlKeyReader integer(int64_t& out) {
+  return yaml_value(out, "an integer");
 }
 
-KeyReader integer(int64_t& out, const std::string& source) {
-  return [&out, source](const YAML::Node& value, const std::string& key) {
-    out = yaml_scalar<int64_t>(value, where(source, key), "an integer");
-  };
+YamlKeyReader text(std::string& out) {
+  return yaml_value(out, "a string");
 }
 
 // Capacities are unsigned in the profile: a negative one is refused here, before the cast.
-KeyReader byte_count(uint64_t& out, const std::string& source) {
-  return [&out, source](const YAML::Node& value, const std::string& key) {
-    const int64_t n = yaml_scalar<int64_t>(value, where(source, key), "an integer");
-    check_count(n, source, key);
+YamlKeyReader byte_count(uint64_t& out, const std::string& source) {
+  return [&out, source](const YAML::Node& value, const YamlKey& key) {
+    const int64_t n = yaml_scalar<int64_t>(value, key.where, "an integer");
+    check_count(n, source, key.name);
     out = static_cast<uint64_t>(n);
   };
 }
 
-KeyReader text(std::string& out, const std::string& source) {
-  return [&out, source](const YAML::Node& value, const std::string& key) {
-    out = yaml_scalar<std::string>(value, where(source, key), "a string");
-  };
-}
-
-KeyReader sub_map(const std::string& source, KeyReaders readers) {
-  return [source, readers = std::move(readers)](const YAML::Node& value, const std::string& key) {
-    read_map(value, source, key, readers);
+YamlKeyReader sub_map(const std::string& source, YamlKeyReaders readers) {
+  return [source, readers = std::move(readers)](const YAML::Node& value, const YamlKey& key) {
+    read_map(value, source, key.name, readers);
   };
 }
 
 template <typename Entry>
-KeyReader table(std::vector<Entry>& out, const std::string& source,
-                std::function<KeyReaders(Entry&)> entry_readers) {
-  return [&out, source, entry_readers](const YAML::Node& value, const std::string& key) {
+YamlKeyReader table(std::vector<Entry>& out, const std::string& source,
+                    std::function<YamlKeyReaders(Entry&)> entry_readers) {
+  return [&out, source, entry_readers](const YAML::Node& value, const YamlKey& key) {
     Entry probe;
-    ALISA_CHECK(value.IsSequence(), source, ": '", key, "' must be a list of {",
-                key_list(entry_readers(probe)), "}");
+    ALISA_CHECK(value.IsSequence(), source, ": '", key.name, "' must be a list of {",
+                yaml_key_list(entry_readers(probe)), "}");
     out.clear();
     for (size_t i = 0; i < value.size(); ++i) {
       Entry entry;
-      read_map(value[i], source, str(key, "[", i, "]"), entry_readers(entry));
+      read_map(value[i], source, str(key.name, "[", i, "]"), entry_readers(entry));
       out.push_back(entry);
     }
   };
@@ -248,69 +218,69 @@ HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::stri
   HardwareProfile p;
   const std::string& s = source;
   auto link = [&](const char* direction, LinkRate& rate) {
-    return KeyReaders{{str(direction, "_gbps"), number(rate.alone_gbps, s)},
-                      {str(direction, "_duplex_gbps"), number(rate.duplex_gbps, s)}};
+    return YamlKeyReaders{{str(direction, "_gbps"), number(rate.alone_gbps)},
+                          {str(direction, "_duplex_gbps"), number(rate.duplex_gbps)}};
   };
   auto links = [&](LinkRate& h2d, LinkRate& d2h) {
-    KeyReaders readers = link("h2d", h2d);
+    YamlKeyReaders readers = link("h2d", h2d);
     for (auto& reader : link("d2h", d2h)) readers.push_back(std::move(reader));
     return readers;
   };
-  const KeyReaders root_readers = {
-      {"name", text(p.name, s)},
-      {"measured", text(p.measured, s)},
-      {"gpu", text(p.gpu, s)},
-      {"cpu", text(p.cpu, s)},
+  const YamlKeyReaders root_readers = {
+      {"name", text(p.name)},
+      {"measured", text(p.measured)},
+      {"gpu", text(p.gpu)},
+      {"cpu", text(p.cpu)},
       {"capacity", sub_map(s, {{"gpu_memory_bytes", byte_count(p.gpu_memory_bytes, s)},
                                {"cpu_memory_bytes", byte_count(p.cpu_memory_bytes, s)},
                                {"disk_bytes", byte_count(p.disk_bytes, s)},
-                               {"cpu_cores", integer(p.cpu_cores, s)}})},
+                               {"cpu_cores", integer(p.cpu_cores)}})},
       {"pinned",
        sub_map(s,
                [&] {
-                 KeyReaders readers = links(p.h2d_pinned, p.d2h_pinned);
-                 readers.push_back({"h2d_cpu_busy_gbps", number(p.h2d_pinned_cpu_busy_gbps, s)});
+                 YamlKeyReaders readers = links(p.h2d_pinned, p.d2h_pinned);
+                 readers.push_back({"h2d_cpu_busy_gbps", number(p.h2d_pinned_cpu_busy_gbps)});
                  return readers;
                }())},
       {"pageable", sub_map(s, links(p.h2d_pageable, p.d2h_pageable))},
-      {"mapped", sub_map(s, {{"read_gbps", number(p.mapped_read_gbps, s)},
-                             {"write_gbps", number(p.mapped_write_gbps, s)}})},
-      {"disk", sub_map(s, {{"read_gbps", number(p.disk_read_gbps, s)},
-                           {"write_gbps", number(p.disk_write_gbps, s)},
-                           {"read_latency_us", number(p.disk_read_latency_us, s)},
-                           {"write_latency_us", number(p.disk_write_latency_us, s)}})},
-      {"memory", sub_map(s, {{"gpu_gbps", number(p.gpu_memory_gbps, s)},
-                             {"cpu_gbps", number(p.cpu_memory_gbps, s)}})},
-      {"gpu_launch_us", number(p.gpu_launch_us, s)},
-      {"unit_us", sub_map(s, {{"gpu", number(p.unit.gpu_us, s)},
-                              {"cpu_attention", number(p.unit.cpu_attention_us, s)},
-                              {"cache_load", number(p.unit.cache_load_us, s)},
-                              {"hidden_load", number(p.unit.hidden_load_us, s)}})},
+      {"mapped", sub_map(s, {{"read_gbps", number(p.mapped_read_gbps)},
+                             {"write_gbps", number(p.mapped_write_gbps)}})},
+      {"disk", sub_map(s, {{"read_gbps", number(p.disk_read_gbps)},
+                           {"write_gbps", number(p.disk_write_gbps)},
+                           {"read_latency_us", number(p.disk_read_latency_us)},
+                           {"write_latency_us", number(p.disk_write_latency_us)}})},
+      {"memory", sub_map(s, {{"gpu_gbps", number(p.gpu_memory_gbps)},
+                             {"cpu_gbps", number(p.cpu_memory_gbps)}})},
+      {"gpu_launch_us", number(p.gpu_launch_us)},
+      {"unit_us", sub_map(s, {{"gpu", number(p.unit.gpu_us)},
+                              {"cpu_attention", number(p.unit.cpu_attention_us)},
+                              {"cache_load", number(p.unit.cache_load_us)},
+                              {"hidden_load", number(p.unit.hidden_load_us)}})},
       {"gpu_gemm", table<GemmRate>(p.gemm, s,
-                                   [&s](GemmRate& g) {
-                                     return KeyReaders{{"m", integer(g.m, s)},
-                                                       {"n", integer(g.n, s)},
-                                                       {"k", integer(g.k, s)},
-                                                       {"tflops", number(g.tflops, s)}};
+                                   [](GemmRate& g) {
+                                     return YamlKeyReaders{{"m", integer(g.m)},
+                                                           {"n", integer(g.n)},
+                                                           {"k", integer(g.k)},
+                                                           {"tflops", number(g.tflops)}};
                                    })},
       {"cpu_attention", table<CpuAttentionRate>(p.cpu_attention, s,
-                                                [&s](CpuAttentionRate& r) {
-                                                  return KeyReaders{
-                                                      {"threads", integer(r.threads, s)},
-                                                      {"dense_gbps", number(r.dense_gbps, s)},
-                                                      {"sparse_gbps", number(r.sparse_gbps, s)}};
+                                                [](CpuAttentionRate& r) {
+                                                  return YamlKeyReaders{
+                                                      {"threads", integer(r.threads)},
+                                                      {"dense_gbps", number(r.dense_gbps)},
+                                                      {"sparse_gbps", number(r.sparse_gbps)}};
                                                 })},
       {"cpu_attention_h2d_busy",
-       sub_map(s, {{"dense_share", number(p.cpu_attention_h2d_busy.dense, s)},
-                   {"sparse_share", number(p.cpu_attention_h2d_busy.sparse, s)}})},
+       sub_map(s, {{"dense_share", number(p.cpu_attention_h2d_busy.dense)},
+                   {"sparse_share", number(p.cpu_attention_h2d_busy.sparse)}})},
       {"gpu_attention", table<GpuAttentionRate>(p.gpu_attention, s,
-                                                [&s](GpuAttentionRate& r) {
-                                                  return KeyReaders{
-                                                      {"batch", integer(r.batch, s)},
-                                                      {"dense_gbps", number(r.dense_gbps, s)},
-                                                      {"sparse_gbps", number(r.sparse_gbps, s)},
+                                                [](GpuAttentionRate& r) {
+                                                  return YamlKeyReaders{
+                                                      {"batch", integer(r.batch)},
+                                                      {"dense_gbps", number(r.dense_gbps)},
+                                                      {"sparse_gbps", number(r.sparse_gbps)},
                                                       {"mapped_sparse_gbps",
-                                                       number(r.mapped_sparse_gbps, s)}};
+                                                       number(r.mapped_sparse_gbps)}};
                                                 })},
   };
   ALISA_CHECK(!root.IsNull(), source, ": empty (a hardware profile written by alisa calibrate)");

@@ -37,6 +37,25 @@ void check_link(const LinkRate& rate, const std::string& source, const char* gro
   check_rate(rate.duplex_gbps, source, str(group, ".", direction, "_duplex_gbps"));
 }
 
+// A table ascending by a count (`field`, a `what`): not empty, each entry's count positive and
+// above the one before; `check_entry` checks the rest of each entry, named by its key
+// ("cpu_attention[2]").
+template <typename Entry, typename CheckEntry>
+void check_table(const std::vector<Entry>& table, const std::string& source, const char* name,
+                 const char* field, int64_t Entry::*count, const char* what,
+                 const CheckEntry& check_entry) {
+  ALISA_CHECK(!table.empty(), source, ": '", name, "' is empty (at least one ", what, ")");
+  for (size_t i = 0; i < table.size(); ++i) {
+    const Entry& entry = table[i];
+    const std::string key = str(name, "[", i, "]");
+    check_count(entry.*count, source, str(key, ".", field));
+    check_entry(entry, key);
+    ALISA_CHECK(i == 0 || entry.*count > table[i - 1].*count, source, ": '", key, ".", field,
+                "' is ", entry.*count, ": ", what, "s must ascend (the one before is ",
+                table[i - 1].*count, ")");
+  }
+}
+
 // --- reading ----------------------------------------------------------------------------------
 
 // A mapping of the profile, every key required and none repeated: the profile itself (path "")
@@ -134,6 +153,29 @@ std::pair<int64_t, int64_t> nearest_gemm_group(const std::vector<GemmRate>& gemm
   return {best->n, best->k};
 }
 
+// Where x falls in a table ascending by key(entry): the entries on either side and the share of
+// the way from the lower to the upper, linear in x or in log x; at or beyond an end, that end.
+struct Bracket {
+  size_t lower = 0, upper = 0;
+  double f = 0;
+  double mix(double a, double b) const { return a + f * (b - a); }
+};
+
+template <typename Entry, typename Key>
+Bracket bracket(const std::vector<Entry>& table, int64_t x, Key key, bool log_scale) {
+  if (x <= key(table.front())) return {};
+  if (x >= key(table.back())) return {table.size() - 1, table.size() - 1, 0};
+  const auto upper = std::upper_bound(
+      table.begin(), table.end(), x, [&](int64_t value, const Entry& e) { return value < key(e); });
+  const int64_t hi = key(*upper), lo = key(*(upper - 1));
+  const double f = log_scale
+                       ? (std::log(static_cast<double>(x)) - std::log(static_cast<double>(lo))) /
+                             (std::log(static_cast<double>(hi)) - std::log(static_cast<double>(lo)))
+                       : static_cast<double>(x - lo) / static_cast<double>(hi - lo);
+  const auto index = static_cast<size_t>(upper - table.begin());
+  return {index - 1, index, f};
+}
+
 }  // namespace
 
 void validate(const HardwareProfile& p, const std::string& source) {
@@ -182,35 +224,21 @@ void validate(const HardwareProfile& p, const std::string& source) {
     }
   }
 
-  ALISA_CHECK(!p.cpu_attention.empty(), source,
-              ": 'cpu_attention' is empty (at least one thread count)");
-  for (size_t i = 0; i < p.cpu_attention.size(); ++i) {
-    const CpuAttentionRate& r = p.cpu_attention[i];
-    const std::string key = str("cpu_attention[", i, "]");
-    check_count(r.threads, source, key + ".threads");
-    check_rate(r.dense_gbps, source, key + ".dense_gbps");
-    check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
-    ALISA_CHECK(i == 0 || r.threads > p.cpu_attention[i - 1].threads, source, ": '", key,
-                ".threads' is ", r.threads, ": thread counts must ascend (the one before is ",
-                p.cpu_attention[i - 1].threads, ")");
-  }
+  check_table(p.cpu_attention, source, "cpu_attention", "threads", &CpuAttentionRate::threads,
+              "thread count", [&](const CpuAttentionRate& r, const std::string& key) {
+                check_rate(r.dense_gbps, source, key + ".dense_gbps");
+                check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
+              });
 
   check_rate(p.cpu_attention_h2d_busy.dense, source, "cpu_attention_h2d_busy.dense_share");
   check_rate(p.cpu_attention_h2d_busy.sparse, source, "cpu_attention_h2d_busy.sparse_share");
 
-  ALISA_CHECK(!p.gpu_attention.empty(), source,
-              ": 'gpu_attention' is empty (at least one batch size)");
-  for (size_t i = 0; i < p.gpu_attention.size(); ++i) {
-    const GpuAttentionRate& r = p.gpu_attention[i];
-    const std::string key = str("gpu_attention[", i, "]");
-    check_count(r.batch, source, key + ".batch");
-    check_rate(r.dense_gbps, source, key + ".dense_gbps");
-    check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
-    check_rate(r.mapped_sparse_gbps, source, key + ".mapped_sparse_gbps");
-    ALISA_CHECK(i == 0 || r.batch > p.gpu_attention[i - 1].batch, source, ": '", key, ".batch' is ",
-                r.batch, ": batch sizes must ascend (the one before is ",
-                p.gpu_attention[i - 1].batch, ")");
-  }
+  check_table(p.gpu_attention, source, "gpu_attention", "batch", &GpuAttentionRate::batch,
+              "batch size", [&](const GpuAttentionRate& r, const std::string& key) {
+                check_rate(r.dense_gbps, source, key + ".dense_gbps");
+                check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
+                check_rate(r.mapped_sparse_gbps, source, key + ".mapped_sparse_gbps");
+              });
 }
 
 HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::string& source) {
@@ -366,15 +394,9 @@ double gemm_tflops(const HardwareProfile& p, int64_t m, int64_t n, int64_t k) {
     if (g.n == group_n && g.k == group_k) points.emplace_back(g.m, g.tflops);
   }
   std::sort(points.begin(), points.end());
-  if (m <= points.front().first) return points.front().second;
-  if (m >= points.back().first) return points.back().second;
-  const auto upper = std::upper_bound(points.begin(), points.end(), m,
-                                      [](int64_t value, const auto& p) { return value < p.first; });
-  const auto lower = upper - 1;
-  const double t =
-      (std::log(static_cast<double>(m)) - std::log(static_cast<double>(lower->first))) /
-      (std::log(static_cast<double>(upper->first)) - std::log(static_cast<double>(lower->first)));
-  return lower->second + t * (upper->second - lower->second);
+  const Bracket b = bracket(
+      points, m, [](const auto& point) { return point.first; }, true);
+  return b.mix(points[b.lower].second, points[b.upper].second);
 }
 
 CpuAttentionRate cpu_attention_rate(const HardwareProfile& p, int64_t threads) {
@@ -383,23 +405,12 @@ CpuAttentionRate cpu_attention_rate(const HardwareProfile& p, int64_t threads) {
   ALISA_ASSERT(threads >= 0, "cpu_attention_rate of ", threads, " threads");
   const int64_t t = threads == 0 ? p.cpu_cores : threads;
   const std::vector<CpuAttentionRate>& table = p.cpu_attention;
-  CpuAttentionRate rate;
-  if (t <= table.front().threads) {
-    rate = table.front();
-  } else if (t >= table.back().threads) {
-    rate = table.back();
-  } else {
-    const auto upper = std::upper_bound(
-        table.begin(), table.end(), t,
-        [](int64_t value, const CpuAttentionRate& r) { return value < r.threads; });
-    const auto lower = upper - 1;
-    const double f = static_cast<double>(t - lower->threads) /
-                     static_cast<double>(upper->threads - lower->threads);
-    rate.dense_gbps = lower->dense_gbps + f * (upper->dense_gbps - lower->dense_gbps);
-    rate.sparse_gbps = lower->sparse_gbps + f * (upper->sparse_gbps - lower->sparse_gbps);
-  }
-  rate.threads = t;
-  return rate;
+  const Bracket b = bracket(
+      table, t, [](const CpuAttentionRate& r) { return r.threads; }, false);
+  const CpuAttentionRate &lower = table[b.lower], &upper = table[b.upper];
+  return {.threads = t,
+          .dense_gbps = b.mix(lower.dense_gbps, upper.dense_gbps),
+          .sparse_gbps = b.mix(lower.sparse_gbps, upper.sparse_gbps)};
 }
 
 GpuAttentionRate gpu_attention_rate(const HardwareProfile& p, int64_t batch) {
@@ -407,26 +418,13 @@ GpuAttentionRate gpu_attention_rate(const HardwareProfile& p, int64_t batch) {
               "' has no GPU attention rates ('gpu_attention' is empty)");
   ALISA_ASSERT(batch > 0, "gpu_attention_rate of a batch of ", batch);
   const std::vector<GpuAttentionRate>& table = p.gpu_attention;
-  GpuAttentionRate rate;
-  if (batch <= table.front().batch) {
-    rate = table.front();
-  } else if (batch >= table.back().batch) {
-    rate = table.back();
-  } else {
-    const auto upper =
-        std::upper_bound(table.begin(), table.end(), batch,
-                         [](int64_t value, const GpuAttentionRate& r) { return value < r.batch; });
-    const auto lower = upper - 1;
-    const double f =
-        (std::log(static_cast<double>(batch)) - std::log(static_cast<double>(lower->batch))) /
-        (std::log(static_cast<double>(upper->batch)) - std::log(static_cast<double>(lower->batch)));
-    auto mix = [f](double a, double b) { return a + f * (b - a); };
-    rate.dense_gbps = mix(lower->dense_gbps, upper->dense_gbps);
-    rate.sparse_gbps = mix(lower->sparse_gbps, upper->sparse_gbps);
-    rate.mapped_sparse_gbps = mix(lower->mapped_sparse_gbps, upper->mapped_sparse_gbps);
-  }
-  rate.batch = batch;
-  return rate;
+  const Bracket b = bracket(
+      table, batch, [](const GpuAttentionRate& r) { return r.batch; }, true);
+  const GpuAttentionRate &lower = table[b.lower], &upper = table[b.upper];
+  return {.batch = batch,
+          .dense_gbps = b.mix(lower.dense_gbps, upper.dense_gbps),
+          .sparse_gbps = b.mix(lower.sparse_gbps, upper.sparse_gbps),
+          .mapped_sparse_gbps = b.mix(lower.mapped_sparse_gbps, upper.mapped_sparse_gbps)};
 }
 
 }  // namespace alisa

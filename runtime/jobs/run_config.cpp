@@ -30,22 +30,22 @@ YamlKeyReader byte_size(std::optional<uint64_t>& out) {
   };
 }
 
+// A name that `parse` must know (its message names the key); kept as text, parsed when used.
+template <typename Parse>
+YamlKeyReader name_value(std::optional<std::string>& out, const char* expected, Parse parse) {
+  return [&out, expected, parse](const YAML::Node& value, const YamlKey& key) {
+    out = yaml_scalar<std::string>(value, key.where, expected);
+    parse(*out, key.where);
+  };
+}
+
 // The `swa:` mapping's keys, in the order messages list them.
 YamlKeyReaders swa_readers(RunConfig& c) {
   return {
       {"sparsity", yaml_value(c.swa_sparsity, "a number in [0, 1)")},
       {"window_max", yaml_value(c.swa_window_max, "an integer")},
-      {"granularity",
-       [&c](const YAML::Node& value, const YamlKey& key) {
-         c.swa_granularity = yaml_scalar<std::string>(value, key.where, "layer or head");
-         parse_swa_granularity(*c.swa_granularity, key.where);
-       }},
-      {"score",
-       [&c](const YAML::Node& value, const YamlKey& key) {
-         c.swa_score =
-             yaml_scalar<std::string>(value, key.where, "window, decay, history or recent");
-         parse_swa_score(*c.swa_score, key.where);
-       }},
+      {"granularity", name_value(c.swa_granularity, "layer or head", parse_swa_granularity)},
+      {"score", name_value(c.swa_score, "window, decay, history or recent", parse_swa_score)},
       {"min_tokens", yaml_value(c.swa_min_tokens, "an integer")},
       {"gamma", yaml_value(c.swa_gamma, "a number in (0, 1]")},
   };
@@ -67,11 +67,7 @@ YamlKeyReaders run_config_readers(RunConfig& c, const std::filesystem::path& bas
       {"seed", yaml_value(c.seed, "a non-negative integer")},
       {"batch_size", yaml_value(c.batch_size, "an integer")},
       {"stop_at_eos", yaml_value(c.stop_at_eos, "true or false")},
-      {"device",
-       [&c](const YAML::Node& value, const YamlKey& key) {
-         c.device = yaml_scalar<std::string>(value, key.where, "cpu, gpu or auto");
-         parse_device_choice(*c.device, key.where);
-       }},
+      {"device", name_value(c.device, "cpu, gpu or auto", parse_device_choice)},
       {"gpu_memory_limit", byte_size(c.gpu_memory_limit)},
       {"threads", yaml_value(c.threads, "an integer")},
       {"cpu_memory_limit", byte_size(c.cpu_memory_limit)},

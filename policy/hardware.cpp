@@ -37,90 +37,79 @@ void check_link(const LinkRate& rate, const std::string& source, const char* gro
   check_rate(rate.duplex_gbps, source, str(group, ".", direction, "_duplex_gbps"));
 }
 
+// A table ascending by a count (`field`, a `what`): not empty, each entry's count positive and
+// above the one before; `check_entry` checks the rest of each entry, named by its key
+// ("cpu_attention[2]").
+template <typename Entry, typename CheckEntry>
+void check_table(const std::vector<Entry>& table, const std::string& source, const char* name,
+                 const char* field, int64_t Entry::*count, const char* what,
+                 const CheckEntry& check_entry) {
+  ALISA_CHECK(!table.empty(), source, ": '", name, "' is empty (at least one ", what, ")");
+  for (size_t i = 0; i < table.size(); ++i) {
+    const Entry& entry = table[i];
+    const std::string key = str(name, "[", i, "]");
+    check_count(entry.*count, source, str(key, ".", field));
+    check_entry(entry, key);
+    ALISA_CHECK(i == 0 || entry.*count > table[i - 1].*count, source, ": '", key, ".", field,
+                "' is ", entry.*count, ": ", what, "s must ascend (the one before is ",
+                table[i - 1].*count, ")");
+  }
+}
+
 // --- reading ----------------------------------------------------------------------------------
 
-// A mapping whose keys are all required and known: each key's reader gets its value and its
-// dotted name ("pinned.h2d_gbps", "gpu_gemm[2].tflops") for messages.
-using KeyReader = std::function<void(const YAML::Node& value, const std::string& key)>;
-using KeyReaders = std::vector<std::pair<std::string, KeyReader>>;
-
-std::string key_list(const KeyReaders& readers) {
-  std::string names;
-  for (const auto& [name, reader] : readers) names += (names.empty() ? "" : ", ") + name;
-  return names;
-}
-
+// A mapping of the profile, every key required and none repeated: the profile itself (path "")
+// or one of its parts ("pinned", "gpu_gemm[2]").
 void read_map(const YAML::Node& node, const std::string& source, const std::string& path,
-              const KeyReaders& readers) {
+              const YamlKeyReaders& readers) {
   const std::string what = path.empty() ? "the profile" : str("'", path, "'");
-  ALISA_CHECK(node.IsMap(), source, ": ", what, " must be a mapping of ", key_list(readers));
-  auto full_name = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
-  std::set<std::string> seen;
-  for (const auto& item : node) {
-    ALISA_CHECK(item.first.IsScalar(), source, ": line ", item.first.Mark().line + 1, ": a key of ",
-                what, " must be a plain name (known: ", key_list(readers), ")");
-    const std::string key = item.first.as<std::string>();
-    ALISA_CHECK(seen.insert(key).second, source, ": key '", full_name(key),
-                "' appears more than once");
-    const auto reader = std::find_if(readers.begin(), readers.end(),
-                                     [&](const auto& entry) { return entry.first == key; });
-    ALISA_CHECK(reader != readers.end(), source, ": unknown key '", full_name(key),
-                "' (known: ", key_list(readers), ")");
-    reader->second(item.second, full_name(key));
-  }
-  for (const auto& [name, reader] : readers) {
-    ALISA_CHECK(seen.count(name) != 0, source, ": missing key '", full_name(name), "'");
-  }
+  read_yaml_mapping(node,
+                    {.where = source,
+                     .path = path,
+                     .expected = str(what, " must be a mapping of ", yaml_key_list(readers)),
+                     .called = what,
+                     .all_required = true},
+                    readers);
 }
 
-std::string where(const std::string& source, const std::string& key) {
-  return str(source, ": '", key, "'");
+YamlKeyReader number(double& out) {
+  return yaml_value(out, "a number");
 }
 
-KeyReader number(double& out, const std::string& source) {
-  return [&out, source](const YAML::Node& value, const std::string& key) {
-    out = yaml_scalar<double>(value, where(source, key), "a number");
-  };
+YamlKeyReader integer(int64_t& out) {
+  return yaml_value(out, "an integer");
 }
 
-KeyReader integer(int64_t& out, const std::string& source) {
-  return [&out, source](const YAML::Node& value, const std::string& key) {
-    out = yaml_scalar<int64_t>(value, where(source, key), "an integer");
-  };
+YamlKeyReader text(std::string& out) {
+  return yaml_value(out, "a string");
 }
 
 // Capacities are unsigned in the profile: a negative one is refused here, before the cast.
-KeyReader byte_count(uint64_t& out, const std::string& source) {
-  return [&out, source](const YAML::Node& value, const std::string& key) {
-    const int64_t n = yaml_scalar<int64_t>(value, where(source, key), "an integer");
-    check_count(n, source, key);
+YamlKeyReader byte_count(uint64_t& out, const std::string& source) {
+  return [&out, source](const YAML::Node& value, const YamlKey& key) {
+    const int64_t n = yaml_scalar<int64_t>(value, key.where, "an integer");
+    check_count(n, source, key.name);
     out = static_cast<uint64_t>(n);
   };
 }
 
-KeyReader text(std::string& out, const std::string& source) {
-  return [&out, source](const YAML::Node& value, const std::string& key) {
-    out = yaml_scalar<std::string>(value, where(source, key), "a string");
-  };
-}
-
-KeyReader sub_map(const std::string& source, KeyReaders readers) {
-  return [source, readers = std::move(readers)](const YAML::Node& value, const std::string& key) {
-    read_map(value, source, key, readers);
+YamlKeyReader sub_map(const std::string& source, YamlKeyReaders readers) {
+  return [source, readers = std::move(readers)](const YAML::Node& value, const YamlKey& key) {
+    read_map(value, source, key.name, readers);
   };
 }
 
 template <typename Entry>
-KeyReader table(std::vector<Entry>& out, const std::string& source,
-                std::function<KeyReaders(Entry&)> entry_readers) {
-  return [&out, source, entry_readers](const YAML::Node& value, const std::string& key) {
+YamlKeyReader table(std::vector<Entry>& out, const std::string& source,
+                    std::function<YamlKeyReaders(Entry&)> entry_readers) {
+  return [&out, source, entry_readers](const YAML::Node& value, const YamlKey& key) {
     Entry probe;
-    ALISA_CHECK(value.IsSequence(), source, ": '", key, "' must be a list of {",
-                key_list(entry_readers(probe)), "}");
+    ALISA_CHECK(value.IsSequence(), source, ": '", key.name, "' must be a list of {",
+                yaml_key_list(entry_readers(probe)), "}");
     out.clear();
     for (size_t i = 0; i < value.size(); ++i) {
       Entry entry;
-      read_map(value[i], source, str(key, "[", i, "]"), entry_readers(entry));
+      read_map(value[i], source, str(key.name, "[", i, "]"), entry_readers(entry));
       out.push_back(entry);
     }
   };
@@ -162,6 +151,29 @@ std::pair<int64_t, int64_t> nearest_gemm_group(const std::vector<GemmRate>& gemm
     }
   }
   return {best->n, best->k};
+}
+
+// Where x falls in a table ascending by key(entry): the entries on either side and the share of
+// the way from the lower to the upper, linear in x or in log x; at or beyond an end, that end.
+struct Bracket {
+  size_t lower = 0, upper = 0;
+  double f = 0;
+  double mix(double a, double b) const { return a + f * (b - a); }
+};
+
+template <typename Entry, typename Key>
+Bracket bracket(const std::vector<Entry>& table, int64_t x, Key key, bool log_scale) {
+  if (x <= key(table.front())) return {};
+  if (x >= key(table.back())) return {table.size() - 1, table.size() - 1, 0};
+  const auto upper = std::upper_bound(
+      table.begin(), table.end(), x, [&](int64_t value, const Entry& e) { return value < key(e); });
+  const int64_t hi = key(*upper), lo = key(*(upper - 1));
+  const double f = log_scale
+                       ? (std::log(static_cast<double>(x)) - std::log(static_cast<double>(lo))) /
+                             (std::log(static_cast<double>(hi)) - std::log(static_cast<double>(lo)))
+                       : static_cast<double>(x - lo) / static_cast<double>(hi - lo);
+  const auto index = static_cast<size_t>(upper - table.begin());
+  return {index - 1, index, f};
 }
 
 }  // namespace
@@ -212,35 +224,21 @@ void validate(const HardwareProfile& p, const std::string& source) {
     }
   }
 
-  ALISA_CHECK(!p.cpu_attention.empty(), source,
-              ": 'cpu_attention' is empty (at least one thread count)");
-  for (size_t i = 0; i < p.cpu_attention.size(); ++i) {
-    const CpuAttentionRate& r = p.cpu_attention[i];
-    const std::string key = str("cpu_attention[", i, "]");
-    check_count(r.threads, source, key + ".threads");
-    check_rate(r.dense_gbps, source, key + ".dense_gbps");
-    check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
-    ALISA_CHECK(i == 0 || r.threads > p.cpu_attention[i - 1].threads, source, ": '", key,
-                ".threads' is ", r.threads, ": thread counts must ascend (the one before is ",
-                p.cpu_attention[i - 1].threads, ")");
-  }
+  check_table(p.cpu_attention, source, "cpu_attention", "threads", &CpuAttentionRate::threads,
+              "thread count", [&](const CpuAttentionRate& r, const std::string& key) {
+                check_rate(r.dense_gbps, source, key + ".dense_gbps");
+                check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
+              });
 
   check_rate(p.cpu_attention_h2d_busy.dense, source, "cpu_attention_h2d_busy.dense_share");
   check_rate(p.cpu_attention_h2d_busy.sparse, source, "cpu_attention_h2d_busy.sparse_share");
 
-  ALISA_CHECK(!p.gpu_attention.empty(), source,
-              ": 'gpu_attention' is empty (at least one batch size)");
-  for (size_t i = 0; i < p.gpu_attention.size(); ++i) {
-    const GpuAttentionRate& r = p.gpu_attention[i];
-    const std::string key = str("gpu_attention[", i, "]");
-    check_count(r.batch, source, key + ".batch");
-    check_rate(r.dense_gbps, source, key + ".dense_gbps");
-    check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
-    check_rate(r.mapped_sparse_gbps, source, key + ".mapped_sparse_gbps");
-    ALISA_CHECK(i == 0 || r.batch > p.gpu_attention[i - 1].batch, source, ": '", key, ".batch' is ",
-                r.batch, ": batch sizes must ascend (the one before is ",
-                p.gpu_attention[i - 1].batch, ")");
-  }
+  check_table(p.gpu_attention, source, "gpu_attention", "batch", &GpuAttentionRate::batch,
+              "batch size", [&](const GpuAttentionRate& r, const std::string& key) {
+                check_rate(r.dense_gbps, source, key + ".dense_gbps");
+                check_rate(r.sparse_gbps, source, key + ".sparse_gbps");
+                check_rate(r.mapped_sparse_gbps, source, key + ".mapped_sparse_gbps");
+              });
 }
 
 HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::string& source) {
@@ -248,69 +246,69 @@ HardwareProfile hardware_from_yaml(const std::string& yaml_text, const std::stri
   HardwareProfile p;
   const std::string& s = source;
   auto link = [&](const char* direction, LinkRate& rate) {
-    return KeyReaders{{str(direction, "_gbps"), number(rate.alone_gbps, s)},
-                      {str(direction, "_duplex_gbps"), number(rate.duplex_gbps, s)}};
+    return YamlKeyReaders{{str(direction, "_gbps"), number(rate.alone_gbps)},
+                          {str(direction, "_duplex_gbps"), number(rate.duplex_gbps)}};
   };
   auto links = [&](LinkRate& h2d, LinkRate& d2h) {
-    KeyReaders readers = link("h2d", h2d);
+    YamlKeyReaders readers = link("h2d", h2d);
     for (auto& reader : link("d2h", d2h)) readers.push_back(std::move(reader));
     return readers;
   };
-  const KeyReaders root_readers = {
-      {"name", text(p.name, s)},
-      {"measured", text(p.measured, s)},
-      {"gpu", text(p.gpu, s)},
-      {"cpu", text(p.cpu, s)},
+  const YamlKeyReaders root_readers = {
+      {"name", text(p.name)},
+      {"measured", text(p.measured)},
+      {"gpu", text(p.gpu)},
+      {"cpu", text(p.cpu)},
       {"capacity", sub_map(s, {{"gpu_memory_bytes", byte_count(p.gpu_memory_bytes, s)},
                                {"cpu_memory_bytes", byte_count(p.cpu_memory_bytes, s)},
                                {"disk_bytes", byte_count(p.disk_bytes, s)},
-                               {"cpu_cores", integer(p.cpu_cores, s)}})},
+                               {"cpu_cores", integer(p.cpu_cores)}})},
       {"pinned",
        sub_map(s,
                [&] {
-                 KeyReaders readers = links(p.h2d_pinned, p.d2h_pinned);
-                 readers.push_back({"h2d_cpu_busy_gbps", number(p.h2d_pinned_cpu_busy_gbps, s)});
+                 YamlKeyReaders readers = links(p.h2d_pinned, p.d2h_pinned);
+                 readers.push_back({"h2d_cpu_busy_gbps", number(p.h2d_pinned_cpu_busy_gbps)});
                  return readers;
                }())},
       {"pageable", sub_map(s, links(p.h2d_pageable, p.d2h_pageable))},
-      {"mapped", sub_map(s, {{"read_gbps", number(p.mapped_read_gbps, s)},
-                             {"write_gbps", number(p.mapped_write_gbps, s)}})},
-      {"disk", sub_map(s, {{"read_gbps", number(p.disk_read_gbps, s)},
-                           {"write_gbps", number(p.disk_write_gbps, s)},
-                           {"read_latency_us", number(p.disk_read_latency_us, s)},
-                           {"write_latency_us", number(p.disk_write_latency_us, s)}})},
-      {"memory", sub_map(s, {{"gpu_gbps", number(p.gpu_memory_gbps, s)},
-                             {"cpu_gbps", number(p.cpu_memory_gbps, s)}})},
-      {"gpu_launch_us", number(p.gpu_launch_us, s)},
-      {"unit_us", sub_map(s, {{"gpu", number(p.unit.gpu_us, s)},
-                              {"cpu_attention", number(p.unit.cpu_attention_us, s)},
-                              {"cache_load", number(p.unit.cache_load_us, s)},
-                              {"hidden_load", number(p.unit.hidden_load_us, s)}})},
+      {"mapped", sub_map(s, {{"read_gbps", number(p.mapped_read_gbps)},
+                             {"write_gbps", number(p.mapped_write_gbps)}})},
+      {"disk", sub_map(s, {{"read_gbps", number(p.disk_read_gbps)},
+                           {"write_gbps", number(p.disk_write_gbps)},
+                           {"read_latency_us", number(p.disk_read_latency_us)},
+                           {"write_latency_us", number(p.disk_write_latency_us)}})},
+      {"memory", sub_map(s, {{"gpu_gbps", number(p.gpu_memory_gbps)},
+                             {"cpu_gbps", number(p.cpu_memory_gbps)}})},
+      {"gpu_launch_us", number(p.gpu_launch_us)},
+      {"unit_us", sub_map(s, {{"gpu", number(p.unit.gpu_us)},
+                              {"cpu_attention", number(p.unit.cpu_attention_us)},
+                              {"cache_load", number(p.unit.cache_load_us)},
+                              {"hidden_load", number(p.unit.hidden_load_us)}})},
       {"gpu_gemm", table<GemmRate>(p.gemm, s,
-                                   [&s](GemmRate& g) {
-                                     return KeyReaders{{"m", integer(g.m, s)},
-                                                       {"n", integer(g.n, s)},
-                                                       {"k", integer(g.k, s)},
-                                                       {"tflops", number(g.tflops, s)}};
+                                   [](GemmRate& g) {
+                                     return YamlKeyReaders{{"m", integer(g.m)},
+                                                           {"n", integer(g.n)},
+                                                           {"k", integer(g.k)},
+                                                           {"tflops", number(g.tflops)}};
                                    })},
       {"cpu_attention", table<CpuAttentionRate>(p.cpu_attention, s,
-                                                [&s](CpuAttentionRate& r) {
-                                                  return KeyReaders{
-                                                      {"threads", integer(r.threads, s)},
-                                                      {"dense_gbps", number(r.dense_gbps, s)},
-                                                      {"sparse_gbps", number(r.sparse_gbps, s)}};
+                                                [](CpuAttentionRate& r) {
+                                                  return YamlKeyReaders{
+                                                      {"threads", integer(r.threads)},
+                                                      {"dense_gbps", number(r.dense_gbps)},
+                                                      {"sparse_gbps", number(r.sparse_gbps)}};
                                                 })},
       {"cpu_attention_h2d_busy",
-       sub_map(s, {{"dense_share", number(p.cpu_attention_h2d_busy.dense, s)},
-                   {"sparse_share", number(p.cpu_attention_h2d_busy.sparse, s)}})},
+       sub_map(s, {{"dense_share", number(p.cpu_attention_h2d_busy.dense)},
+                   {"sparse_share", number(p.cpu_attention_h2d_busy.sparse)}})},
       {"gpu_attention", table<GpuAttentionRate>(p.gpu_attention, s,
-                                                [&s](GpuAttentionRate& r) {
-                                                  return KeyReaders{
-                                                      {"batch", integer(r.batch, s)},
-                                                      {"dense_gbps", number(r.dense_gbps, s)},
-                                                      {"sparse_gbps", number(r.sparse_gbps, s)},
+                                                [](GpuAttentionRate& r) {
+                                                  return YamlKeyReaders{
+                                                      {"batch", integer(r.batch)},
+                                                      {"dense_gbps", number(r.dense_gbps)},
+                                                      {"sparse_gbps", number(r.sparse_gbps)},
                                                       {"mapped_sparse_gbps",
-                                                       number(r.mapped_sparse_gbps, s)}};
+                                                       number(r.mapped_sparse_gbps)}};
                                                 })},
   };
   ALISA_CHECK(!root.IsNull(), source, ": empty (a hardware profile written by alisa calibrate)");
@@ -396,15 +394,9 @@ double gemm_tflops(const HardwareProfile& p, int64_t m, int64_t n, int64_t k) {
     if (g.n == group_n && g.k == group_k) points.emplace_back(g.m, g.tflops);
   }
   std::sort(points.begin(), points.end());
-  if (m <= points.front().first) return points.front().second;
-  if (m >= points.back().first) return points.back().second;
-  const auto upper = std::upper_bound(points.begin(), points.end(), m,
-                                      [](int64_t value, const auto& p) { return value < p.first; });
-  const auto lower = upper - 1;
-  const double t =
-      (std::log(static_cast<double>(m)) - std::log(static_cast<double>(lower->first))) /
-      (std::log(static_cast<double>(upper->first)) - std::log(static_cast<double>(lower->first)));
-  return lower->second + t * (upper->second - lower->second);
+  const Bracket b = bracket(
+      points, m, [](const auto& point) { return point.first; }, true);
+  return b.mix(points[b.lower].second, points[b.upper].second);
 }
 
 CpuAttentionRate cpu_attention_rate(const HardwareProfile& p, int64_t threads) {
@@ -413,23 +405,12 @@ CpuAttentionRate cpu_attention_rate(const HardwareProfile& p, int64_t threads) {
   ALISA_ASSERT(threads >= 0, "cpu_attention_rate of ", threads, " threads");
   const int64_t t = threads == 0 ? p.cpu_cores : threads;
   const std::vector<CpuAttentionRate>& table = p.cpu_attention;
-  CpuAttentionRate rate;
-  if (t <= table.front().threads) {
-    rate = table.front();
-  } else if (t >= table.back().threads) {
-    rate = table.back();
-  } else {
-    const auto upper = std::upper_bound(
-        table.begin(), table.end(), t,
-        [](int64_t value, const CpuAttentionRate& r) { return value < r.threads; });
-    const auto lower = upper - 1;
-    const double f = static_cast<double>(t - lower->threads) /
-                     static_cast<double>(upper->threads - lower->threads);
-    rate.dense_gbps = lower->dense_gbps + f * (upper->dense_gbps - lower->dense_gbps);
-    rate.sparse_gbps = lower->sparse_gbps + f * (upper->sparse_gbps - lower->sparse_gbps);
-  }
-  rate.threads = t;
-  return rate;
+  const Bracket b = bracket(
+      table, t, [](const CpuAttentionRate& r) { return r.threads; }, false);
+  const CpuAttentionRate &lower = table[b.lower], &upper = table[b.upper];
+  return {.threads = t,
+          .dense_gbps = b.mix(lower.dense_gbps, upper.dense_gbps),
+          .sparse_gbps = b.mix(lower.sparse_gbps, upper.sparse_gbps)};
 }
 
 GpuAttentionRate gpu_attention_rate(const HardwareProfile& p, int64_t batch) {
@@ -437,26 +418,13 @@ GpuAttentionRate gpu_attention_rate(const HardwareProfile& p, int64_t batch) {
               "' has no GPU attention rates ('gpu_attention' is empty)");
   ALISA_ASSERT(batch > 0, "gpu_attention_rate of a batch of ", batch);
   const std::vector<GpuAttentionRate>& table = p.gpu_attention;
-  GpuAttentionRate rate;
-  if (batch <= table.front().batch) {
-    rate = table.front();
-  } else if (batch >= table.back().batch) {
-    rate = table.back();
-  } else {
-    const auto upper =
-        std::upper_bound(table.begin(), table.end(), batch,
-                         [](int64_t value, const GpuAttentionRate& r) { return value < r.batch; });
-    const auto lower = upper - 1;
-    const double f =
-        (std::log(static_cast<double>(batch)) - std::log(static_cast<double>(lower->batch))) /
-        (std::log(static_cast<double>(upper->batch)) - std::log(static_cast<double>(lower->batch)));
-    auto mix = [f](double a, double b) { return a + f * (b - a); };
-    rate.dense_gbps = mix(lower->dense_gbps, upper->dense_gbps);
-    rate.sparse_gbps = mix(lower->sparse_gbps, upper->sparse_gbps);
-    rate.mapped_sparse_gbps = mix(lower->mapped_sparse_gbps, upper->mapped_sparse_gbps);
-  }
-  rate.batch = batch;
-  return rate;
+  const Bracket b = bracket(
+      table, batch, [](const GpuAttentionRate& r) { return r.batch; }, true);
+  const GpuAttentionRate &lower = table[b.lower], &upper = table[b.upper];
+  return {.batch = batch,
+          .dense_gbps = b.mix(lower.dense_gbps, upper.dense_gbps),
+          .sparse_gbps = b.mix(lower.sparse_gbps, upper.sparse_gbps),
+          .mapped_sparse_gbps = b.mix(lower.mapped_sparse_gbps, upper.mapped_sparse_gbps)};
 }
 
 }  // namespace alisa

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <set>
+#include <string>
 
 #include "runtime/base/common.h"
 #include "runtime/base/yaml_reader.h"
@@ -27,13 +27,40 @@ void check_split(double gpu, double cpu, const std::string& source, const char* 
               "), more than 100 (the rest, 100 - gpu - cpu, goes to disk)");
 }
 
+// The keys of a policy YAML, in the order messages list them, each read into `p`.
+YamlKeyReaders policy_readers(Policy& p) {
+  return {
+      {"gpu_batch_size", yaml_value(p.gpu_batch_size, "an integer")},
+      {"num_gpu_batches", yaml_value(p.num_gpu_batches, "an integer")},
+      {"weights_gpu_percent", yaml_value(p.weights_gpu_percent, "a number")},
+      {"weights_cpu_percent", yaml_value(p.weights_cpu_percent, "a number")},
+      {"cache_gpu_percent", yaml_value(p.cache_gpu_percent, "a number")},
+      {"cache_cpu_percent", yaml_value(p.cache_cpu_percent, "a number")},
+      {"activations_gpu_percent", yaml_value(p.activations_gpu_percent, "a number")},
+      {"activations_cpu_percent", yaml_value(p.activations_cpu_percent, "a number")},
+      {"cpu_attention", yaml_value(p.cpu_attention, "true or false")},
+      {"pin_weights", yaml_value(p.pin_weights, "true or false")},
+      {"compress_weights", yaml_value(p.compress_weights, "true or false")},
+      {"compress_cache", yaml_value(p.compress_cache, "true or false")},
+      {"cache_recompute_percent",
+       [&p](const YAML::Node& value, const YamlKey& key) {
+         if (value.IsScalar() && value.Scalar() == "auto") {
+           p.cache_recompute_auto = true;
+         } else {
+           p.cache_recompute_percent = yaml_scalar<double>(value, key.where, "a number or auto");
+         }
+       }},
+  };
+}
+
 }  // namespace
 
 const char* policy_keys() {
-  return "gpu_batch_size, num_gpu_batches, weights_gpu_percent, weights_cpu_percent, "
-         "cache_gpu_percent, cache_cpu_percent, activations_gpu_percent, "
-         "activations_cpu_percent, cpu_attention, pin_weights, compress_weights, compress_cache, "
-         "cache_recompute_percent";
+  static const std::string keys = [] {
+    Policy policy;
+    return yaml_key_list(policy_readers(policy));
+  }();
+  return keys.c_str();
 }
 
 int64_t kept_hidden_positions(const Policy& policy, int64_t capacity, int64_t prompt_len) {
@@ -67,50 +94,11 @@ Policy policy_from_yaml(const std::string& yaml_text, const std::string& source)
   const YAML::Node root = parse_yaml(yaml_text, source);
   Policy policy;
   if (root.IsNull()) return policy;
-  ALISA_CHECK(root.IsMap(), source,
-              ": expected a mapping of policy settings (known: ", policy_keys(), ")");
-  std::set<std::string> seen;
-  for (const auto& item : root) {
-    ALISA_CHECK(item.first.IsScalar(), source, ": line ", item.first.Mark().line + 1,
-                ": a key must be a plain name (known: ", policy_keys(), ")");
-    const std::string key = item.first.as<std::string>();
-    ALISA_CHECK(seen.insert(key).second, source, ": key '", key, "' appears more than once");
-    const YAML::Node& value = item.second;
-    const std::string where = str(source, ": '", key, "'");
-    if (key == "gpu_batch_size") {
-      policy.gpu_batch_size = yaml_scalar<int64_t>(value, where, "an integer");
-    } else if (key == "num_gpu_batches") {
-      policy.num_gpu_batches = yaml_scalar<int64_t>(value, where, "an integer");
-    } else if (key == "weights_gpu_percent") {
-      policy.weights_gpu_percent = yaml_scalar<double>(value, where, "a number");
-    } else if (key == "weights_cpu_percent") {
-      policy.weights_cpu_percent = yaml_scalar<double>(value, where, "a number");
-    } else if (key == "cache_gpu_percent") {
-      policy.cache_gpu_percent = yaml_scalar<double>(value, where, "a number");
-    } else if (key == "cache_cpu_percent") {
-      policy.cache_cpu_percent = yaml_scalar<double>(value, where, "a number");
-    } else if (key == "activations_gpu_percent") {
-      policy.activations_gpu_percent = yaml_scalar<double>(value, where, "a number");
-    } else if (key == "activations_cpu_percent") {
-      policy.activations_cpu_percent = yaml_scalar<double>(value, where, "a number");
-    } else if (key == "cpu_attention") {
-      policy.cpu_attention = yaml_scalar<bool>(value, where, "true or false");
-    } else if (key == "pin_weights") {
-      policy.pin_weights = yaml_scalar<bool>(value, where, "true or false");
-    } else if (key == "compress_weights") {
-      policy.compress_weights = yaml_scalar<bool>(value, where, "true or false");
-    } else if (key == "compress_cache") {
-      policy.compress_cache = yaml_scalar<bool>(value, where, "true or false");
-    } else if (key == "cache_recompute_percent") {
-      if (value.IsScalar() && value.Scalar() == "auto") {
-        policy.cache_recompute_auto = true;
-      } else {
-        policy.cache_recompute_percent = yaml_scalar<double>(value, where, "a number or auto");
-      }
-    } else {
-      throw Error(str(source, ": unknown key '", key, "' (known: ", policy_keys(), ")"));
-    }
-  }
+  read_yaml_mapping(
+      root,
+      {.where = source,
+       .expected = str("expected a mapping of policy settings (known: ", policy_keys(), ")")},
+      policy_readers(policy));
   validate(policy, source);
   return policy;
 }

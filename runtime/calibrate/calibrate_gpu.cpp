@@ -1,15 +1,8 @@
 #include "runtime/calibrate/calibrate_gpu.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstring>
-#include <exception>
-#include <future>
-#include <latch>
-#include <memory>
-#include <thread>
-#include <utility>
+#include <functional>
 
 #include "kernels_gpu/attention_decode.cuh"
 #include "kernels_gpu/calibrate_kernels.cuh"
@@ -17,6 +10,9 @@
 #include "kernels_gpu/linear.cuh"
 #include "policy/memory_plan.h"
 #include "runtime/base/swa_budget.h"
+#include "runtime/calibrate/calibrate_links_gpu.h"
+#include "runtime/calibrate/calibrate_timing.h"
+#include "runtime/calibrate/calibrate_timing_gpu.h"
 #include "runtime/core/gpu_device.h"
 #include "runtime/core/tensor.h"
 #include "runtime/ops/gpu_ops.h"
@@ -26,260 +22,13 @@
 namespace alisa {
 namespace {
 
-constexpr int kRepeats = 3;                  // kernels: timed runs after the warm-up, their median
-constexpr int kBandwidthRepeats = 5;         // transfers: timed runs after the warm-up, their best
-constexpr double kGemmTargetSeconds = 2e-3;  // a timed GEMM run repeats the GEMM this long
+using namespace calibration;  // the folder's timing helpers
+
+constexpr double kGemmTargetSeconds = 2e-3;       // a timed GEMM run repeats the GEMM this long
 constexpr double kAttentionTargetSeconds = 2e-3;  // and an attention run the attention
 constexpr int64_t kMaxAttentionCopies = 64;       // cache copies rotated at the smallest batch
-constexpr int kMappedBlocksPerSm = 4;             // with 256 threads: enough reads in flight
-// PinnedCpuTier's GPU device: its arena is not used (the fill stages in memory of its own).
-constexpr size_t kPinnedTierArenaBytes = size_t{16} << 20;
-
-class DeviceMemory {
- public:
-  explicit DeviceMemory(size_t n_bytes) { ALISA_CUDA_CHECK(cudaMalloc(&data_, n_bytes)); }
-  ~DeviceMemory() { (void)cudaFree(data_); }
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  char* get() const { return static_cast<char*>(data_); }
-
- private:
-  void* data_ = nullptr;
-};
-
-// Pinned (cudaHostAlloc, mapped, as PinnedHostDevice allocates the CPU tier) or pageable host
-// memory, its pages touched so that no copy pays for faulting them in.
-class HostMemory {
- public:
-  HostMemory(size_t n_bytes, bool pinned) : pinned_(pinned) {
-    if (pinned) {
-      ALISA_CUDA_CHECK(cudaHostAlloc(&data_, n_bytes, cudaHostAllocPortable | cudaHostAllocMapped));
-    } else {
-      data_ = new char[n_bytes];
-    }
-    std::memset(data_, 0x5a, n_bytes);
-  }
-  ~HostMemory() {
-    if (pinned_) {
-      (void)cudaFreeHost(data_);
-    } else {
-      delete[] static_cast<char*>(data_);
-    }
-  }
-  HostMemory(const HostMemory&) = delete;
-  HostMemory& operator=(const HostMemory&) = delete;
-  char* get() const { return static_cast<char*>(data_); }
-
- private:
-  void* data_ = nullptr;
-  bool pinned_;
-};
-
-class Stream {
- public:
-  Stream() { ALISA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
-  ~Stream() { (void)cudaStreamDestroy(stream_); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
-class EventPair {
- public:
-  EventPair() {
-    ALISA_CUDA_CHECK(cudaEventCreate(&start));
-    const cudaError_t created = cudaEventCreate(&end);
-    if (created != cudaSuccess) (void)cudaEventDestroy(start);  // no destructor after a throw
-    ALISA_CUDA_CHECK(created);
-  }
-  ~EventPair() {
-    (void)cudaEventDestroy(start);
-    (void)cudaEventDestroy(end);
-  }
-  EventPair(const EventPair&) = delete;
-  EventPair& operator=(const EventPair&) = delete;
-  cudaEvent_t start = nullptr, end = nullptr;
-};
-
-// Seconds between events recorded on `stream` before and after what `enqueue` queues there.
-double event_seconds(cudaStream_t stream, const std::function<void()>& enqueue) {
-  const EventPair events;
-  ALISA_CUDA_CHECK(cudaEventRecord(events.start, stream));
-  enqueue();
-  ALISA_CUDA_CHECK(cudaEventRecord(events.end, stream));
-  ALISA_CUDA_CHECK(cudaEventSynchronize(events.end));
-  float ms = 0;
-  ALISA_CUDA_CHECK(cudaEventElapsedTime(&ms, events.start, events.end));
-  return 1e-3 * ms;
-}
-
-// One warm-up, then the median of kRepeats timed runs (kernels).
-double median_event_seconds(cudaStream_t stream, const std::function<void()>& enqueue) {
-  (void)event_seconds(stream, enqueue);
-  std::vector<double> times;
-  for (int i = 0; i < kRepeats; ++i) times.push_back(event_seconds(stream, enqueue));
-  return median(times);
-}
-
-// One warm-up, then the fastest of kBandwidthRepeats timed runs (transfers): other traffic on
-// the link or the host only ever slows a transfer down.
-double best_event_seconds(cudaStream_t stream, const std::function<void()>& enqueue) {
-  (void)event_seconds(stream, enqueue);
-  double best = INFINITY;
-  for (int i = 0; i < kBandwidthRepeats; ++i) best = std::min(best, event_seconds(stream, enqueue));
-  return best;
-}
-
-double gbps(double bytes, double seconds) {
-  return bytes / seconds / 1e9;
-}
-
-int current_device() {
-  int device = 0;
-  ALISA_CUDA_CHECK(cudaGetDevice(&device));
-  return device;
-}
-
-int device_attribute(cudaDeviceAttr attribute) {
-  int value = 0;
-  ALISA_CUDA_CHECK(cudaDeviceGetAttribute(&value, attribute, current_device()));
-  return value;
-}
 
 }  // namespace
-
-CopyRates measure_copy_rates(size_t n_bytes, bool pinned) {
-  const int device = current_device();
-  const HostMemory host_src(n_bytes, pinned), host_dst(n_bytes, pinned);
-  const DeviceMemory device_dst(n_bytes), device_src(n_bytes);
-  ALISA_CUDA_CHECK(cudaMemset(device_src.get(), 0x5a, n_bytes));
-  const Stream up, down;
-  const std::function<void()> h2d = [&] {
-    ALISA_CUDA_CHECK(cudaMemcpyAsync(device_dst.get(), host_src.get(), n_bytes,
-                                     cudaMemcpyHostToDevice, up.get()));
-  };
-  const std::function<void()> d2h = [&] {
-    ALISA_CUDA_CHECK(cudaMemcpyAsync(host_dst.get(), device_src.get(), n_bytes,
-                                     cudaMemcpyDeviceToHost, down.get()));
-  };
-  const double bytes = static_cast<double>(n_bytes);
-  CopyRates rates;
-  rates.h2d.alone_gbps = gbps(bytes, best_event_seconds(up.get(), h2d));
-  rates.d2h.alone_gbps = gbps(bytes, best_event_seconds(down.get(), d2h));
-
-  // Both directions at once, each queued from its own host thread: a pageable copy holds its
-  // thread while it stages, so one thread would serialise them.
-  auto both = [&] {
-    std::latch ready(2);
-    auto run = [&](cudaStream_t stream, const std::function<void()>& enqueue) {
-      ready.arrive_and_wait();
-      ALISA_CUDA_CHECK(cudaSetDevice(device));
-      return event_seconds(stream, enqueue);
-    };
-    std::future<double> up_time = std::async(std::launch::async, run, up.get(), h2d);
-    std::future<double> down_time = std::async(std::launch::async, run, down.get(), d2h);
-    return std::pair{up_time.get(), down_time.get()};
-  };
-  (void)both();
-  double up_best = INFINITY, down_best = INFINITY;  // each direction's fastest run
-  for (int i = 0; i < kBandwidthRepeats; ++i) {
-    const auto [up_seconds, down_seconds] = both();
-    up_best = std::min(up_best, up_seconds);
-    down_best = std::min(down_best, down_seconds);
-  }
-  rates.h2d.duplex_gbps = gbps(bytes, up_best);
-  rates.d2h.duplex_gbps = gbps(bytes, down_best);
-  return rates;
-}
-
-double measure_h2d_pinned_under_load(size_t n_bytes,
-                                     const std::function<void(const std::atomic<bool>& stop)>& load,
-                                     double lead_in_s) {
-  const HostMemory host_src(n_bytes, true);
-  const DeviceMemory device_dst(n_bytes);
-  const Stream up;
-  const std::function<void()> h2d = [&] {
-    ALISA_CUDA_CHECK(cudaMemcpyAsync(device_dst.get(), host_src.get(), n_bytes,
-                                     cudaMemcpyHostToDevice, up.get()));
-  };
-  std::atomic<bool> stop{false};
-  std::thread worker([&] { load(stop); });
-  std::vector<double> seconds;
-  try {
-    std::this_thread::sleep_for(std::chrono::duration<double>(lead_in_s));
-    (void)event_seconds(up.get(), h2d);
-    for (int i = 0; i < kBandwidthRepeats; ++i) seconds.push_back(event_seconds(up.get(), h2d));
-  } catch (...) {
-    stop = true;
-    worker.join();
-    throw;
-  }
-  stop = true;
-  worker.join();
-  return gbps(static_cast<double>(n_bytes), median(seconds));
-}
-
-double pinned_h2d_during(size_t n_bytes, const std::function<void()>& work, double lead_in_s) {
-  const int device = current_device();
-  const HostMemory host_src(n_bytes, true);
-  const DeviceMemory device_dst(n_bytes);
-  const Stream up;
-  std::atomic<bool> done{false};
-  std::exception_ptr failure;
-  std::thread worker([&] {
-    try {
-      ALISA_CUDA_CHECK(cudaSetDevice(device));
-      std::this_thread::sleep_for(std::chrono::duration<double>(lead_in_s));
-      work();
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    done = true;
-  });
-  int64_t copies = 0;
-  const auto start = std::chrono::steady_clock::now();
-  try {
-    while (!done) {
-      ALISA_CUDA_CHECK(cudaMemcpyAsync(device_dst.get(), host_src.get(), n_bytes,
-                                       cudaMemcpyHostToDevice, up.get()));
-      ALISA_CUDA_CHECK(cudaStreamSynchronize(up.get()));
-      ++copies;
-    }
-  } catch (...) {
-    worker.join();  // `work` cannot be interrupted; it is short
-    throw;
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  worker.join();
-  if (failure) std::rethrow_exception(failure);
-  return gbps(static_cast<double>(copies) * static_cast<double>(n_bytes), seconds);
-}
-
-MappedRates measure_mapped_rates(size_t n_bytes) {
-  n_bytes = std::max<size_t>(n_bytes / 16 * 16, 16);
-  const HostMemory host(n_bytes, true);
-  void* mapped = nullptr;
-  ALISA_CUDA_CHECK(cudaHostGetDevicePointer(&mapped, host.get(), 0));
-  const DeviceMemory sink(sizeof(uint32_t));
-  const unsigned blocks =
-      static_cast<unsigned>(kMappedBlocksPerSm * device_attribute(cudaDevAttrMultiProcessorCount));
-  const Stream stream;
-  const double bytes = static_cast<double>(n_bytes);
-  MappedRates rates;
-  rates.read_gbps =
-      gbps(bytes, best_event_seconds(stream.get(), [&] {
-             gpu::stream_read(mapped, n_bytes, reinterpret_cast<uint32_t*>(sink.get()), blocks,
-                              stream.get());
-           }));
-  rates.write_gbps = gbps(bytes, best_event_seconds(stream.get(), [&] {
-                            gpu::stream_write(mapped, n_bytes, blocks, stream.get());
-                          }));
-  return rates;
-}
 
 double measure_gpu_memory_gbps(size_t n_bytes) {
   const DeviceMemory src(n_bytes), dst(n_bytes);
@@ -489,35 +238,6 @@ std::vector<GpuAttentionRate> measure_gpu_attention(const GpuAttentionShape& s,
     }  // the timed runs waited for their work: nothing still reads what goes here
   }
   return rates;
-}
-
-PinnedCpuTier::PinnedCpuTier()
-    : gpu_(std::make_unique<GpuDevice>(current_device(), kPinnedTierArenaBytes)),
-      host_(std::make_unique<PinnedHostDevice>(*gpu_, 0)) {}
-
-PinnedCpuTier::~PinnedCpuTier() = default;
-
-CpuTierMemory PinnedCpuTier::memory() {
-  return {.device = host_.get(), .fill_f16 = [this](void* data, int64_t count, uint64_t seed) {
-            fill_f16(data, count, seed);
-          }};
-}
-
-void PinnedCpuTier::fill_f16(void* data, int64_t count, uint64_t seed) {
-  // As BlockRunner::store sends a prefill's K and V home: DMA copies from device memory, here
-  // of random values, on the cache-out queue.
-  constexpr int64_t kChunk = int64_t{32} << 20;  // float16 values: 64 MiB of staging
-  const int64_t chunk = std::min(count, kChunk);
-  if (chunk <= 0) return;
-  const DeviceMemory staging(static_cast<size_t>(chunk) * 2);
-  const cudaStream_t stream = gpu_->stream(Queue::kCacheOut);
-  for (int64_t at = 0; at < count; at += chunk) {
-    const int64_t n = std::min(chunk, count - at);
-    gpu::fill_random_f16(staging.get(), n, seed * 1000003 + static_cast<uint64_t>(at), stream);
-    ALISA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(data) + at * 2, staging.get(),
-                                     static_cast<size_t>(n) * 2, cudaMemcpyDeviceToHost, stream));
-  }
-  ALISA_CUDA_CHECK(cudaStreamSynchronize(stream));  // before the staging goes
 }
 
 void measure_gpu(const GpuCalibrationSizes& sizes, const std::vector<GemmShape>& shapes,

@@ -1,24 +1,19 @@
-// The GPU measurements of `alisa calibrate` (runtime/calibrate.h), on the current CUDA device,
-// timed with CUDA events, each after a warm-up: transfers (copies, mapped reads and writes, the
-// device memory copy) report the best of five timed runs, since interference only slows them;
-// kernels (launches, GEMMs, attention) the median of three.
+// The GPU measurements of `alisa calibrate` (CUDA builds only), on the current CUDA device, timed
+// with CUDA events after a warm-up: device memory, kernel launches, GEMMs and decode attention
+// (the median of three runs; the device memory copy the best of five), and measure_gpu, which
+// fills every GPU field of a profile, the transfers of calibrate_links_gpu.h included.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "policy/hardware.h"
-#include "runtime/calibrate/calibrate.h"
+#include "runtime/calibrate/calibrate_shapes.h"
 
 namespace alisa {
-
-class GpuDevice;
-class PinnedHostDevice;
 
 struct GpuCalibrationSizes {
   size_t pinned_bytes = size_t{1} << 30;       // each pinned copy
@@ -29,33 +24,6 @@ struct GpuCalibrationSizes {
   std::vector<int64_t> gemm_m = {1, 4, 16, 64, 256, 1024, 4096, 16384};
   std::vector<int64_t> gpu_attention_batches = {1, 8, 32, 128};  // GPU batch sizes, ascending
 };
-
-// cudaMemcpyAsync of n_bytes from (to) pinned or pageable host memory, each direction alone and
-// then both at once on two streams issued from two host threads: duplex_gbps is each direction's
-// own rate while the other runs (its best run of five, like the others).
-struct CopyRates {
-  LinkRate h2d, d2h;
-};
-CopyRates measure_copy_rates(size_t n_bytes, bool pinned);
-
-// Pinned H2D copies of n_bytes while `load` keeps other threads busy (started lead_in_s seconds
-// before the first copy, time for its setup; it returns once `stop` is set, after the last): the
-// median of 5 timed runs after a warm-up, contention being what this measures.
-double measure_h2d_pinned_under_load(size_t n_bytes,
-                                     const std::function<void(const std::atomic<bool>& stop)>& load,
-                                     double lead_in_s);
-
-// Runs `work` on another thread (lead_in_s seconds after the first copy) while this one queues
-// pinned H2D copies of n_bytes back to back until it returns: the mirror of the above, what the
-// weights streaming up cost the CPU. Returns the copies' mean GB/s; rethrows what `work` threw.
-double pinned_h2d_during(size_t n_bytes, const std::function<void()>& work, double lead_in_s);
-
-// A kernel reading (summing) and writing n_bytes of mapped pinned host memory in 16-byte vectors.
-struct MappedRates {
-  double read_gbps = 0;
-  double write_gbps = 0;
-};
-MappedRates measure_mapped_rates(size_t n_bytes);
 
 // A device-to-device cudaMemcpyAsync of n_bytes: 2 * n_bytes / time (read and write counted once
 // each).
@@ -90,25 +58,6 @@ struct GpuAttentionShape {
 // exceed the L2 cache twice (as a model's layers do); a timed run repeats them for about 2 ms.
 std::vector<GpuAttentionRate> measure_gpu_attention(const GpuAttentionShape& shape,
                                                     const std::vector<int64_t>& batches);
-
-// The CPU tier of a GPU run, for measure_cpu_attention: pinned, mapped host memory
-// (PinnedHostDevice over the current CUDA device), its caches written by the GPU as the runtime's
-// are (the prompt's K and V stored home by copies from device memory), not by the CPU.
-class PinnedCpuTier {
- public:
-  PinnedCpuTier();
-  ~PinnedCpuTier();
-  PinnedCpuTier(const PinnedCpuTier&) = delete;
-  PinnedCpuTier& operator=(const PinnedCpuTier&) = delete;
-  // Valid while this lives.
-  CpuTierMemory memory();
-
- private:
-  void fill_f16(void* data, int64_t count, uint64_t seed);
-
-  std::unique_ptr<GpuDevice> gpu_;
-  std::unique_ptr<PinnedHostDevice> host_;
-};
 
 // Every GPU field of `profile` (gpu, gpu_memory_bytes, the link rates, mapped, memory.gpu_gbps,
 // gpu_launch_us, gpu_gemm, gpu_attention) on device 0; `progress` gets one line per step.

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "runtime/calibrate/calibrate.h"
+#include "runtime/calibrate/calibrate_timing.h"
 #include "runtime/jobs/bench.h"
 #include "runtime/jobs/engine.h"
 

@@ -16,46 +16,99 @@ std::string resolve_path(const std::filesystem::path& base, const std::string& v
   return path.is_absolute() ? value : (base / path).lexically_normal().string();
 }
 
-// The `swa:` mapping: sparsity, window_max, granularity, score, min_tokens, gamma.
-void read_swa(const YAML::Node& node, const std::string& where, RunConfig& config) {
-  ALISA_CHECK(node.IsMap(), where, ": expected a mapping (keys: ", swa_config_keys(), ")");
-  for (const auto& item : node) {
-    ALISA_CHECK(item.first.IsScalar(), where, ": a key must be a plain name");
-    const std::string key = item.first.as<std::string>();
-    const YAML::Node& value = item.second;
-    const std::string at = str(where, " '", key, "'");
-    if (key == "sparsity") {
-      config.swa_sparsity = yaml_scalar<double>(value, at, "a number in [0, 1)");
-    } else if (key == "window_max") {
-      config.swa_window_max = yaml_scalar<int64_t>(value, at, "an integer");
-    } else if (key == "granularity") {
-      config.swa_granularity = yaml_scalar<std::string>(value, at, "layer or head");
-      parse_swa_granularity(*config.swa_granularity, at);
-    } else if (key == "score") {
-      config.swa_score = yaml_scalar<std::string>(value, at, "window, decay, history or recent");
-      parse_swa_score(*config.swa_score, at);
-    } else if (key == "min_tokens") {
-      config.swa_min_tokens = yaml_scalar<int64_t>(value, at, "an integer");
-    } else if (key == "gamma") {
-      config.swa_gamma = yaml_scalar<double>(value, at, "a number in (0, 1]");
-    } else {
-      throw Error(str(where, ": unknown key '", key, "' (known: ", swa_config_keys(), ")"));
-    }
-  }
+// A path in the file, resolved against its folder.
+YamlKeyReader path_value(std::optional<std::string>& out, const std::filesystem::path& base,
+                         const char* expected) {
+  return [&out, base, expected](const YAML::Node& value, const YamlKey& key) {
+    out = resolve_path(base, yaml_scalar<std::string>(value, key.where, expected));
+  };
+}
+
+YamlKeyReader byte_size(std::optional<uint64_t>& out) {
+  return [&out](const YAML::Node& value, const YamlKey& key) {
+    out = parse_byte_size(yaml_scalar<std::string>(value, key.where, "a byte size"), key.where);
+  };
+}
+
+// A name that `parse` must know (its message names the key); kept as text, parsed when used.
+template <typename Parse>
+YamlKeyReader name_value(std::optional<std::string>& out, const char* expected, Parse parse) {
+  return [&out, expected, parse](const YAML::Node& value, const YamlKey& key) {
+    out = yaml_scalar<std::string>(value, key.where, expected);
+    parse(*out, key.where);
+  };
+}
+
+// The `swa:` mapping's keys, in the order messages list them.
+YamlKeyReaders swa_readers(RunConfig& c) {
+  return {
+      {"sparsity", yaml_value(c.swa_sparsity, "a number in [0, 1)")},
+      {"window_max", yaml_value(c.swa_window_max, "an integer")},
+      {"granularity", name_value(c.swa_granularity, "layer or head", parse_swa_granularity)},
+      {"score", name_value(c.swa_score, "window, decay, history or recent", parse_swa_score)},
+      {"min_tokens", yaml_value(c.swa_min_tokens, "an integer")},
+      {"gamma", yaml_value(c.swa_gamma, "a number in (0, 1]")},
+  };
+}
+
+// The run YAML's keys, in the order messages list them; paths resolved against `base`.
+YamlKeyReaders run_config_readers(RunConfig& c, const std::filesystem::path& base) {
+  return {
+      {"model", path_value(c.model, base, "a folder or dummy:NAME")},
+      {"prompts", path_value(c.prompts, base, "a path")},
+      {"output", path_value(c.output, base, "a path")},
+      {"tokenizer", path_value(c.tokenizer, base, "a path")},
+      {"max_new_tokens", yaml_value(c.max_new_tokens, "an integer")},
+      {"prompt_len", yaml_value(c.prompt_len, "an integer")},
+      {"gen_len", yaml_value(c.gen_len, "an integer")},
+      {"temperature", yaml_value(c.temperature, "a number")},
+      {"top_p", yaml_value(c.top_p, "a number")},
+      {"top_k", yaml_value(c.top_k, "an integer")},
+      {"seed", yaml_value(c.seed, "a non-negative integer")},
+      {"batch_size", yaml_value(c.batch_size, "an integer")},
+      {"stop_at_eos", yaml_value(c.stop_at_eos, "true or false")},
+      {"device", name_value(c.device, "cpu, gpu or auto", parse_device_choice)},
+      {"gpu_memory_limit", byte_size(c.gpu_memory_limit)},
+      {"threads", yaml_value(c.threads, "an integer")},
+      {"cpu_memory_limit", byte_size(c.cpu_memory_limit)},
+      {"dummy_seed", yaml_value(c.dummy_seed, "a non-negative integer")},
+      {"policy",
+       [&c, base](const YAML::Node& value, const YamlKey& key) {
+         const std::string policy = yaml_scalar<std::string>(value, key.where, "a path or auto");
+         c.policy = policy == "auto" ? policy : resolve_path(base, policy);
+       }},
+      {"hardware", path_value(c.hardware, base, "a path")},
+      {"allow_compression", yaml_value(c.allow_compression, "true or false")},
+      {"offload_dir", path_value(c.offload_dir, base, "a folder")},
+      {"swa",
+       [&c](const YAML::Node& value, const YamlKey& key) {
+         read_yaml_mapping(value,
+                           {.where = key.where,
+                            .expected = str("expected a mapping (keys: ", swa_config_keys(), ")"),
+                            .key_details = false,
+                            .value_where = key.where + " ",
+                            .unique_keys = false},
+                           swa_readers(c));
+       }},
+  };
 }
 
 }  // namespace
 
 const char* run_config_keys() {
-  return "model, prompts, output, tokenizer, max_new_tokens, prompt_len, gen_len, temperature, "
-         "top_p, top_k, seed, "
-         "batch_size, stop_at_eos, device, gpu_memory_limit, threads, cpu_memory_limit, "
-         "dummy_seed, "
-         "policy, hardware, allow_compression, offload_dir, swa";
+  static const std::string keys = [] {
+    RunConfig config;
+    return yaml_key_list(run_config_readers(config, {}));
+  }();
+  return keys.c_str();
 }
 
 const char* swa_config_keys() {
-  return "sparsity, window_max, granularity, score, min_tokens, gamma";
+  static const std::string keys = [] {
+    RunConfig config;
+    return yaml_key_list(swa_readers(config));
+  }();
+  return keys.c_str();
 }
 
 SwaOptions swa_options(const RunConfig& c, const std::string& source) {
@@ -108,69 +161,10 @@ RunConfig load_run_config(const std::filesystem::path& path) {
   const YAML::Node root = parse_yaml(read_yaml_file(path, "config"), path.string());
   RunConfig config;
   if (root.IsNull()) return config;
-  ALISA_CHECK(root.IsMap(), path.string(), ": expected a mapping of settings");
-  const std::filesystem::path base = path.parent_path();
-  for (const auto& item : root) {
-    ALISA_CHECK(item.first.IsScalar(), path.string(), ": line ", item.first.Mark().line + 1,
-                ": a key must be a plain name (known: ", run_config_keys(), ")");
-    const std::string key = item.first.as<std::string>();
-    const YAML::Node& value = item.second;
-    const std::string where = str(path.string(), ": '", key, "'");
-    if (key == "model") {
-      config.model =
-          resolve_path(base, yaml_scalar<std::string>(value, where, "a folder or dummy:NAME"));
-    } else if (key == "prompts") {
-      config.prompts = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
-    } else if (key == "output") {
-      config.output = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
-    } else if (key == "tokenizer") {
-      config.tokenizer = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
-    } else if (key == "max_new_tokens") {
-      config.max_new_tokens = yaml_scalar<int64_t>(value, where, "an integer");
-    } else if (key == "prompt_len") {
-      config.prompt_len = yaml_scalar<int64_t>(value, where, "an integer");
-    } else if (key == "gen_len") {
-      config.gen_len = yaml_scalar<int64_t>(value, where, "an integer");
-    } else if (key == "temperature") {
-      config.temperature = yaml_scalar<float>(value, where, "a number");
-    } else if (key == "top_p") {
-      config.top_p = yaml_scalar<float>(value, where, "a number");
-    } else if (key == "top_k") {
-      config.top_k = yaml_scalar<int32_t>(value, where, "an integer");
-    } else if (key == "seed") {
-      config.seed = yaml_scalar<uint64_t>(value, where, "a non-negative integer");
-    } else if (key == "batch_size") {
-      config.batch_size = yaml_scalar<int64_t>(value, where, "an integer");
-    } else if (key == "stop_at_eos") {
-      config.stop_at_eos = yaml_scalar<bool>(value, where, "true or false");
-    } else if (key == "threads") {
-      config.threads = yaml_scalar<int32_t>(value, where, "an integer");
-    } else if (key == "device") {
-      config.device = yaml_scalar<std::string>(value, where, "cpu, gpu or auto");
-      parse_device_choice(*config.device, where);
-    } else if (key == "gpu_memory_limit") {
-      config.gpu_memory_limit =
-          parse_byte_size(yaml_scalar<std::string>(value, where, "a byte size"), where);
-    } else if (key == "cpu_memory_limit") {
-      config.cpu_memory_limit =
-          parse_byte_size(yaml_scalar<std::string>(value, where, "a byte size"), where);
-    } else if (key == "dummy_seed") {
-      config.dummy_seed = yaml_scalar<uint64_t>(value, where, "a non-negative integer");
-    } else if (key == "policy") {
-      const std::string policy = yaml_scalar<std::string>(value, where, "a path or auto");
-      config.policy = policy == "auto" ? policy : resolve_path(base, policy);
-    } else if (key == "hardware") {
-      config.hardware = resolve_path(base, yaml_scalar<std::string>(value, where, "a path"));
-    } else if (key == "allow_compression") {
-      config.allow_compression = yaml_scalar<bool>(value, where, "true or false");
-    } else if (key == "offload_dir") {
-      config.offload_dir = resolve_path(base, yaml_scalar<std::string>(value, where, "a folder"));
-    } else if (key == "swa") {
-      read_swa(value, where, config);
-    } else {
-      throw Error(str(path.string(), ": unknown key '", key, "' (known: ", run_config_keys(), ")"));
-    }
-  }
+  read_yaml_mapping(
+      root,
+      {.where = path.string(), .expected = "expected a mapping of settings", .unique_keys = false},
+      run_config_readers(config, path.parent_path()));
   swa_options(config, path.string());  // out-of-range swa values are named with the file
   return config;
 }

@@ -12,6 +12,7 @@
 #include "policy/hardware.h"
 #include "runtime/base/common.h"
 #include "runtime/calibrate/calibrate_gpu.h"
+#include "runtime/calibrate/calibrate_links_gpu.h"
 #include "runtime/calibrate/calibrate_units.h"
 #include "tests/test_support.h"
 

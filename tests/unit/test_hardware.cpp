@@ -10,6 +10,11 @@
 #include "policy/hardware.h"
 #include "runtime/base/common.h"
 #include "runtime/calibrate/calibrate.h"
+#include "runtime/calibrate/calibrate_cpu.h"
+#include "runtime/calibrate/calibrate_disk.h"
+#include "runtime/calibrate/calibrate_host.h"
+#include "runtime/calibrate/calibrate_shapes.h"
+#include "runtime/calibrate/calibrate_timing.h"
 #include "runtime/ops/backend.h"
 #include "tests/test_support.h"
 

@@ -153,8 +153,8 @@ void BlockRunner::prefetch(int64_t unit, int64_t n_new, int64_t past) {
     hidden_[k].load(0, n, hidden_slot_[s], Queue::kCacheIn, copies_, disk_staging_);
     bytes += n;
   }
-  slot.ready = &copies_.end(Queue::kCacheIn, start, Lane::kCacheIn,
-                            str("layer ", j, " batch ", k, " cache in"), bytes, Link::kCpuToGpu);
+  slot.ready =
+      &copies_.end(Queue::kCacheIn, start, str("layer ", j, " batch ", k, " cache in"), bytes);
 }
 
 StepBatch BlockRunner::step_batch(int64_t k, int64_t n_new, int64_t past) const {
@@ -189,8 +189,7 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
   program_.layer(w, cache, step, scratch_, hidden, ops_);
   kv_.end_compute(unit, s, past, n_new, ops_, copies_);
   if (j == spec_.n_layers - 1) head(k, hidden, n_new);
-  slots_[s].computed =
-      &copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " batch ", k));
+  slots_[s].computed = &copies_.end(Queue::kCompute, start, str("layer ", j, " batch ", k));
 }
 
 void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
@@ -218,8 +217,8 @@ void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
     if (write.valid()) disk_writes_[s].push_back(std::move(write));
     bytes += n;
   }
-  slot.stored = &copies_.end(Queue::kCacheOut, start, Lane::kCacheOut,
-                             str("layer ", j, " batch ", k, " cache out"), bytes, Link::kGpuToCpu);
+  slot.stored =
+      &copies_.end(Queue::kCacheOut, start, str("layer ", j, " batch ", k, " cache out"), bytes);
   if (store_hidden) hidden_stored_[k] = slot.stored;
 }
 

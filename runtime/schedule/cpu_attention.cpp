@@ -26,8 +26,7 @@ void BlockRunner::compute_with_cpu_attention(int64_t unit, const LayerWeights& w
   const Tensor hidden = hidden_view(k, s, n_new);
   program_.layer_rest(w, step, scratch_, hidden, ops_);
   if (j == spec_.n_layers - 1) head(k, hidden, n_new);
-  slots_[s].computed =
-      &copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " batch ", k));
+  slots_[s].computed = &copies_.end(Queue::kCompute, start, str("layer ", j, " batch ", k));
 }
 
 void BlockRunner::queue_qkv(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past) {
@@ -42,8 +41,7 @@ void BlockRunner::queue_qkv(int64_t unit, const LayerWeights& w, int64_t n_new, 
   copies_.copy_mapped(ops_, scratch_.q.slice(0, 0, n), mapped(host.q, tiers_), Link::kGpuToCpu);
   copies_.copy_mapped(ops_, scratch_.k.slice(0, 0, n), mapped(host.k, tiers_), Link::kGpuToCpu);
   copies_.copy_mapped(ops_, scratch_.v.slice(0, 0, n), mapped(host.v, tiers_), Link::kGpuToCpu);
-  qkv_exported_[s] =
-      &copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " batch ", k, " qkv"));
+  qkv_exported_[s] = &copies_.end(Queue::kCompute, start, str("layer ", j, " batch ", k, " qkv"));
 }
 
 void BlockRunner::attend_on_cpu(int64_t unit, const StepBatch& step) {

@@ -180,8 +180,7 @@ uint64_t WeightStore::queue_load(int64_t j, void* slot, const void* staging,
     if (t.tier == Tier::kCompute) continue;
     const void* src =
         t.tier == Tier::kCpu ? t.home.data() : static_cast<const char*>(staging) + t.staging_offset;
-    copies.copy(Queue::kWeightsIn, static_cast<char*>(slot) + t.slot_offset, src, t.n_bytes,
-                Link::kCpuToGpu);
+    copies.copy(Queue::kWeightsIn, static_cast<char*>(slot) + t.slot_offset, src, t.n_bytes);
     bytes += t.n_bytes;
   }
   return bytes;

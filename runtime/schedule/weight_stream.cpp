@@ -73,8 +73,7 @@ void WeightStream::load(size_t r) {
   if (layer_done_[s] != nullptr) copies_.wait(Queue::kWeightsIn, *layer_done_[s]);
   Event& start = copies_.begin(Queue::kWeightsIn);
   const uint64_t bytes = weights_.queue_load(j, slot_[s], staging_[s], copies_);
-  ready_[s] = &copies_.end(Queue::kWeightsIn, start, Lane::kWeightsIn, str("layer ", j, " weights"),
-                           bytes, Link::kCpuToGpu);
+  ready_[s] = &copies_.end(Queue::kWeightsIn, start, str("layer ", j, " weights"), bytes);
 }
 
 LayerWeights WeightStream::layer(int64_t j, Ops& ops) {
@@ -86,7 +85,7 @@ LayerWeights WeightStream::layer(int64_t j, Ops& ops) {
   if (!weights_.compressed()) return weights_.layer(j, slot, nullptr, ops);
   Event& start = copies_.begin(Queue::kCompute);
   const LayerWeights w = weights_.layer(j, slot, dense_slot_, ops);
-  copies_.end(Queue::kCompute, start, Lane::kCompute, str("layer ", j, " dequantize"));
+  copies_.end(Queue::kCompute, start, str("layer ", j, " dequantize"));
   return w;
 }
 

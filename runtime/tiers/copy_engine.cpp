@@ -3,6 +3,25 @@
 #include <chrono>
 
 namespace alisa {
+
+Lane lane_of(Queue queue) {
+  switch (queue) {
+    case Queue::kCompute:
+      return Lane::kCompute;
+    case Queue::kWeightsIn:
+      return Lane::kWeightsIn;
+    case Queue::kCacheIn:
+      return Lane::kCacheIn;
+    case Queue::kCacheOut:
+      return Lane::kCacheOut;
+  }
+  ALISA_ASSERT(false, "queue ", static_cast<int>(queue));
+  return Lane::kCompute;
+}
+
+std::optional<Link> link_of(Queue queue) {
+  return lane_link(lane_of(queue));
+}
 namespace {
 
 double steady_us() {
@@ -56,17 +75,18 @@ Event& CopyEngine::begin(Queue queue) {
   return record(queue);
 }
 
-Event& CopyEngine::end(Queue queue, Event& start, Lane lane, std::string name, uint64_t bytes,
-                       std::optional<Link> link) {
+Event& CopyEngine::end(Queue queue, Event& start, std::string name, uint64_t bytes) {
   Event& finish = record(queue);
-  pending_.push_back({lane, std::move(name), &start, &finish, bytes, link});
+  pending_.push_back({lane_of(queue), std::move(name), &start, &finish, bytes, link_of(queue)});
   return finish;
 }
 
-void CopyEngine::copy(Queue queue, void* dst, const void* src, size_t n_bytes, Link link) {
+void CopyEngine::copy(Queue queue, void* dst, const void* src, size_t n_bytes) {
+  const std::optional<Link> link = link_of(queue);
+  ALISA_ASSERT(link.has_value(), "a copy on the compute queue");
   if (n_bytes == 0) return;
   compute_.copy_async(queue, dst, src, n_bytes);
-  timeline_.count_bytes(link, n_bytes);
+  timeline_.count_bytes(*link, n_bytes);
 }
 
 void CopyEngine::copy_mapped(Ops& ops, const Tensor& src, const Tensor& dst, Link link) {

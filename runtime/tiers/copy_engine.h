@@ -24,6 +24,11 @@ void copy_host_to_device(const Tensor& dst, const void* src);
 // dst (host memory) = src (contiguous, on its device).
 void copy_device_to_host(void* dst, const Tensor& src);
 
+// A queue's spans lie on the timeline lane of the same name, and its copies cross one link:
+// weights in and cache in CPU->GPU, cache out GPU->CPU; the compute queue moves no bytes.
+Lane lane_of(Queue queue);
+std::optional<Link> link_of(Queue queue);
+
 class CopyEngine {
  public:
   // `io` may be null when nothing lives on disk.
@@ -42,14 +47,14 @@ class CopyEngine {
   void wait(Queue queue, const Event& event) { compute_.wait(queue, event); }
   void host_wait(const Event& event) { compute_.host_wait(event); }
 
-  // A span of queued work: begin() marks its start on `queue`, end() its end, and returns the
-  // end event. The span's times are read at settle().
+  // A span of queued work: begin() marks its start on `queue`, end() its end (on the queue's
+  // lane, `bytes` on its link), and returns the end event. The span's times are read at settle().
   Event& begin(Queue queue);
-  Event& end(Queue queue, Event& start, Lane lane, std::string name, uint64_t bytes = 0,
-             std::optional<Link> link = std::nullopt);
+  Event& end(Queue queue, Event& start, std::string name, uint64_t bytes = 0);
 
-  // n_bytes between host memory and the compute device, queued on `queue`, counted on `link`.
-  void copy(Queue queue, void* dst, const void* src, size_t n_bytes, Link link);
+  // n_bytes between host memory and the compute device, queued on a transfer queue and counted
+  // on its link.
+  void copy(Queue queue, void* dst, const void* src, size_t n_bytes);
   // dst = src by a kernel of the compute queue reading or writing mapped host memory directly
   // (both tensors are addressed by the compute device). For small per-step exchanges (CPU
   // attention's queries and results): on the GPU a DMA copy would wait behind the bulk weight

@@ -37,13 +37,13 @@ void HomedBuffer::load(size_t offset, size_t n, void* dst, Queue queue, CopyEngi
   ALISA_ASSERT(offset + n <= n_bytes_, "load past the end of a homed buffer");
   if (n == 0) return;
   if (home_ == Tier::kCpu) {
-    copies.copy(queue, dst, static_cast<const char*>(data()) + offset, n, Link::kCpuToGpu);
+    copies.copy(queue, dst, static_cast<const char*>(data()) + offset, n);
     return;
   }
   ALISA_ASSERT(home_ == Tier::kDisk, "load of a compute-resident buffer");
   for (const std::shared_future<void>& write : pending_writes_) write.get();
   copies.read_disk(*file_, file_offset_ + offset, staging, n, "load from disk").get();
-  copies.copy(queue, dst, staging, n, Link::kCpuToGpu);
+  copies.copy(queue, dst, staging, n);
   copies.host_wait(copies.record(queue));  // the staging is reused at once
 }
 
@@ -52,11 +52,11 @@ std::shared_future<void> HomedBuffer::store(size_t offset, size_t n, const void*
   ALISA_ASSERT(offset + n <= n_bytes_, "store past the end of a homed buffer");
   if (n == 0) return {};
   if (home_ == Tier::kCpu) {
-    copies.copy(queue, static_cast<char*>(data()) + offset, src, n, Link::kGpuToCpu);
+    copies.copy(queue, static_cast<char*>(data()) + offset, src, n);
     return {};
   }
   ALISA_ASSERT(home_ == Tier::kDisk, "store of a compute-resident buffer");
-  copies.copy(queue, staging, src, n, Link::kGpuToCpu);
+  copies.copy(queue, staging, src, n);
   const Event& copied = copies.record(queue);
   // Writes that are done need not be waited for again.
   std::erase_if(pending_writes_, [](const std::shared_future<void>& write) {

@@ -14,6 +14,7 @@
 #include "runtime/base/dtype.h"
 #include "runtime/base/swa_budget.h"
 #include "runtime/calibrate/calibrate_timing.h"
+#include "runtime/core/owned_buffers.h"
 #include "runtime/core/tensor.h"
 #include "runtime/model/model_spec.h"
 #include "runtime/ops/cpu_ops.h"
@@ -105,11 +106,6 @@ std::vector<CpuAttentionRate> measure_cpu_attention(const CpuAttentionShape& s,
   CpuDevice pageable(0, "cpu tier");
   Device& tier = memory.device != nullptr ? *memory.device : pageable;
   std::vector<Buffer> owner;  // every buffer below; freed after the tensors' last use
-  auto make = [&](DType dtype, std::initializer_list<int64_t> dims, const char* what) {
-    OwnedTensor owned = allocate_tensor(tier, dtype, dims, what);
-    owner.push_back(std::move(owned.buffer));
-    return owned.tensor;
-  };
   uint64_t seed = 1;
   auto fill = [&](const Tensor& t) {
     if (memory.fill_f16) {
@@ -132,10 +128,10 @@ std::vector<CpuAttentionRate> measure_cpu_attention(const CpuAttentionShape& s,
   // BlockRunner's host scratch.
   DecoderScratch scratch;
   scratch.max_tokens = b;
-  scratch.q = make(DType::kF16, {b, row}, "CPU attention queries");
-  scratch.k = make(DType::kF16, {b, row}, "CPU attention keys");
-  scratch.v = make(DType::kF16, {b, row}, "CPU attention values");
-  scratch.attention = make(DType::kF16, {b, row}, "CPU attention output");
+  scratch.q = owned_tensor(owner, tier, DType::kF16, {b, row}, "CPU attention queries");
+  scratch.k = owned_tensor(owner, tier, DType::kF16, {b, row}, "CPU attention keys");
+  scratch.v = owned_tensor(owner, tier, DType::kF16, {b, row}, "CPU attention values");
+  scratch.attention = owned_tensor(owner, tier, DType::kF16, {b, row}, "CPU attention output");
   for (const Tensor* t : {&scratch.q, &scratch.k, &scratch.v}) fill(*t);
   // A decode step at a full cache: the new token is the last, every token is real.
   std::vector<uint8_t> mask(static_cast<size_t>(b * n), 1);
@@ -161,8 +157,10 @@ std::vector<CpuAttentionRate> measure_cpu_attention(const CpuAttentionShape& s,
   // BlockRunner::kv_view does, and the unit's SWA state.
   std::vector<KvLayerView> units(static_cast<size_t>(s.kv_sets));
   for (KvLayerView& unit : units) {
-    const Tensor k = make(DType::kF16, {n, b, s.n_heads, s.head_dim}, "KV cache");
-    const Tensor v = make(DType::kF16, {n, b, s.n_heads, s.head_dim}, "KV cache");
+    const Tensor k =
+        owned_tensor(owner, tier, DType::kF16, {n, b, s.n_heads, s.head_dim}, "KV cache");
+    const Tensor v =
+        owned_tensor(owner, tier, DType::kF16, {n, b, s.n_heads, s.head_dim}, "KV cache");
     fill(k);
     fill(v);
     unit.k = k.transpose(0, 1);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "runtime/core/owned_buffers.h"
 #include "runtime/tiers/copy_engine.h"
 
 namespace alisa {
@@ -16,9 +17,7 @@ Tensor rows_of(const Tensor& t, int64_t n) {
 DecoderScratch DecoderProgram::allocate_scratch(Device& device, DType dtype, int64_t max_tokens,
                                                 std::vector<Buffer>& owner) const {
   auto make = [&](int64_t cols, const char* what) {
-    OwnedTensor owned = allocate_tensor(device, dtype, {max_tokens, cols}, what);
-    owner.push_back(std::move(owned.buffer));
-    return owned.tensor;
+    return owned_tensor(owner, device, dtype, {max_tokens, cols}, what);
   };
   DecoderScratch s;
   s.max_tokens = max_tokens;

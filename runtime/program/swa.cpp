@@ -5,6 +5,7 @@
 
 #include "runtime/base/common.h"
 #include "runtime/base/swa_budget.h"
+#include "runtime/core/owned_buffers.h"
 
 namespace alisa {
 
@@ -103,36 +104,33 @@ SwaBytes swa_block_bytes(const SwaOptions& options, const SwaShape& shape, int64
 
 SwaState allocate_swa_layer(Device& device, const SwaOptions& options, const SwaShape& s,
                             std::vector<Buffer>& owner) {
-  auto make = [&](DType dtype, std::initializer_list<int64_t> dims, const char* what) {
-    OwnedTensor owned = allocate_tensor(device, dtype, dims, what);
-    owner.push_back(std::move(owned.buffer));
-    return owned.tensor;
-  };
   SwaState state;
   state.mode = options.score;
   state.gamma = static_cast<float>(options.score == SwaScore::kDecay ? options.gamma : 1.0);
   if (options.score == SwaScore::kRecent) return state;
-  state.score = make(DType::kF32, {s.batch, s.groups, s.capacity}, "SWA score");
+  state.score =
+      owned_tensor(owner, device, DType::kF32, {s.batch, s.groups, s.capacity}, "SWA score");
   if (options.score == SwaScore::kWindow) {
     state.ring_index =
-        make(DType::kI32, {s.batch, s.groups, s.window_rows, s.row_capacity}, "SWA score window");
+        owned_tensor(owner, device, DType::kI32, {s.batch, s.groups, s.window_rows, s.row_capacity},
+                     "SWA score window");
     state.ring_weight =
-        make(DType::kF32, {s.batch, s.groups, s.window_rows, s.row_capacity}, "SWA score window");
-    state.ring_count = make(DType::kI32, {s.batch, s.window_rows}, "SWA score window");
+        owned_tensor(owner, device, DType::kF32, {s.batch, s.groups, s.window_rows, s.row_capacity},
+                     "SWA score window");
+    state.ring_count =
+        owned_tensor(owner, device, DType::kI32, {s.batch, s.window_rows}, "SWA score window");
   }
   return state;
 }
 
 SwaState allocate_swa_scratch(Device& device, const SwaShape& s, std::vector<Buffer>& owner) {
-  auto make = [&](DType dtype, std::initializer_list<int64_t> dims, const char* what) {
-    OwnedTensor owned = allocate_tensor(device, dtype, dims, what);
-    owner.push_back(std::move(owned.buffer));
-    return owned.tensor;
-  };
   SwaState scratch;
-  scratch.sequences = make(DType::kI32, {s.batch, kSwaSequenceFields}, "SWA sequences");
-  scratch.selected = make(DType::kI32, {s.batch, s.groups, s.max_selected}, "SWA selection");
-  scratch.probs = make(DType::kF32, {s.batch, s.n_heads, s.max_selected}, "SWA weights");
+  scratch.sequences =
+      owned_tensor(owner, device, DType::kI32, {s.batch, kSwaSequenceFields}, "SWA sequences");
+  scratch.selected = owned_tensor(owner, device, DType::kI32, {s.batch, s.groups, s.max_selected},
+                                  "SWA selection");
+  scratch.probs =
+      owned_tensor(owner, device, DType::kF32, {s.batch, s.n_heads, s.max_selected}, "SWA weights");
   return scratch;
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/schedule/batch_runner.h"
 
+#include "runtime/core/owned_buffers.h"
+#include "runtime/schedule/sampling.h"
 #include "runtime/tiers/copy_engine.h"
 
 namespace alisa {
@@ -9,28 +11,26 @@ BatchRunner::BatchRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     : spec_(spec), weights_(weights), ops_(ops), device_(device), shape_(shape), program_(spec) {
   const int64_t b = shape.batch;
   const int64_t max_tokens = b * shape.max_step_tokens;
-  auto make = [&](DType dtype, std::initializer_list<int64_t> dims, const char* what) {
-    OwnedTensor owned = allocate_tensor(device, dtype, dims, what);
-    buffers_.push_back(std::move(owned.buffer));
-    return owned.tensor;
-  };
   const DType act = shape.activation_dtype;
   cache_.resize(static_cast<size_t>(spec.n_layers));
   for (KvLayerView& layer : cache_) {
-    layer.k = make(act, {b, shape.capacity, spec.n_kv_heads, spec.head_dim}, "KV cache");
-    layer.v = make(act, {b, shape.capacity, spec.n_kv_heads, spec.head_dim}, "KV cache");
+    layer.k = owned_tensor(buffers_, device, act,
+                           {b, shape.capacity, spec.n_kv_heads, spec.head_dim}, "KV cache");
+    layer.v = owned_tensor(buffers_, device, act,
+                           {b, shape.capacity, spec.n_kv_heads, spec.head_dim}, "KV cache");
   }
   scratch_ = program_.allocate_scratch(device, act, max_tokens, buffers_);
-  key_mask_ = make(DType::kU8, {b, shape.capacity}, "key mask");
-  token_ids_ = make(DType::kI32, {max_tokens}, "token ids");
-  position_ids_ = make(DType::kI32, {max_tokens}, "position ids");
-  hidden_ = make(act, {max_tokens, spec.hidden_size}, "hidden states");
-  head_rows_ = make(act, {b, spec.hidden_size}, "head rows");
+  key_mask_ = owned_tensor(buffers_, device, DType::kU8, {b, shape.capacity}, "key mask");
+  token_ids_ = owned_tensor(buffers_, device, DType::kI32, {max_tokens}, "token ids");
+  position_ids_ = owned_tensor(buffers_, device, DType::kI32, {max_tokens}, "position ids");
+  hidden_ = owned_tensor(buffers_, device, act, {max_tokens, spec.hidden_size}, "hidden states");
+  head_rows_ = owned_tensor(buffers_, device, act, {b, spec.hidden_size}, "head rows");
   const int64_t logit_rows = shape.all_logits ? max_tokens : b;
-  logits_ = make(DType::kF32, {logit_rows, spec.vocab_size}, "logits");
-  if (act != DType::kF32) logits_staging_ = make(act, {logit_rows, spec.vocab_size}, "logits");
-  rng_keys_ = make(DType::kI64, {b}, "sampling keys");
-  sampled_ = make(DType::kI32, {b}, "sampled tokens");
+  logits_ = owned_tensor(buffers_, device, DType::kF32, {logit_rows, spec.vocab_size}, "logits");
+  if (act != DType::kF32)
+    logits_staging_ = owned_tensor(buffers_, device, act, {logit_rows, spec.vocab_size}, "logits");
+  rng_keys_ = owned_tensor(buffers_, device, DType::kI64, {b}, "sampling keys");
+  sampled_ = owned_tensor(buffers_, device, DType::kI32, {b}, "sampled tokens");
   mask_host_.assign(static_cast<size_t>(b * shape.capacity), 0);
   n_real_tokens_.assign(static_cast<size_t>(b), 0);
 }
@@ -93,21 +93,13 @@ Tensor BatchRunner::staging_rows(int64_t rows) const {
 }
 
 std::vector<float> BatchRunner::logits_to_host() const {
-  std::vector<float> host(static_cast<size_t>(logits_view_.numel()));
-  copy_device_to_host(host.data(), logits_view_);
-  return host;
+  return alisa::logits_to_host(logits_view_);
 }
 
 std::vector<int32_t> BatchRunner::sample(const SamplingSettings& settings,
                                          std::span<const uint64_t> rng_keys, uint64_t step) {
-  const int64_t b = shape_.batch;
-  ALISA_ASSERT(logits_view_.size(0) == b, "sample needs the last step's kLast logits");
-  ALISA_ASSERT(static_cast<int64_t>(rng_keys.size()) == b, "one sampling key per sequence");
-  copy_host_to_device(rng_keys_, rng_keys.data());
-  ops_.sample(logits_view_, rng_keys_, step, settings, sampled_);
-  std::vector<int32_t> tokens(static_cast<size_t>(b));
-  copy_device_to_host(tokens.data(), sampled_);
-  return tokens;
+  ALISA_ASSERT(logits_view_.size(0) == shape_.batch, "sample needs the last step's kLast logits");
+  return sample_rows(ops_, logits_view_, rng_keys_, sampled_, rng_keys, step, settings);
 }
 
 }  // namespace alisa

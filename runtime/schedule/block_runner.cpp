@@ -6,6 +6,9 @@
 #include <array>
 #include <cmath>
 
+#include "runtime/core/owned_buffers.h"
+#include "runtime/schedule/sampling.h"
+
 namespace alisa {
 
 BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops, Ops* cpu_ops,
@@ -27,16 +30,6 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   const int64_t max_tokens = b * shape.max_step_tokens;
   const DType act = shape.activation_dtype;
   Device& compute = *tiers.compute;
-  auto make = [&](Device& device, DType dtype, std::initializer_list<int64_t> dims,
-                  const char* what) {
-    OwnedTensor owned = allocate_tensor(device, dtype, dims, what);
-    buffers_.push_back(std::move(owned.buffer));
-    return owned.tensor;
-  };
-  auto raw = [&](Device& device, size_t n_bytes, const char* what) {
-    buffers_.push_back(device.allocate(n_bytes, what));
-    return buffers_.back().data();
-  };
 
   // Hidden states, homed by the policy's activation percentages.
   const size_t hidden_buffer_bytes = hidden_bytes(shape.max_step_tokens);
@@ -51,23 +44,26 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
                              hidden_disk_.get(), "hidden states");
   }
   if (count_on(homes, Tier::kCompute) < n_batches) {
-    for (void*& slot : hidden_slot_) slot = raw(compute, hidden_buffer_bytes, "hidden state slot");
+    for (void*& slot : hidden_slot_)
+      slot = owned_bytes(buffers_, compute, hidden_buffer_bytes, "hidden state slot");
   }
   if (kv_.any_on_disk() || hidden_disk_ != nullptr) {
     const size_t kv_bytes = kv_.unit_part_bytes();
-    disk_staging_ = raw(*tiers.cpu, std::max(kv_bytes, hidden_buffer_bytes), "disk staging");
+    disk_staging_ =
+        owned_bytes(buffers_, *tiers.cpu, std::max(kv_bytes, hidden_buffer_bytes), "disk staging");
     // Stores go to disk in the background: each slot stages its K, V and hidden states apart.
     for (void*& staging : disk_store_staging_) {
-      staging = raw(*tiers.cpu, 2 * kv_bytes + hidden_buffer_bytes, "disk store staging");
+      staging = owned_bytes(buffers_, *tiers.cpu, 2 * kv_bytes + hidden_buffer_bytes,
+                            "disk store staging");
     }
   }
   hidden_stored_.assign(static_cast<size_t>(n_batches), nullptr);
 
   inputs_.resize(static_cast<size_t>(n_batches));
   for (BatchInputs& in : inputs_) {
-    in.token_ids = make(compute, DType::kI32, {max_tokens}, "token ids");
-    in.position_ids = make(compute, DType::kI32, {max_tokens}, "position ids");
-    in.key_mask = make(compute, DType::kU8, {b, shape.capacity}, "key mask");
+    in.token_ids = owned_tensor(buffers_, compute, DType::kI32, {max_tokens}, "token ids");
+    in.position_ids = owned_tensor(buffers_, compute, DType::kI32, {max_tokens}, "position ids");
+    in.key_mask = owned_tensor(buffers_, compute, DType::kU8, {b, shape.capacity}, "key mask");
     in.mask_host.assign(static_cast<size_t>(b * shape.capacity), 0);
   }
   scratch_ = program_.allocate_scratch(compute, act, max_tokens, buffers_);
@@ -76,17 +72,19 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
     // Decode steps only: one new token per sequence.
     for (DecoderScratch& host : host_scratch_) {
       host.max_tokens = b;
-      host.q = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention queries");
-      host.k = make(*tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention keys");
-      host.v = make(*tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention values");
-      host.attention = make(*tiers.cpu, act, {b, spec.q_dim()}, "CPU attention output");
+      host.q = owned_tensor(buffers_, *tiers.cpu, act, {b, spec.q_dim()}, "CPU attention queries");
+      host.k = owned_tensor(buffers_, *tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention keys");
+      host.v = owned_tensor(buffers_, *tiers.cpu, act, {b, spec.kv_dim()}, "CPU attention values");
+      host.attention =
+          owned_tensor(buffers_, *tiers.cpu, act, {b, spec.q_dim()}, "CPU attention output");
     }
   }
-  head_rows_ = make(compute, act, {b, spec.hidden_size}, "head rows");
-  logits_ = make(compute, DType::kF32, {block, spec.vocab_size}, "logits");
-  if (act != DType::kF32) logits_staging_ = make(compute, act, {b, spec.vocab_size}, "logits");
-  rng_keys_ = make(compute, DType::kI64, {block}, "sampling keys");
-  sampled_ = make(compute, DType::kI32, {block}, "sampled tokens");
+  head_rows_ = owned_tensor(buffers_, compute, act, {b, spec.hidden_size}, "head rows");
+  logits_ = owned_tensor(buffers_, compute, DType::kF32, {block, spec.vocab_size}, "logits");
+  if (act != DType::kF32)
+    logits_staging_ = owned_tensor(buffers_, compute, act, {b, spec.vocab_size}, "logits");
+  rng_keys_ = owned_tensor(buffers_, compute, DType::kI64, {block}, "sampling keys");
+  sampled_ = owned_tensor(buffers_, compute, DType::kI32, {block}, "sampled tokens");
   n_real_tokens_.assign(static_cast<size_t>(block), 0);
 }
 
@@ -295,20 +293,12 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
 }
 
 std::vector<float> BlockRunner::logits_to_host() const {
-  std::vector<float> host(static_cast<size_t>(logits_.numel()));
-  copy_device_to_host(host.data(), logits_);
-  return host;
+  return alisa::logits_to_host(logits_);
 }
 
 std::vector<int32_t> BlockRunner::sample(const SamplingSettings& settings,
                                          std::span<const uint64_t> rng_keys, uint64_t step) {
-  const int64_t block = shape_.block_size();
-  ALISA_ASSERT(static_cast<int64_t>(rng_keys.size()) == block, "one sampling key per sequence");
-  copy_host_to_device(rng_keys_, rng_keys.data());
-  ops_.sample(logits_, rng_keys_, step, settings, sampled_);
-  std::vector<int32_t> tokens(static_cast<size_t>(block));
-  copy_device_to_host(tokens.data(), sampled_);
-  return tokens;
+  return sample_rows(ops_, logits_, rng_keys_, sampled_, rng_keys, step, settings);
 }
 
 }  // namespace alisa

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/core/owned_buffers.h"
+
 namespace alisa {
 
 KvCache::KvCache(const ModelSpec& spec, const Tiers& tiers, const Policy& policy,
@@ -18,16 +20,6 @@ KvCache::KvCache(const ModelSpec& spec, const Tiers& tiers, const Policy& policy
   const int64_t n_units = spec.n_layers * shape.num_gpu_batches;
   const DType act = shape.activation_dtype;
   Device& compute = *tiers.compute;
-  auto make = [&](Device& device, DType dtype, std::initializer_list<int64_t> dims,
-                  const char* what) {
-    OwnedTensor owned = allocate_tensor(device, dtype, dims, what);
-    owner.push_back(std::move(owned.buffer));
-    return owned.tensor;
-  };
-  auto raw = [&](Device& device, size_t n_bytes, const char* what) {
-    owner.push_back(device.allocate(n_bytes, what));
-    return owner.back().data();
-  };
   const int64_t n_cpu_homes = count_on(homes_, Tier::kCpu);
   cpu_attention_ = policy.cpu_attention && n_cpu_homes > 0;
 
@@ -85,15 +77,16 @@ KvCache::KvCache(const ModelSpec& spec, const Tiers& tiers, const Policy& policy
 
   if (n_units > count_on(homes_, Tier::kCompute)) {
     for (int s = 0; s < 2; ++s) {
-      slot_k_[s] = raw(compute, part_bytes, "KV cache slot");
-      slot_v_[s] = raw(compute, part_bytes, "KV cache slot");
+      slot_k_[s] = owned_bytes(owner, compute, part_bytes, "KV cache slot");
+      slot_v_[s] = owned_bytes(owner, compute, part_bytes, "KV cache slot");
     }
   }
   if (layout_.int8()) {
-    for (void*& dense : dense_) dense = raw(compute, layout_.dense_bytes(), "dense KV");
+    for (void*& dense : dense_)
+      dense = owned_bytes(owner, compute, layout_.dense_bytes(), "dense KV");
     if (cpu_attention_) {
       for (void*& dense : host_dense_) {
-        dense = raw(*tiers.cpu, layout_.dense_bytes(), "dense KV for CPU attention");
+        dense = owned_bytes(owner, *tiers.cpu, layout_.dense_bytes(), "dense KV for CPU attention");
       }
     }
   }
@@ -112,15 +105,20 @@ KvCache::KvCache(const ModelSpec& spec, const Tiers& tiers, const Policy& policy
       // At most this many selected tokens of a sequence lie below recompute_below_.
       const int64_t rows = std::min(swa_shape_.max_selected, recompute_below_);
       recompute_.below = recompute_below_;
-      recompute_.rows = make(compute, act, {b, rows, spec.hidden_size}, "Phase III rows");
-      recompute_.normed = make(compute, act, {b * rows, spec.hidden_size}, "Phase III rows");
-      recompute_.k = make(compute, act, {b * rows, spec.kv_dim()}, "Phase III keys");
-      recompute_.v = make(compute, act, {b * rows, spec.kv_dim()}, "Phase III values");
-      recompute_.positions = make(compute, DType::kI32, {b * rows}, "Phase III positions");
+      recompute_.rows =
+          owned_tensor(owner, compute, act, {b, rows, spec.hidden_size}, "Phase III rows");
+      recompute_.normed =
+          owned_tensor(owner, compute, act, {b * rows, spec.hidden_size}, "Phase III rows");
+      recompute_.k = owned_tensor(owner, compute, act, {b * rows, spec.kv_dim()}, "Phase III keys");
+      recompute_.v =
+          owned_tensor(owner, compute, act, {b * rows, spec.kv_dim()}, "Phase III values");
+      recompute_.positions =
+          owned_tensor(owner, compute, DType::kI32, {b * rows}, "Phase III positions");
     }
     swa_batches_.resize(static_cast<size_t>(shape.num_gpu_batches));
     for (SwaBatch& batch : swa_batches_) {
-      batch.sequences = make(compute, DType::kI32, {b, kSwaSequenceFields}, "SWA sequences");
+      batch.sequences =
+          owned_tensor(owner, compute, DType::kI32, {b, kSwaSequenceFields}, "SWA sequences");
       batch.host.assign(static_cast<size_t>(b), SwaSequence{});
     }
   }

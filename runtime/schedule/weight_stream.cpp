@@ -2,19 +2,18 @@
 
 #include <algorithm>
 
+#include "runtime/core/owned_buffers.h"
+
 namespace alisa {
 
 WeightStream::WeightStream(const WeightStore& weights, int64_t n_layers, const Tiers& tiers,
                            CopyEngine& copies, std::vector<Buffer>& owner)
     : weights_(weights), copies_(copies) {
-  auto raw = [&](Device& device, size_t n_bytes, const char* what) {
-    owner.push_back(device.allocate(n_bytes, what));
-    return owner.back().data();
-  };
   // Two slots (layer j computes from one while the next streamed layer loads into the other),
   // and two host stagings for disk-resident tensors.
   if (weights.slot_bytes() > 0) {
-    for (void*& slot : slot_) slot = raw(*tiers.compute, weights.slot_bytes(), "weight slot");
+    for (void*& slot : slot_)
+      slot = owned_bytes(owner, *tiers.compute, weights.slot_bytes(), "weight slot");
   }
   slot_of_.assign(static_cast<size_t>(n_layers), -1);
   for (int64_t j = 0; j < n_layers; ++j) {
@@ -25,11 +24,12 @@ WeightStream::WeightStream(const WeightStore& weights, int64_t n_layers, const T
   // Compressed layers are dequantised on the compute queue just before they compute: one dense
   // slot serves them all in turn.
   if (weights.dense_slot_bytes() > 0) {
-    dense_slot_ = raw(*tiers.compute, weights.dense_slot_bytes(), "dequantised weight slot");
+    dense_slot_ =
+        owned_bytes(owner, *tiers.compute, weights.dense_slot_bytes(), "dequantised weight slot");
   }
   if (weights.staging_bytes() > 0) {
     for (void*& staging : staging_) {
-      staging = raw(*tiers.cpu, weights.staging_bytes(), "weight disk staging");
+      staging = owned_bytes(owner, *tiers.cpu, weights.staging_bytes(), "weight disk staging");
     }
   }
 }

@@ -5,18 +5,10 @@
 namespace alisa {
 
 Lane lane_of(Queue queue) {
-  switch (queue) {
-    case Queue::kCompute:
-      return Lane::kCompute;
-    case Queue::kWeightsIn:
-      return Lane::kWeightsIn;
-    case Queue::kCacheIn:
-      return Lane::kCacheIn;
-    case Queue::kCacheOut:
-      return Lane::kCacheOut;
-  }
-  ALISA_ASSERT(false, "queue ", static_cast<int>(queue));
-  return Lane::kCompute;
+  // Indexed by Queue: kCompute, kWeightsIn, kCacheIn, kCacheOut.
+  static constexpr Lane kLanes[kNumQueues] = {Lane::kCompute, Lane::kWeightsIn, Lane::kCacheIn,
+                                              Lane::kCacheOut};
+  return kLanes[static_cast<size_t>(queue)];
 }
 
 std::optional<Link> link_of(Queue queue) {
@@ -100,15 +92,7 @@ std::future<void> CopyEngine::read_disk(const DiskFile& file, uint64_t offset, v
                                         size_t n_bytes, std::string name) {
   ALISA_ASSERT(io_ != nullptr, "disk read without an I/O pool");
   return io_->submit([this, &file, offset, dst, n_bytes, name = std::move(name)] {
-    const double start = host_now_us();
-    file.read(offset, dst, n_bytes);
-    timeline_.count_bytes(Link::kDiskToCpu, n_bytes);
-    timeline_.add({.lane = Lane::kDiskRead,
-                   .name = name,
-                   .start_us = start,
-                   .end_us = host_now_us(),
-                   .bytes = n_bytes,
-                   .link = Link::kDiskToCpu});
+    timed_disk_io(Lane::kDiskRead, name, n_bytes, [&] { file.read(offset, dst, n_bytes); });
   });
 }
 
@@ -117,16 +101,22 @@ std::future<void> CopyEngine::write_disk(DiskFile& file, uint64_t offset, const 
   ALISA_ASSERT(io_ != nullptr, "disk write without an I/O pool");
   return io_->submit([this, &file, offset, src, n_bytes, name = std::move(name), after] {
     if (after != nullptr) compute_.host_wait(*after);
-    const double start = host_now_us();
-    file.write(offset, src, n_bytes);
-    timeline_.count_bytes(Link::kCpuToDisk, n_bytes);
-    timeline_.add({.lane = Lane::kDiskWrite,
-                   .name = name,
-                   .start_us = start,
-                   .end_us = host_now_us(),
-                   .bytes = n_bytes,
-                   .link = Link::kCpuToDisk});
+    timed_disk_io(Lane::kDiskWrite, name, n_bytes, [&] { file.write(offset, src, n_bytes); });
   });
+}
+
+void CopyEngine::timed_disk_io(Lane lane, const std::string& name, size_t n_bytes,
+                               const std::function<void()>& io) {
+  const double start = host_now_us();
+  io();
+  const Link link = *lane_link(lane);
+  timeline_.count_bytes(link, n_bytes);
+  timeline_.add({.lane = lane,
+                 .name = name,
+                 .start_us = start,
+                 .end_us = host_now_us(),
+                 .bytes = n_bytes,
+                 .link = link});
 }
 
 void CopyEngine::host_span(Lane lane, std::string name, double start_us, double end_us) {

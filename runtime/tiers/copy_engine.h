@@ -4,6 +4,7 @@
 // span of work for the timeline (stream busy time, overlap, the Chrome trace).
 #pragma once
 
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -88,6 +89,10 @@ class CopyEngine {
     std::optional<Link> link;
   };
   Event& fresh_event();
+  // Runs a disk read or write (`lane`) on the calling I/O worker, timed on the host clock and
+  // counted on the lane's link.
+  void timed_disk_io(Lane lane, const std::string& name, size_t n_bytes,
+                     const std::function<void()>& io);
 
   Device& compute_;
   Timeline& timeline_;

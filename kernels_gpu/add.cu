@@ -1,6 +1,7 @@
 #include "kernels_gpu/add.cuh"
 
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -39,11 +40,9 @@ void add(const AddParams& p, cudaStream_t stream) {
   const int64_t n_vec = vec ? p.n / n_per_vec : 0;
   constexpr int kThreads = 256;
   const unsigned blocks = grid_for(n_vec + (p.n - n_vec * n_per_vec), kThreads);
-  if (f16) {
-    add_kernel<__half><<<blocks, kThreads, 0, stream>>>(p, n_vec);
-  } else {
-    add_kernel<float><<<blocks, kThreads, 0, stream>>>(p, n_vec);
-  }
+  dispatch_float_dtype(p.dtype, "add", [&](auto t) {
+    add_kernel<typename decltype(t)::type><<<blocks, kThreads, 0, stream>>>(p, n_vec);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "kernels_gpu/attention_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -690,21 +691,6 @@ void launch_f16(const AttentionParams& p, const Splits& splits, float* o_part, f
   ALISA_CUDA_CHECK_LAUNCH();
 }
 
-template <int kDim>
-void launch_f16_rows(const AttentionParams& p, const Splits& splits, float* o_part, float* m_part,
-                     float* l_part, dim3 grid, cudaStream_t stream) {
-  const int64_t rows = std::min<int64_t>(kMaxRows, p.n_q * (p.n_heads / p.n_kv_heads));
-  if (rows <= 1) {
-    launch_f16<1, kDim>(p, splits, o_part, m_part, l_part, grid, stream);
-  } else if (rows <= 2) {
-    launch_f16<2, kDim>(p, splits, o_part, m_part, l_part, grid, stream);
-  } else if (rows <= 4) {
-    launch_f16<4, kDim>(p, splits, o_part, m_part, l_part, grid, stream);
-  } else {
-    launch_f16<8, kDim>(p, splits, o_part, m_part, l_part, grid, stream);
-  }
-}
-
 template <typename T>
 void launch_merge(const AttentionParams& p, const Splits& splits, const float* o_part,
                   const float* m_part, const float* l_part, cudaStream_t stream) {
@@ -746,13 +732,15 @@ void launch(const AttentionParams& p, const Splits& splits, const WorkspaceLayou
                   static_cast<unsigned>(p.batch));
   if constexpr (std::is_same_v<T, __half>) {
     if (use_f16_kernel(p)) {
-      if (p.head_dim == 128) {
-        launch_f16_rows<128>(p, splits, o_part, m_part, l_part, grid, stream);
-      } else if (p.head_dim == 64) {
-        launch_f16_rows<64>(p, splits, o_part, m_part, l_part, grid, stream);
-      } else {
-        launch_f16_rows<0>(p, splits, o_part, m_part, l_part, grid, stream);
-      }
+      // Instantiated for head_dim 128, 64 and any other (0), and for 1, 2, 4 or 8 rows.
+      const int64_t dim = p.head_dim == 128 || p.head_dim == 64 ? p.head_dim : 0;
+      const int rows = pow2_rows(p.n_q * (p.n_heads / p.n_kv_heads), kMaxRows);
+      dispatch_value<128, 64, 0>(dim, "attention_decode head_dim", [&](auto kDim) {
+        dispatch_value<1, 2, 4, 8>(rows, "attention_decode rows", [&](auto kRows) {
+          launch_f16<decltype(kRows)::value, decltype(kDim)::value>(p, splits, o_part, m_part,
+                                                                    l_part, grid, stream);
+        });
+      });
       if (splits.n > 1) launch_merge<T>(p, splits, o_part, m_part, l_part, stream);
       return;
     }
@@ -800,11 +788,9 @@ void attention_decode(const AttentionParams& p, void* workspace, size_t workspac
                workspace, " null or not 16-byte aligned");
   ALISA_ASSERT(workspace_bytes >= w.bytes, "attention_decode: workspace of ", workspace_bytes,
                " bytes, needs ", w.bytes);
-  if (p.dtype == DType::kF16) {
-    launch<__half>(p, splits, w, workspace, stream);
-  } else {
-    launch<float>(p, splits, w, workspace, stream);
-  }
+  dispatch_float_dtype(p.dtype, "attention_decode", [&](auto t) {
+    launch<typename decltype(t)::type>(p, splits, w, workspace, stream);
+  });
 }
 
 }  // namespace alisa::gpu

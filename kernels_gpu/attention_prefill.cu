@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels_gpu/attention_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -611,15 +612,11 @@ void attention_prefill(const AttentionParams& p, cudaStream_t stream) {
   detail::validate_attention(p, "attention_prefill");
   ALISA_ASSERT(ceil_div(p.n_q, kBlockQ) < (int64_t{1} << 31), "attention_prefill: n_q too large");
   if (flash::applies(p)) {  // f16, head_dim 64 or 128, 16-byte aligned rows
-    if (p.head_dim == 128) {
-      flash::launch<128>(p, stream);
-    } else {
-      flash::launch<64>(p, stream);
-    }
-  } else if (p.dtype == DType::kF16) {
-    launch<__half>(p, stream);
+    dispatch_value<128, 64>(p.head_dim, "attention_prefill head_dim",
+                            [&](auto kDim) { flash::launch<decltype(kDim)::value>(p, stream); });
   } else {
-    launch<float>(p, stream);
+    dispatch_float_dtype(p.dtype, "attention_prefill",
+                         [&](auto t) { launch<typename decltype(t)::type>(p, stream); });
   }
 }
 

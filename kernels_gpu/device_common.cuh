@@ -104,6 +104,14 @@ __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
+// The smallest power of two >= n, at most `cap` (a power of two): rows per block of a kernel
+// instantiated for 1, 2, 4, ..., cap rows.
+inline int pow2_rows(int64_t n, int cap) {
+  int rows = 1;
+  while (rows < cap && rows < n) rows *= 2;
+  return rows;
+}
+
 inline void assert_float_dtype(DType t, const char* what) {
   ALISA_ASSERT(t == DType::kF16 || t == DType::kF32, what,
                ": the GPU kernels take f16 or f32, not ", dtype_name(t));

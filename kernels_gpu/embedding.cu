@@ -1,6 +1,7 @@
 #include "kernels_gpu/embedding.cuh"
 
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -66,11 +67,9 @@ void embedding(const EmbeddingParams& p, cudaStream_t stream) {
                    (p.position_table == nullptr || aligned16(p.position_table));
   const int threads = threads_for_row(vec ? p.dim / n_vec : p.dim, 256);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(p.n_tokens, 65535));
-  if (f16) {
-    embedding_kernel<__half><<<blocks, threads, 0, stream>>>(p, vec);
-  } else {
-    embedding_kernel<float><<<blocks, threads, 0, stream>>>(p, vec);
-  }
+  dispatch_float_dtype(p.dtype, "embedding", [&](auto t) {
+    embedding_kernel<typename decltype(t)::type><<<blocks, threads, 0, stream>>>(p, vec);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 #include "runtime/base/kernel_params.h"
 
 namespace alisa::gpu::detail {
@@ -105,13 +106,11 @@ void launch_norm(const NormParams& p, cudaStream_t stream, const char* name) {
   const int threads = threads_for_row(vec ? p.dim / n_vec : p.dim, 512);
   const size_t smem = static_cast<size_t>(p.dim) * sizeof(float);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(p.n_rows, 65535));
-  if (f16) {
-    allow_dynamic_smem(norm_kernel<__half, kRms>, smem);
-    norm_kernel<__half, kRms><<<blocks, threads, smem, stream>>>(p, vec);
-  } else {
-    allow_dynamic_smem(norm_kernel<float, kRms>, smem);
-    norm_kernel<float, kRms><<<blocks, threads, smem, stream>>>(p, vec);
-  }
+  dispatch_float_dtype(p.dtype, name, [&](auto t) {
+    const auto kernel = norm_kernel<typename decltype(t)::type, kRms>;
+    allow_dynamic_smem(kernel, smem);
+    kernel<<<blocks, threads, smem, stream>>>(p, vec);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

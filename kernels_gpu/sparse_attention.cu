@@ -1,5 +1,6 @@
 #include "kernels_gpu/sparse_attention.cuh"
 
+#include "kernels_gpu/dispatch.cuh"
 #include "kernels_gpu/swa_common.cuh"
 
 namespace alisa::gpu {
@@ -274,46 +275,6 @@ __global__ void __launch_bounds__(kAttnThreads, attn_min_blocks(kRows, kVec))
   }
 }
 
-template <typename T, typename KV, int kRows>
-void launch_sparse_rows(const SparseAttentionParams& p, bool vec, dim3 grid, int head_chunks,
-                        cudaStream_t stream) {
-  if (vec) {
-    sparse_attention_kernel<T, KV, kRows, true><<<grid, kAttnThreads, 0, stream>>>(p, head_chunks);
-  } else {
-    sparse_attention_kernel<T, KV, kRows, false><<<grid, kAttnThreads, 0, stream>>>(p, head_chunks);
-  }
-  ALISA_CUDA_CHECK_LAUNCH();
-}
-
-template <typename T, typename KV>
-void launch_sparse(const SparseAttentionParams& p, int rows, bool vec, dim3 grid, int head_chunks,
-                   cudaStream_t stream) {
-  switch (rows) {
-    case 1:
-      launch_sparse_rows<T, KV, 1>(p, vec, grid, head_chunks, stream);
-      break;
-    case 2:
-      launch_sparse_rows<T, KV, 2>(p, vec, grid, head_chunks, stream);
-      break;
-    case 4:
-      launch_sparse_rows<T, KV, 4>(p, vec, grid, head_chunks, stream);
-      break;
-    default:
-      launch_sparse_rows<T, KV, kAttnMaxRows>(p, vec, grid, head_chunks, stream);
-      break;
-  }
-}
-
-template <typename T>
-void launch_sparse_kv(const SparseAttentionParams& p, int rows, bool vec, dim3 grid,
-                      int head_chunks, cudaStream_t stream) {
-  if (p.kv_dtype == DType::kF16) {
-    launch_sparse<T, __half>(p, rows, vec, grid, head_chunks, stream);
-  } else {
-    launch_sparse<T, float>(p, rows, vec, grid, head_chunks, stream);
-  }
-}
-
 }  // namespace
 
 void sparse_attention(const SparseAttentionParams& p, cudaStream_t stream) {
@@ -344,10 +305,7 @@ void sparse_attention(const SparseAttentionParams& p, cudaStream_t stream) {
   }
   const int64_t group = p.n_heads / p.n_kv_heads;
   const bool shared = p.groups == 1;
-  int rows = 1;
-  if (shared) {
-    while (rows < kAttnMaxRows && rows < group) rows *= 2;
-  }
+  const int rows = shared ? pow2_rows(group, kAttnMaxRows) : 1;
   const int64_t head_chunks = shared ? ceil_div(group, rows) : 1;
   const int64_t blocks = shared ? p.n_kv_heads * head_chunks : p.n_heads;
   ALISA_ASSERT(blocks <= (int64_t{1} << 31) - 1, "sparse_attention: too many heads");
@@ -361,11 +319,18 @@ void sparse_attention(const SparseAttentionParams& p, cudaStream_t stream) {
                                {p.recomputed_batch_stride, p.recomputed_token_stride})));
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(p.batch));
   const int chunks = static_cast<int>(head_chunks);
-  if (p.dtype == DType::kF16) {
-    launch_sparse_kv<__half>(p, rows, vec, grid, chunks, stream);
-  } else {
-    launch_sparse_kv<float>(p, rows, vec, grid, chunks, stream);
-  }
+  dispatch_float_dtype(p.dtype, "sparse_attention q", [&](auto t) {
+    dispatch_float_dtype(p.kv_dtype, "sparse_attention kv", [&](auto kv) {
+      dispatch_value<1, 2, 4, kAttnMaxRows>(rows, "sparse_attention rows", [&](auto kRows) {
+        dispatch_bool(vec, [&](auto kVec) {
+          sparse_attention_kernel<typename decltype(t)::type, typename decltype(kv)::type,
+                                  decltype(kRows)::value, decltype(kVec)::value>
+              <<<grid, kAttnThreads, 0, stream>>>(p, chunks);
+        });
+      });
+    });
+  });
+  ALISA_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace alisa::gpu

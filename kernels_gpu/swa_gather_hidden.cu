@@ -1,5 +1,6 @@
 #include "kernels_gpu/swa_gather_hidden.cuh"
 
+#include "kernels_gpu/dispatch.cuh"
 #include "kernels_gpu/swa_common.cuh"
 
 namespace alisa::gpu {
@@ -58,17 +59,10 @@ void swa_gather_hidden(const SwaGatherHiddenParams& p, cudaStream_t stream) {
                         static_cast<uint64_t>(p.hidden_batch_stride * element) |
                         static_cast<uint64_t>(p.hidden_token_stride * element);
   const dim3 grid(static_cast<unsigned>(p.max_rows), static_cast<unsigned>(p.batch));
-  if (bits % 16 == 0) {
-    swa_gather_hidden_kernel<uint4><<<grid, kGatherThreads, 0, stream>>>(p, element);
-  } else if (bits % 8 == 0) {
-    swa_gather_hidden_kernel<uint2><<<grid, kGatherThreads, 0, stream>>>(p, element);
-  } else if (bits % 4 == 0) {
-    swa_gather_hidden_kernel<uint32_t><<<grid, kGatherThreads, 0, stream>>>(p, element);
-  } else if (bits % 2 == 0) {
-    swa_gather_hidden_kernel<uint16_t><<<grid, kGatherThreads, 0, stream>>>(p, element);
-  } else {
-    swa_gather_hidden_kernel<uint8_t><<<grid, kGatherThreads, 0, stream>>>(p, element);
-  }
+  dispatch_word(bits, [&](auto w) {
+    swa_gather_hidden_kernel<typename decltype(w)::type>
+        <<<grid, kGatherThreads, 0, stream>>>(p, element);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

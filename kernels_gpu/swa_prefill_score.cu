@@ -2,6 +2,7 @@
 
 #include <cooperative_groups.h>
 
+#include "kernels_gpu/dispatch.cuh"
 #include "kernels_gpu/swa_common.cuh"
 
 namespace alisa::gpu {
@@ -212,21 +213,11 @@ void launch_prefill_score(const SwaPrefillScoreParams& p, bool vec, cudaStream_t
   config.stream = stream;
   config.attrs = attr;
   config.numAttrs = 1;
-  if (vec) {
-    ALISA_CUDA_CHECK(cudaLaunchKernelEx(&config, swa_prefill_score_kernel<Q, K, true>, p));
-  } else {
-    ALISA_CUDA_CHECK(cudaLaunchKernelEx(&config, swa_prefill_score_kernel<Q, K, false>, p));
-  }
+  dispatch_bool(vec, [&](auto kVec) {
+    ALISA_CUDA_CHECK(
+        cudaLaunchKernelEx(&config, swa_prefill_score_kernel<Q, K, decltype(kVec)::value>, p));
+  });
   ALISA_CUDA_CHECK_LAUNCH();
-}
-
-template <typename Q>
-void launch_prefill_score_kv(const SwaPrefillScoreParams& p, bool vec, cudaStream_t stream) {
-  if (p.kv_dtype == DType::kF16) {
-    launch_prefill_score<Q, __half>(p, vec, stream);
-  } else {
-    launch_prefill_score<Q, float>(p, vec, stream);
-  }
 }
 
 }  // namespace
@@ -255,11 +246,11 @@ void swa_prefill_score(const SwaPrefillScoreParams& p, cudaStream_t stream) {
   const bool vec = p.head_dim % 4 == 0 &&
                    vec4_ok(p.q, p.dtype, {p.q_batch_stride, p.q_token_stride}) &&
                    vec4_ok(p.k, p.kv_dtype, {p.kv_batch_stride, p.kv_token_stride});
-  if (p.dtype == DType::kF16) {
-    launch_prefill_score_kv<__half>(p, vec, stream);
-  } else {
-    launch_prefill_score_kv<float>(p, vec, stream);
-  }
+  dispatch_float_dtype(p.dtype, "swa_prefill_score q", [&](auto q) {
+    dispatch_float_dtype(p.kv_dtype, "swa_prefill_score k", [&](auto k) {
+      launch_prefill_score<typename decltype(q)::type, typename decltype(k)::type>(p, vec, stream);
+    });
+  });
 }
 
 }  // namespace alisa::gpu

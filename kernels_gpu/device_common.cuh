@@ -61,6 +61,17 @@ __device__ __forceinline__ void store_vec(T* dst, const float (&src)[kVec<T>]) {
   *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(e);
 }
 
+// out = a + b for kVec<T> elements at 16-byte aligned addresses, added as floats and rounded to T.
+template <typename T>
+__device__ __forceinline__ void add_vec(const T* a, const T* b, T* out) {
+  float u[kVec<T>], v[kVec<T>];
+  load_vec(a, u);
+  load_vec(b, v);
+#pragma unroll
+  for (int i = 0; i < kVec<T>; ++i) u[i] += v[i];
+  store_vec(out, u);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullMask, v, offset);
@@ -102,6 +113,11 @@ inline bool aligned16(const void* p) {
 
 __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
+}
+
+// Elements of `t` (f16 or f32) in one 16-byte vector.
+inline int vec_elems(DType t) {
+  return t == DType::kF16 ? kVec<__half> : kVec<float>;
 }
 
 // The smallest power of two >= n, at most `cap` (a power of two): rows per block of a kernel

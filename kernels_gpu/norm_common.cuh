@@ -97,8 +97,7 @@ void launch_norm(const NormParams& p, cudaStream_t stream, const char* name) {
   ALISA_ASSERT(p.x != nullptr && p.weight != nullptr && p.out != nullptr, name, ": null pointer");
   ALISA_ASSERT(kRms ? p.bias == nullptr : true, name, ": RMSNorm takes no bias");
   ALISA_ASSERT(p.eps >= 0.0f, name, ": negative eps");
-  const bool f16 = p.dtype == DType::kF16;
-  const int n_vec = f16 ? kVec<__half> : kVec<float>;
+  const int n_vec = vec_elems(p.dtype);
   const bool vec = p.dim % n_vec == 0 && aligned16(p.x) && aligned16(p.weight) &&
                    aligned16(p.out) && (p.residual == nullptr || aligned16(p.residual)) &&
                    (p.residual_out == nullptr || aligned16(p.residual_out)) &&

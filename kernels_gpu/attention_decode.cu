@@ -86,26 +86,6 @@ __device__ __forceinline__ void wait_for_primary() {
 #endif
 }
 
-__device__ __forceinline__ void half8_to_float(const uint4& raw, float (&f)[8]) {
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 t = __half22float2(h[i]);
-    f[2 * i] = t.x;
-    f[2 * i + 1] = t.y;
-  }
-}
-
-__device__ __forceinline__ void half4_to_float(const uint2& raw, float (&f)[4]) {
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const float2 t = __half22float2(h[i]);
-    f[2 * i] = t.x;
-    f[2 * i + 1] = t.y;
-  }
-}
-
 // kRows floats from 16-byte aligned shared memory.
 template <int kRows>
 __device__ __forceinline__ void load_rows(const float* src, float (&dst)[kRows]) {
@@ -310,7 +290,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int c = c0 + h;
       if (kDim == 0 && c >= n_chunks) break;
       float kf[8];
-      half8_to_float(*reinterpret_cast<const uint4*>(krow + c * 8), kf);
+      halves_to_float(*reinterpret_cast<const uint4*>(krow + c * 8), kf);
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         const float4 q0 = *reinterpret_cast<const float4*>(q_s + r * d + c * 8);
@@ -368,7 +348,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
       for (int j = 0; j < kWarpKeys; ++j) {
         float vf[4];
-        half4_to_float(*reinterpret_cast<const uint2*>(vs + j * ldh + lane * 4), vf);
+        halves_to_float(*reinterpret_cast<const uint2*>(vs + j * ldh + lane * 4), vf);
         float pj[kRows];
         load_rows<kRows>(probs_s + j * kRows, pj);
 #pragma unroll

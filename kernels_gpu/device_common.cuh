@@ -72,6 +72,19 @@ __device__ __forceinline__ void add_vec(const T* a, const T* b, T* out) {
   store_vec(out, u);
 }
 
+// kN halves (the kN / 2 __half2 of `raw`, a uint2 or uint4 in registers) as floats.
+template <int kN, typename Raw>
+__device__ __forceinline__ void halves_to_float(const Raw& raw, float (&dst)[kN]) {
+  static_assert(sizeof(Raw) == kN * sizeof(__half), "kN halves");
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int i = 0; i < kN / 2; ++i) {
+    const float2 t = __half22float2(h[i]);
+    dst[2 * i] = t.x;
+    dst[2 * i + 1] = t.y;
+  }
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullMask, v, offset);

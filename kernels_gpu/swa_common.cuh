@@ -11,14 +11,8 @@ namespace alisa::gpu::detail {
 
 // 4 consecutive elements as floats: 8 bytes (f16) or 16 bytes (f32), aligned to that size.
 __device__ __forceinline__ void load4(const __half* src, float (&dst)[4]) {
-  const uint2 raw = *reinterpret_cast<const uint2*>(src);
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-  const float2 a = __half22float2(h[0]);
-  const float2 b = __half22float2(h[1]);
-  dst[0] = a.x;
-  dst[1] = a.y;
-  dst[2] = b.x;
-  dst[3] = b.y;
+  const uint2 raw = *reinterpret_cast<const uint2*>(src);  // one 8-byte load
+  halves_to_float(raw, dst);
 }
 
 __device__ __forceinline__ void load4(const float* src, float (&dst)[4]) {

@@ -4,6 +4,7 @@
 
 #include "kernels_gpu/attention_common.cuh"
 #include "kernels_gpu/dispatch.cuh"
+#include "kernels_gpu/online_softmax.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -12,9 +13,13 @@ using detail::attention_key_end;
 using detail::cp_async_16;
 using detail::cp_async_commit;
 using detail::cp_async_wait;
+using detail::Exp2;
+using detail::ExpE;
 using detail::kAttentionMaxHeadDim;
 using detail::kLog2e;
 using detail::load_head_rows;
+using detail::OnlineSoftmax;
+using detail::SoftmaxStep;
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / kWarpSize;
@@ -217,7 +222,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     return bits;
   };
 
-  float m[kRows], l[kRows], acc[kRows][4];
+  float m[kRows], l[kRows], acc[kRows][4];  // per row: online-softmax state (base 2), output
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     m[r] = -INFINITY;
@@ -316,24 +321,12 @@ __global__ void __launch_bounds__(kThreads, 2)
     for (int r = 0; r < kRows; ++r) {
       float s = dot[r] + __shfl_xor_sync(kFullMask, dot[r], 16);
       s = key_ok && key <= limit[r] ? s : -INFINITY;
-      float mx = s;
-#pragma unroll
-      for (int offset = 8; offset > 0; offset >>= 1)
-        mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, offset));
-      const float m_new = fmaxf(m[r], mx);
-      float pr = 0.0f;
-      float a = 1.0f;
-      if (m_new != -INFINITY) {  // uniform across the warp
-        a = exp2f(m[r] - m_new);
-        pr = exp2f(s - m_new);
-      }
-      float sum = pr;
-#pragma unroll
-      for (int offset = 8; offset > 0; offset >>= 1) sum += __shfl_xor_sync(kFullMask, sum, offset);
-      l[r] = l[r] * a + sum;
-      m[r] = m_new;
-      alpha[r] = a;
-      prob[r] = pr;
+      OnlineSoftmax<Exp2> softmax{m[r], l[r]};
+      const SoftmaxStep step = softmax.update<kWarpKeys>(s);  // over each half-warp
+      l[r] = softmax.l;
+      m[r] = softmax.m;
+      alpha[r] = step.alpha;
+      prob[r] = step.prob;
     }
     if (h == 0) store_rows<kRows>(probs_s + jj * kRows, prob);
     __syncwarp();
@@ -502,22 +495,14 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     for (int r = warp; r < n_rows; r += kWarps) {  // online softmax, one key per lane
       const float s = s_s[r * kBlockK + lane];
-      const float m_old = m_s[r];
-      const float l_old = l_s[r];
-      const float m_new = fmaxf(m_old, warp_max(s));
-      float prob = 0.0f;
-      float alpha = 1.0f;
-      if (m_new != -INFINITY) {  // uniform across the warp
-        alpha = expf(m_old - m_new);
-        prob = expf(s - m_new);
-      }
-      const float l_new = l_old * alpha + warp_sum(prob);
-      s_s[r * kBlockK + lane] = prob;
+      OnlineSoftmax<ExpE> softmax{m_s[r], l_s[r]};
+      const SoftmaxStep step = softmax.update<kWarpSize>(s);
+      s_s[r * kBlockK + lane] = step.prob;
       __syncwarp();  // every lane has read m_s[r] / l_s[r]
       if (lane == 0) {
-        m_s[r] = m_new;
-        l_s[r] = l_new;
-        a_s[r] = alpha;
+        m_s[r] = softmax.m;
+        l_s[r] = softmax.l;
+        a_s[r] = step.alpha;
       }
     }
     __syncthreads();

@@ -85,15 +85,20 @@ __device__ __forceinline__ void halves_to_float(const Raw& raw, float (&dst)[kN]
   }
 }
 
+// Sum (max) over each group of kLanes consecutive lanes (a power of two, at most 32), by xor
+// shuffles: every lane of the group gets the same result.
+template <int kLanes = kWarpSize>
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullMask, v, offset);
+  for (int offset = kLanes / 2; offset > 0; offset >>= 1)
+    v += __shfl_xor_sync(kFullMask, v, offset);
   return v;
 }
 
+template <int kLanes = kWarpSize>
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1)
+  for (int offset = kLanes / 2; offset > 0; offset >>= 1)
     v = fmaxf(v, __shfl_xor_sync(kFullMask, v, offset));
   return v;
 }

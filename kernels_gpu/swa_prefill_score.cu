@@ -3,13 +3,16 @@
 #include <cooperative_groups.h>
 
 #include "kernels_gpu/dispatch.cuh"
+#include "kernels_gpu/online_softmax.cuh"
 #include "kernels_gpu/swa_common.cuh"
 
 namespace alisa::gpu {
 namespace {
 
 using detail::check_grid;
+using detail::ExpE;
 using detail::load4;
+using detail::OnlineSoftmax;
 using detail::vec4_ok;
 
 namespace cg = cooperative_groups;
@@ -129,7 +132,7 @@ __global__ void __launch_bounds__(kPrefillThreads)
       const int i = c0 + pair % n_rows;
       const int h = h_begin + hl;
       const Q* qr = q_row(i, h);
-      float mx = -INFINITY, l = 0.0f;
+      float mx = -INFINITY, l = 0.0f;  // online softmax of this lane's keys, one at a time
       for (int s = rank;; s += n_ranks) {
         const int key0 = first + s * kStripe;
         if (key0 > i) break;
@@ -145,8 +148,7 @@ __global__ void __launch_bounds__(kPrefillThreads)
         }
       }
       const float block_max = warp_max(mx);
-      const float scaled = mx == -INFINITY ? 0.0f : l * expf(mx - block_max);
-      const float block_sum = warp_sum(scaled);
+      const float block_sum = warp_sum(OnlineSoftmax<ExpE>{mx, l}.sum_at(block_max));
       if (lane == 0) {
         part_m[pair] = block_max;
         part_l[pair] = block_sum;

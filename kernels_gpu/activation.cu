@@ -1,6 +1,7 @@
 #include "kernels_gpu/activation.cuh"
 
-#include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
+#include "kernels_gpu/elementwise.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -21,33 +22,33 @@ __device__ __forceinline__ float apply(Activation a, float x) {
   return x;
 }
 
-// Grid-stride: 16-byte vectors over the first n_vec * kN elements, then the scalar tail.
+// Elementwise (elementwise.cuh): act(x), times up where given.
 template <typename T>
 __global__ void activation_kernel(ActivationParams p, int64_t n_vec) {
   constexpr int kN = kVec<T>;
   const T* x = static_cast<const T*>(p.x);
   const T* up = static_cast<const T*>(p.up);
   T* out = static_cast<T*>(p.out);
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  for (int64_t c = first; c < n_vec; c += stride) {
-    float v[kN];
-    load_vec(x + c * kN, v);
+  elementwise_loop<T>(
+      p.n, n_vec,
+      [=](int64_t c) {
+        float v[kN];
+        load_vec(x + c * kN, v);
 #pragma unroll
-    for (int i = 0; i < kN; ++i) v[i] = apply(p.activation, v[i]);
-    if (up != nullptr) {
-      float u[kN];
-      load_vec(up + c * kN, u);
+        for (int i = 0; i < kN; ++i) v[i] = apply(p.activation, v[i]);
+        if (up != nullptr) {
+          float u[kN];
+          load_vec(up + c * kN, u);
 #pragma unroll
-      for (int i = 0; i < kN; ++i) v[i] *= u[i];
-    }
-    store_vec(out + c * kN, v);
-  }
-  for (int64_t e = n_vec * kN + first; e < p.n; e += stride) {
-    float v = apply(p.activation, to_float(x[e]));
-    if (up != nullptr) v *= to_float(up[e]);
-    out[e] = from_float<T>(v);
-  }
+          for (int i = 0; i < kN; ++i) v[i] *= u[i];
+        }
+        store_vec(out + c * kN, v);
+      },
+      [=](int64_t e) {
+        float v = apply(p.activation, to_float(x[e]));
+        if (up != nullptr) v *= to_float(up[e]);
+        out[e] = from_float<T>(v);
+      });
 }
 
 }  // namespace
@@ -56,17 +57,12 @@ void activation(const ActivationParams& p, cudaStream_t stream) {
   assert_float_dtype(p.dtype, "activation");
   ALISA_ASSERT(p.n > 0, "activation: empty shape");
   ALISA_ASSERT(p.x != nullptr && p.out != nullptr, "activation: null pointer");
-  const bool f16 = p.dtype == DType::kF16;
-  const int n_per_vec = f16 ? kVec<__half> : kVec<float>;
   const bool vec = aligned16(p.x) && aligned16(p.out) && (p.up == nullptr || aligned16(p.up));
-  const int64_t n_vec = vec ? p.n / n_per_vec : 0;
-  constexpr int kThreads = 256;
-  const unsigned blocks = grid_for(n_vec + (p.n - n_vec * n_per_vec), kThreads);
-  if (f16) {
-    activation_kernel<__half><<<blocks, kThreads, 0, stream>>>(p, n_vec);
-  } else {
-    activation_kernel<float><<<blocks, kThreads, 0, stream>>>(p, n_vec);
-  }
+  const ElementwiseLaunch l = elementwise_launch(p.dtype, p.n, vec);
+  dispatch_float_dtype(p.dtype, "activation", [&](auto t) {
+    using T = typename decltype(t)::type;
+    activation_kernel<T><<<l.blocks, kElementwiseThreads, 0, stream>>>(p, l.n_vec);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

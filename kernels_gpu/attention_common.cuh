@@ -70,7 +70,7 @@ inline void validate_attention(const AttentionParams& p, const char* name) {
 
 // Whether q, k and v rows can be read as 16-byte vectors.
 inline bool attention_vec_ok(const AttentionParams& p) {
-  const int64_t n = p.dtype == DType::kF16 ? kVec<__half> : kVec<float>;
+  const int64_t n = vec_elems(p.dtype);
   return p.head_dim % n == 0 && aligned16(p.q) && aligned16(p.k) && aligned16(p.v) &&
          p.q_batch_stride % n == 0 && p.q_token_stride % n == 0 && p.kv_batch_stride % n == 0 &&
          p.kv_token_stride % n == 0;

@@ -6,12 +6,17 @@
 #include <cstdint>
 
 #include "kernels_gpu/attention_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
+#include "kernels_gpu/online_softmax.cuh"
 
 namespace alisa::gpu {
 namespace {
 
 using detail::attention_key_end;
+using detail::ExpE;
 using detail::load_head_rows;
+using detail::OnlineSoftmax;
+using detail::SoftmaxStep;
 
 // ---- general path: f32, or f16 with any head_dim <= 128 (WMMA) ---------------------------------
 
@@ -190,22 +195,14 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(AttentionParams p, La
       const int64_t j = kt0 + lane;
       const bool visible = r < n_rows && vis_s[lane] != 0 && j <= p.q_start + q0 + r;
       const float s = visible ? s_s[r * L.ld_s + lane] * p.scale : -INFINITY;
-      const float m_old = m_s[r];
-      const float l_old = l_s[r];
-      const float m_new = fmaxf(m_old, warp_max(s));
-      float prob = 0.0f;
-      float alpha = 1.0f;
-      if (m_new != -INFINITY) {  // uniform across the warp
-        alpha = expf(m_old - m_new);
-        prob = expf(s - m_new);
-      }
-      const float l_new = l_old * alpha + warp_sum(prob);
-      p_s[r * L.ld_p + lane] = static_cast<T>(prob);
-      for (int c = lane; c < L.dp; c += kWarpSize) o_s[r * L.ld_o + c] *= alpha;
+      OnlineSoftmax<ExpE> softmax{m_s[r], l_s[r]};
+      const SoftmaxStep step = softmax.update<kWarpSize>(s);
+      p_s[r * L.ld_p + lane] = static_cast<T>(step.prob);
+      for (int c = lane; c < L.dp; c += kWarpSize) o_s[r * L.ld_o + c] *= step.alpha;
       __syncwarp();  // every lane has read m_s[r] / l_s[r]
       if (lane == 0) {
-        m_s[r] = m_new;
-        l_s[r] = l_new;
+        m_s[r] = softmax.m;
+        l_s[r] = softmax.l;
       }
     }
     __syncwarp();
@@ -611,15 +608,11 @@ void attention_prefill(const AttentionParams& p, cudaStream_t stream) {
   detail::validate_attention(p, "attention_prefill");
   ALISA_ASSERT(ceil_div(p.n_q, kBlockQ) < (int64_t{1} << 31), "attention_prefill: n_q too large");
   if (flash::applies(p)) {  // f16, head_dim 64 or 128, 16-byte aligned rows
-    if (p.head_dim == 128) {
-      flash::launch<128>(p, stream);
-    } else {
-      flash::launch<64>(p, stream);
-    }
-  } else if (p.dtype == DType::kF16) {
-    launch<__half>(p, stream);
+    dispatch_value<128, 64>(p.head_dim, "attention_prefill head_dim",
+                            [&](auto kDim) { flash::launch<decltype(kDim)::value>(p, stream); });
   } else {
-    launch<float>(p, stream);
+    dispatch_float_dtype(p.dtype, "attention_prefill",
+                         [&](auto t) { launch<typename decltype(t)::type>(p, stream); });
   }
 }
 

@@ -1,5 +1,6 @@
 #include "kernels_gpu/convert.cuh"
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -24,13 +25,14 @@ void launch(const ConvertParams& p, cudaStream_t stream) {
 
 void convert(const ConvertParams& p, cudaStream_t stream) {
   ALISA_ASSERT(p.n > 0 && p.x != nullptr && p.out != nullptr, "convert: empty or null");
-  const bool from_f16 = p.x_dtype == DType::kF16, to_f16 = p.out_dtype == DType::kF16;
-  ALISA_ASSERT((from_f16 || p.x_dtype == DType::kF32) && (to_f16 || p.out_dtype == DType::kF32),
-               "convert: ", dtype_name(p.x_dtype), " -> ", dtype_name(p.out_dtype));
-  if (from_f16 && to_f16) launch<__half, __half>(p, stream);
-  if (from_f16 && !to_f16) launch<__half, float>(p, stream);
-  if (!from_f16 && to_f16) launch<float, __half>(p, stream);
-  if (!from_f16 && !to_f16) launch<float, float>(p, stream);
+  const auto is_float = [](DType t) { return t == DType::kF16 || t == DType::kF32; };
+  ALISA_ASSERT(is_float(p.x_dtype) && is_float(p.out_dtype), "convert: ", dtype_name(p.x_dtype),
+               " -> ", dtype_name(p.out_dtype));
+  dispatch_float_dtype(p.x_dtype, "convert x", [&](auto from) {
+    dispatch_float_dtype(p.out_dtype, "convert out", [&](auto to) {
+      launch<typename decltype(from)::type, typename decltype(to)::type>(p, stream);
+    });
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

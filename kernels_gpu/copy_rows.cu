@@ -1,5 +1,6 @@
 #include "kernels_gpu/copy_rows.cuh"
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -37,17 +38,7 @@ void copy_rows(const CopyRowsParams& p, cudaStream_t stream) {
   // The widest word that every address, row length and pitch is a multiple of.
   const uintptr_t all = reinterpret_cast<uintptr_t>(p.src) | reinterpret_cast<uintptr_t>(p.dst) |
                         p.row_bytes | (p.n_rows > 1 ? p.src_pitch | p.dst_pitch : 0);
-  if (all % 16 == 0) {
-    launch<uint4>(p, stream);
-  } else if (all % 8 == 0) {
-    launch<uint2>(p, stream);
-  } else if (all % 4 == 0) {
-    launch<uint32_t>(p, stream);
-  } else if (all % 2 == 0) {
-    launch<uint16_t>(p, stream);
-  } else {
-    launch<uint8_t>(p, stream);
-  }
+  dispatch_word(all, [&](auto w) { launch<typename decltype(w)::type>(p, stream); });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

@@ -61,15 +61,44 @@ __device__ __forceinline__ void store_vec(T* dst, const float (&src)[kVec<T>]) {
   *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(e);
 }
 
+// out = a + b for kVec<T> elements at 16-byte aligned addresses, added as floats and rounded to T.
+template <typename T>
+__device__ __forceinline__ void add_vec(const T* a, const T* b, T* out) {
+  float u[kVec<T>], v[kVec<T>];
+  load_vec(a, u);
+  load_vec(b, v);
+#pragma unroll
+  for (int i = 0; i < kVec<T>; ++i) u[i] += v[i];
+  store_vec(out, u);
+}
+
+// kN halves (the kN / 2 __half2 of `raw`, a uint2 or uint4 in registers) as floats.
+template <int kN, typename Raw>
+__device__ __forceinline__ void halves_to_float(const Raw& raw, float (&dst)[kN]) {
+  static_assert(sizeof(Raw) == kN * sizeof(__half), "kN halves");
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int i = 0; i < kN / 2; ++i) {
+    const float2 t = __half22float2(h[i]);
+    dst[2 * i] = t.x;
+    dst[2 * i + 1] = t.y;
+  }
+}
+
+// Sum (max) over each group of kLanes consecutive lanes (a power of two, at most 32), by xor
+// shuffles: every lane of the group gets the same result.
+template <int kLanes = kWarpSize>
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullMask, v, offset);
+  for (int offset = kLanes / 2; offset > 0; offset >>= 1)
+    v += __shfl_xor_sync(kFullMask, v, offset);
   return v;
 }
 
+template <int kLanes = kWarpSize>
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1)
+  for (int offset = kLanes / 2; offset > 0; offset >>= 1)
     v = fmaxf(v, __shfl_xor_sync(kFullMask, v, offset));
   return v;
 }
@@ -102,6 +131,19 @@ inline bool aligned16(const void* p) {
 
 __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
+}
+
+// Elements of `t` (f16 or f32) in one 16-byte vector.
+inline int vec_elems(DType t) {
+  return t == DType::kF16 ? kVec<__half> : kVec<float>;
+}
+
+// The smallest power of two >= n, at most `cap` (a power of two): rows per block of a kernel
+// instantiated for 1, 2, 4, ..., cap rows.
+inline int pow2_rows(int64_t n, int cap) {
+  int rows = 1;
+  while (rows < cap && rows < n) rows *= 2;
+  return rows;
 }
 
 inline void assert_float_dtype(DType t, const char* what) {

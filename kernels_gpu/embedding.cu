@@ -1,6 +1,7 @@
 #include "kernels_gpu/embedding.cuh"
 
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -33,12 +34,7 @@ __global__ void embedding_kernel(EmbeddingParams p, bool vec) {
           reinterpret_cast<uint4*>(dst)[c] = reinterpret_cast<const uint4*>(src)[c];
           continue;
         }
-        float a[kN], b[kN];
-        load_vec(src + c * kN, a);
-        load_vec(pos + c * kN, b);
-#pragma unroll
-        for (int i = 0; i < kN; ++i) a[i] += b[i];
-        store_vec(dst + c * kN, a);
+        add_vec(src + c * kN, pos + c * kN, dst + c * kN);
       }
     } else {
       for (int64_t d = threadIdx.x; d < p.dim; d += blockDim.x) {
@@ -60,17 +56,14 @@ void embedding(const EmbeddingParams& p, cudaStream_t stream) {
   ALISA_ASSERT((p.position_table == nullptr) == (p.position_ids == nullptr),
                "embedding: position_ids and position_table go together");
   ALISA_ASSERT(p.position_table == nullptr || p.n_positions > 0, "embedding: n_positions");
-  const bool f16 = p.dtype == DType::kF16;
-  const int n_vec = f16 ? kVec<__half> : kVec<float>;
+  const int n_vec = vec_elems(p.dtype);
   const bool vec = p.dim % n_vec == 0 && aligned16(p.table) && aligned16(p.out) &&
                    (p.position_table == nullptr || aligned16(p.position_table));
   const int threads = threads_for_row(vec ? p.dim / n_vec : p.dim, 256);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(p.n_tokens, 65535));
-  if (f16) {
-    embedding_kernel<__half><<<blocks, threads, 0, stream>>>(p, vec);
-  } else {
-    embedding_kernel<float><<<blocks, threads, 0, stream>>>(p, vec);
-  }
+  dispatch_float_dtype(p.dtype, "embedding", [&](auto t) {
+    embedding_kernel<typename decltype(t)::type><<<blocks, threads, 0, stream>>>(p, vec);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

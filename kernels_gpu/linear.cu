@@ -3,6 +3,7 @@
 #include <climits>
 
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -224,13 +225,11 @@ void LinearGpu::run(const LinearParams& p, cudaStream_t stream) {
   if (p.bias != nullptr && plan.path != Path::kLtBiasEpilogue) {
     constexpr int kThreads = 256;
     const unsigned blocks = grid_for(p.m * p.n, kThreads);
-    if (p.dtype == DType::kF16) {
-      bias_kernel<__half><<<blocks, kThreads, 0, stream>>>(
-          static_cast<__half*>(p.y), static_cast<const __half*>(p.bias), p.m, p.n);
-    } else {
-      bias_kernel<float><<<blocks, kThreads, 0, stream>>>(
-          static_cast<float*>(p.y), static_cast<const float*>(p.bias), p.m, p.n);
-    }
+    dispatch_float_dtype(p.dtype, "linear bias", [&](auto t) {
+      using T = typename decltype(t)::type;
+      bias_kernel<T><<<blocks, kThreads, 0, stream>>>(static_cast<T*>(p.y),
+                                                      static_cast<const T*>(p.bias), p.m, p.n);
+    });
     ALISA_CUDA_CHECK_LAUNCH();
   }
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 #include "runtime/base/kernel_params.h"
 
 namespace alisa::gpu::detail {
@@ -96,8 +97,7 @@ void launch_norm(const NormParams& p, cudaStream_t stream, const char* name) {
   ALISA_ASSERT(p.x != nullptr && p.weight != nullptr && p.out != nullptr, name, ": null pointer");
   ALISA_ASSERT(kRms ? p.bias == nullptr : true, name, ": RMSNorm takes no bias");
   ALISA_ASSERT(p.eps >= 0.0f, name, ": negative eps");
-  const bool f16 = p.dtype == DType::kF16;
-  const int n_vec = f16 ? kVec<__half> : kVec<float>;
+  const int n_vec = vec_elems(p.dtype);
   const bool vec = p.dim % n_vec == 0 && aligned16(p.x) && aligned16(p.weight) &&
                    aligned16(p.out) && (p.residual == nullptr || aligned16(p.residual)) &&
                    (p.residual_out == nullptr || aligned16(p.residual_out)) &&
@@ -105,13 +105,11 @@ void launch_norm(const NormParams& p, cudaStream_t stream, const char* name) {
   const int threads = threads_for_row(vec ? p.dim / n_vec : p.dim, 512);
   const size_t smem = static_cast<size_t>(p.dim) * sizeof(float);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(p.n_rows, 65535));
-  if (f16) {
-    allow_dynamic_smem(norm_kernel<__half, kRms>, smem);
-    norm_kernel<__half, kRms><<<blocks, threads, smem, stream>>>(p, vec);
-  } else {
-    allow_dynamic_smem(norm_kernel<float, kRms>, smem);
-    norm_kernel<float, kRms><<<blocks, threads, smem, stream>>>(p, vec);
-  }
+  dispatch_float_dtype(p.dtype, name, [&](auto t) {
+    const auto kernel = norm_kernel<typename decltype(t)::type, kRms>;
+    allow_dynamic_smem(kernel, smem);
+    kernel<<<blocks, threads, smem, stream>>>(p, vec);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

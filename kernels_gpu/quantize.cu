@@ -1,4 +1,5 @@
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 #include "kernels_gpu/quantize.cuh"
 
 namespace alisa::gpu {
@@ -204,6 +205,14 @@ __global__ void quantize_int8_kernel(QuantizeInt8Params p, int64_t stride_x) {
   }
 }
 
+// An int8 (de)quantisation's row stride (0: rows packed, row_len apart), checked with the shape.
+int64_t checked_row_stride(const char* name, int64_t n_rows, int64_t row_len, int64_t row_stride) {
+  const int64_t stride = row_stride == 0 ? row_len : row_stride;
+  ALISA_ASSERT(n_rows >= 0 && row_len > 0 && stride >= row_len, name, " rows=", n_rows,
+               " len=", row_len, " stride=", row_stride);
+  return stride;
+}
+
 template <typename Out>
 void launch_dequantize_int4(const DequantizeInt4Params& p, cudaStream_t stream) {
   const bool tiled = p.group % kVec<Out> == 0 && aligned16(p.packed) && aligned16(p.out);
@@ -234,41 +243,33 @@ void dequantize_int4_gpu(const DequantizeInt4Params& p, cudaStream_t stream) {
   if (p.n == 0) return;
   ALISA_ASSERT(p.packed && p.scale && p.min && p.out, "dequantize_int4: null pointer");
   assert_float_dtype(p.out_dtype, "dequantize_int4 out");
-  if (p.out_dtype == DType::kF16) {
-    launch_dequantize_int4<__half>(p, stream);
-  } else {
-    launch_dequantize_int4<float>(p, stream);
-  }
+  dispatch_float_dtype(p.out_dtype, "dequantize_int4 out", [&](auto t) {
+    launch_dequantize_int4<typename decltype(t)::type>(p, stream);
+  });
 }
 
 void dequantize_int8_gpu(const DequantizeInt8Params& p, cudaStream_t stream) {
-  const int64_t stride = p.out_row_stride == 0 ? p.row_len : p.out_row_stride;
-  ALISA_ASSERT(p.n_rows >= 0 && p.row_len > 0 && stride >= p.row_len,
-               "dequantize_int8 rows=", p.n_rows, " len=", p.row_len, " stride=", p.out_row_stride);
+  const int64_t stride =
+      checked_row_stride("dequantize_int8", p.n_rows, p.row_len, p.out_row_stride);
   if (p.n_rows == 0) return;
   ALISA_ASSERT(p.q && p.scale && p.zero && p.out, "dequantize_int8: null pointer");
   assert_float_dtype(p.out_dtype, "dequantize_int8 out");
-  if (p.out_dtype == DType::kF16) {
-    launch_dequantize_int8<__half>(p, stride, stream);
-  } else {
-    launch_dequantize_int8<float>(p, stride, stream);
-  }
+  dispatch_float_dtype(p.out_dtype, "dequantize_int8 out", [&](auto t) {
+    launch_dequantize_int8<typename decltype(t)::type>(p, stride, stream);
+  });
 }
 
 void quantize_int8_gpu(const QuantizeInt8Params& p, cudaStream_t stream) {
-  const int64_t stride = p.x_row_stride == 0 ? p.row_len : p.x_row_stride;
-  ALISA_ASSERT(p.n_rows >= 0 && p.row_len > 0 && stride >= p.row_len,
-               "quantize_int8 rows=", p.n_rows, " len=", p.row_len, " stride=", p.x_row_stride);
+  const int64_t stride = checked_row_stride("quantize_int8", p.n_rows, p.row_len, p.x_row_stride);
   if (p.n_rows == 0) return;
   ALISA_ASSERT(p.x && p.q && p.scale && p.zero, "quantize_int8: null pointer");
   assert_float_dtype(p.x_dtype, "quantize_int8 x");
   const int64_t blocks = ceil_div(p.n_rows, kWarps);  // a warp per row
   ALISA_ASSERT(blocks <= 0x7fffffff, "quantize_int8: ", p.n_rows, " rows");
-  if (p.x_dtype == DType::kF16) {
-    quantize_int8_kernel<__half><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p, stride);
-  } else {
-    quantize_int8_kernel<float><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p, stride);
-  }
+  dispatch_float_dtype(p.x_dtype, "quantize_int8 x", [&](auto t) {
+    quantize_int8_kernel<typename decltype(t)::type>
+        <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p, stride);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

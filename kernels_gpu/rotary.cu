@@ -1,6 +1,7 @@
 #include "kernels_gpu/rotary.cuh"
 
 #include "kernels_gpu/device_common.cuh"
+#include "kernels_gpu/dispatch.cuh"
 
 namespace alisa::gpu {
 namespace {
@@ -47,11 +48,9 @@ void rotary(const RotaryParams& p, cudaStream_t stream) {
                " overlaps heads");
   const int threads = threads_for_row(p.n_heads * (p.rotary_dim / 2), 256);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(p.n_tokens, 65535));
-  if (p.dtype == DType::kF16) {
-    rotary_kernel<__half><<<blocks, threads, 0, stream>>>(p, token_stride);
-  } else {
-    rotary_kernel<float><<<blocks, threads, 0, stream>>>(p, token_stride);
-  }
+  dispatch_float_dtype(p.dtype, "rotary", [&](auto t) {
+    rotary_kernel<typename decltype(t)::type><<<blocks, threads, 0, stream>>>(p, token_stride);
+  });
   ALISA_CUDA_CHECK_LAUNCH();
 }
 

@@ -14,7 +14,11 @@
 #include "kernels_gpu/rms_norm.cuh"
 #include "kernels_gpu/rotary.cuh"
 #include "kernels_gpu/sampling.cuh"
-#include "kernels_gpu/swa.cuh"
+#include "kernels_gpu/sparse_attention.cuh"
+#include "kernels_gpu/swa_gather_hidden.cuh"
+#include "kernels_gpu/swa_prefill_score.cuh"
+#include "kernels_gpu/swa_select.cuh"
+#include "kernels_gpu/swa_update_score.cuh"
 
 namespace alisa {
 

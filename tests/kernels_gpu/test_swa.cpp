@@ -17,7 +17,11 @@
 
 #include "kernels_cpu/swa_cpu.h"
 #include "kernels_gpu/cuda_check.cuh"
-#include "kernels_gpu/swa.cuh"
+#include "kernels_gpu/sparse_attention.cuh"
+#include "kernels_gpu/swa_gather_hidden.cuh"
+#include "kernels_gpu/swa_prefill_score.cuh"
+#include "kernels_gpu/swa_select.cuh"
+#include "kernels_gpu/swa_update_score.cuh"
 #include "tests/kernels_gpu/gpu_test_util.h"
 #include "tests/test_support.h"
 

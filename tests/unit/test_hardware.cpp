@@ -1,6 +1,6 @@
 // The hardware profile (policy/hardware.h): YAML round trip, errors that name the key, the GEMM
 // and CPU and GPU attention look-ups by hand; and the CPU-side measurements of `alisa calibrate`
-// (runtime/calibrate/calibrate.h) on small sizes.
+// (runtime/calibrate/calibrate_cpu.h, calibrate_disk.h) on small sizes.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>

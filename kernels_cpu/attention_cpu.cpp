@@ -236,17 +236,21 @@ void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
           out_rows[r] = static_cast<float*>(p.out) + out_offset[r];
         }
       }
-      if (half_kv) {
-        attention_detail::HalfTile t;
-        t.n = n;
+      // Points either tile type at its rows and at its KV head's k and v (float16 or float32).
+      auto fill = [&](auto& t, const auto* k, const auto* v) {
         for (int r = 0; r < n; ++r) {
           t.q[r] = q_rows[r];
           t.key_end[r] = key_end[r];
           t.out[r] = out_rows[r];
         }
-        t.k = static_cast<const uint16_t*>(p.k) + kv_offset;
-        t.v = static_cast<const uint16_t*>(p.v) + kv_offset;
+        t.k = k + kv_offset;
+        t.v = v + kv_offset;
         t.mask = mask;
+      };
+      if (half_kv) {
+        attention_detail::HalfTile t;
+        t.n = n;
+        fill(t, static_cast<const uint16_t*>(p.k), static_cast<const uint16_t*>(p.v));
         t.head_dim = dim;
         t.kv_token_stride = p.kv_token_stride;
         t.scale = p.scale;
@@ -256,14 +260,7 @@ void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
         attend_half(t);
       } else {
         Tile<kTile> t;
-        for (int r = 0; r < n; ++r) {
-          t.q[r] = q_rows[r];
-          t.key_end[r] = key_end[r];
-          t.out[r] = out_rows[r];
-        }
-        t.k = static_cast<const float*>(p.k) + kv_offset;
-        t.v = static_cast<const float*>(p.v) + kv_offset;
-        t.mask = mask;
+        fill(t, static_cast<const float*>(p.k), static_cast<const float*>(p.v));
         if (n == kTile) {
           attend<kTile>(t, dim, p.kv_token_stride, p.scale, scores.data(), acc.data(),
                         p.n_kv_tokens);

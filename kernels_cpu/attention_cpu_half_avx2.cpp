@@ -14,6 +14,8 @@
 #define ALISA_SIMD_TARGET __attribute__((target("avx2,fma,f16c")))
 #define ALISA_SIMD_OP static inline ALISA_SIMD_TARGET __attribute__((always_inline))
 
+#include "kernels_cpu/attention_cpu_half_exp.h"
+
 namespace alisa::attention_detail {
 namespace {
 
@@ -49,22 +51,19 @@ struct Simd {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
   }
 
-  // Cephes' expf, as in attention_cpu_half_avx512.cpp; 2^n is built in the exponent field, which
-  // the clamp at -87 keeps normal.
+  ALISA_SIMD_OP V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  ALISA_SIMD_OP V fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+  ALISA_SIMD_OP V round(V x) {
+    return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+
+  // Cephes' expf (attention_cpu_half_exp.h); 2^n is built in the exponent field, which the clamp
+  // at -87 keeps normal.
   ALISA_SIMD_OP V exp(V x) {
     const V drop = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
     x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);  // the second operand when NaN: NaN stays
-    const V n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    V r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    V y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    V n;
+    const V y = exp_reduced<Simd>(x, n);
     const __m256i scale =
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_andnot_ps(drop, _mm256_mul_ps(y, _mm256_castsi256_ps(scale)));

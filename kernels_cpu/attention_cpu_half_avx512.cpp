@@ -19,6 +19,8 @@
 #define ALISA_SIMD_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define ALISA_SIMD_OP static inline ALISA_SIMD_TARGET __attribute__((always_inline))
 
+#include "kernels_cpu/attention_cpu_half_exp.h"
+
 namespace alisa::attention_detail {
 namespace {
 
@@ -45,23 +47,19 @@ struct Simd {
   ALISA_SIMD_OP V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   ALISA_SIMD_OP float sum(V x) { return _mm512_reduce_add_ps(x); }
 
-  // Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2, exp(r) by a polynomial (about 1 ulp), times
-  // 2^n. Arguments are scores less their maximum (<= 0): below -87 (and at -inf, a hidden key)
-  // the result is 0; NaN stays NaN.
+  ALISA_SIMD_OP V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  ALISA_SIMD_OP V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  ALISA_SIMD_OP V round(V x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+
+  // Cephes' expf (attention_cpu_half_exp.h). Arguments are scores less their maximum (<= 0):
+  // below -87 (and at -inf, a hidden key) the result is 0; NaN stays NaN.
   ALISA_SIMD_OP V exp(V x) {
     const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ);
     x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x);  // the second operand when NaN: NaN stays
-    const V n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    V r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    V y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    V n;
+    const V y = exp_reduced<Simd>(x, n);
     return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(y, n));
   }
 };

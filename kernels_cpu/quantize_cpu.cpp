@@ -75,8 +75,16 @@ inline float dequant(uint32_t q, float s, float m) {
   return static_cast<float>(q) * s + m;
 }
 
-void check_float_dtype(DType t, const char* what) {
+// Calls typed(float{}) for float32 data, typed(uint16_t{}) for float16; `what` names the data in
+// the message when it is neither.
+template <typename Typed>
+void with_float_type(DType t, const char* what, const Typed& typed) {
   ALISA_ASSERT(t == DType::kF32 || t == DType::kF16, what, ": f32 or f16, not ", dtype_name(t));
+  if (t == DType::kF32) {
+    typed(float{});
+  } else {
+    typed(uint16_t{});
+  }
 }
 
 template <typename T>
@@ -174,24 +182,16 @@ void quantize_int4_cpu(const QuantizeInt4Params& p) {
   ALISA_ASSERT(p.n >= 0 && p.group > 0, "quantize_int4 n=", p.n, " group=", p.group);
   if (p.n == 0) return;
   ALISA_ASSERT(p.x && p.packed && p.scale && p.min, "quantize_int4: null pointer");
-  check_float_dtype(p.x_dtype, "quantize_int4 x");
-  if (p.x_dtype == DType::kF32) {
-    quantize_int4_typed<float>(p);
-  } else {
-    quantize_int4_typed<uint16_t>(p);
-  }
+  with_float_type(p.x_dtype, "quantize_int4 x",
+                  [&](auto x) { quantize_int4_typed<decltype(x)>(p); });
 }
 
 void dequantize_int4_cpu(const DequantizeInt4Params& p) {
   ALISA_ASSERT(p.n >= 0 && p.group > 0, "dequantize_int4 n=", p.n, " group=", p.group);
   if (p.n == 0) return;
   ALISA_ASSERT(p.packed && p.scale && p.min && p.out, "dequantize_int4: null pointer");
-  check_float_dtype(p.out_dtype, "dequantize_int4 out");
-  if (p.out_dtype == DType::kF32) {
-    dequantize_int4_typed<float>(p);
-  } else {
-    dequantize_int4_typed<uint16_t>(p);
-  }
+  with_float_type(p.out_dtype, "dequantize_int4 out",
+                  [&](auto out) { dequantize_int4_typed<decltype(out)>(p); });
 }
 
 void quantize_int8_cpu(const QuantizeInt8Params& p) {
@@ -200,12 +200,8 @@ void quantize_int8_cpu(const QuantizeInt8Params& p) {
       "quantize_int8 rows=", p.n_rows, " len=", p.row_len, " stride=", p.x_row_stride);
   if (p.n_rows == 0) return;
   ALISA_ASSERT(p.x && p.q && p.scale && p.zero, "quantize_int8: null pointer");
-  check_float_dtype(p.x_dtype, "quantize_int8 x");
-  if (p.x_dtype == DType::kF32) {
-    quantize_int8_typed<float>(p);
-  } else {
-    quantize_int8_typed<uint16_t>(p);
-  }
+  with_float_type(p.x_dtype, "quantize_int8 x",
+                  [&](auto x) { quantize_int8_typed<decltype(x)>(p); });
 }
 
 void dequantize_int8_cpu(const DequantizeInt8Params& p) {
@@ -214,12 +210,8 @@ void dequantize_int8_cpu(const DequantizeInt8Params& p) {
       "dequantize_int8 rows=", p.n_rows, " len=", p.row_len, " stride=", p.out_row_stride);
   if (p.n_rows == 0) return;
   ALISA_ASSERT(p.q && p.scale && p.zero && p.out, "dequantize_int8: null pointer");
-  check_float_dtype(p.out_dtype, "dequantize_int8 out");
-  if (p.out_dtype == DType::kF32) {
-    dequantize_int8_typed<float>(p);
-  } else {
-    dequantize_int8_typed<uint16_t>(p);
-  }
+  with_float_type(p.out_dtype, "dequantize_int8 out",
+                  [&](auto out) { dequantize_int8_typed<decltype(out)>(p); });
 }
 
 }  // namespace alisa

@@ -1,63 +1,102 @@
-// The CPU engine against Hugging Face's float32 references for opt-tiny and llama-tiny.
-// The fixtures (random tiny models) and the project's trained demo models (configs/demo-models).
-// Tolerance: 1e-4 relative (Euclidean, per logits row); alisa's float32 path lands near 6e-7.
+// The engine against Hugging Face's float32 references for opt-tiny and llama-tiny and the
+// project's trained demo models (configs/demo-models), on every test device (tests/support/
+// test_devices.h). Tolerance, relative (Euclidean, per logits row): on the CPU 1e-4 (alisa's
+// float32 path lands near 6e-7); on the GPU 5e-3 (float16 activations and weights, float32
+// accumulation: a few 1e-3, the fixtures' README), where the logits are also held to the CPU
+// engine's.
 #include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
 #include "runtime/jobs/engine.h"
 #include "tests/e2e/fixture_reference.h"
+#include "tests/support/test_devices.h"
 #include "tests/test_support.h"
 
 namespace alisa::test {
 namespace {
 
 constexpr double kTolerance = 1e-4;
+constexpr double kGpuTolerance = 5e-3;
 
 // The demo models' references came from PyTorch on the GPU host's CPU, whose float32 logits are
 // themselves up to 1.04e-4 from float64 math there (alisa's: 2.2e-6): allow twice that.
-double tolerance_for(const std::string& name) {
+double tolerance_for(const std::string& name, DeviceChoice device) {
+  if (device == DeviceChoice::kGpu) return kGpuTolerance;
   return name.rfind("demo:", 0) == 0 ? 2e-4 : kTolerance;
+}
+
+Engine open_engine(const FixtureReference& ref, DeviceChoice device) {
+  return Engine({.model = ref.model_dir.string(), .backend = {.device = device}});
 }
 
 }  // namespace
 
-TEST_CASE("prefill logits match Hugging Face on every unpadded position", "[e2e][cpu]") {
+TEST_CASE("prefill logits match Hugging Face on every unpadded position", "[e2e][devices]") {
+  const DeviceChoice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny", "demo:opt-code", "demo:llama-code");
   const FixtureReference ref = load_fixture_reference(name);
-  Engine engine({.model = ref.model_dir.string(), .backend = {.device = DeviceChoice::kCpu}});
+  Engine engine = open_engine(ref, device);
+  REQUIRE(engine.device().kind() ==
+          (device == DeviceChoice::kGpu ? DeviceKind::kGpu : DeviceKind::kCpu));
   const std::vector<float> logits =
       engine.forward(ref.input_ids, ref.attention_mask, ref.batch, ref.seq_len);
   REQUIRE(static_cast<int64_t>(logits.size()) == ref.batch * ref.seq_len * ref.vocab);
+  // GPU runs are also held to the CPU engine's logits.
+  std::vector<float> cpu_logits;
+  if (device == DeviceChoice::kGpu) {
+    cpu_logits = open_engine(ref, DeviceChoice::kCpu)
+                     .forward(ref.input_ids, ref.attention_mask, ref.batch, ref.seq_len);
+  }
   int64_t checked = 0;
+  double worst = 0;
   for (int64_t row = 0; row < ref.batch * ref.seq_len; ++row) {
     if (ref.attention_mask[row] == 0) continue;
-    INFO(name << " row " << row);
-    REQUIRE(row_relative_error(&logits[row * ref.vocab], &ref.prefill_logits[row * ref.vocab],
-                               ref.vocab) <= tolerance_for(name));
+    const double vs_hf = row_relative_error(&logits[row * ref.vocab],
+                                            &ref.prefill_logits[row * ref.vocab], ref.vocab);
+    INFO(device_name(device) << ", " << name << " row " << row << ": vs HF " << vs_hf);
+    REQUIRE(vs_hf <= tolerance_for(name, device));
+    if (!cpu_logits.empty()) {
+      const double vs_cpu =
+          row_relative_error(&logits[row * ref.vocab], &cpu_logits[row * ref.vocab], ref.vocab);
+      INFO("vs the CPU engine " << vs_cpu);
+      REQUIRE(vs_cpu <= kGpuTolerance);
+    }
+    worst = std::max(worst, vs_hf);
     ++checked;
   }
   CHECK(checked > ref.batch);
+  if (device == DeviceChoice::kGpu) {
+    WARN(name << ": worst GPU prefill row error vs HF " << worst);
+  }
 }
 
-TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][cpu]") {
+TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][devices]") {
+  const DeviceChoice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny", "demo:opt-code", "demo:llama-code");
   const FixtureReference ref = load_fixture_reference(name);
-  Engine engine({.model = ref.model_dir.string(), .backend = {.device = DeviceChoice::kCpu}});
+  Engine engine = open_engine(ref, device);
   BatchRunner runner = engine.make_runner(
       {.batch = ref.batch, .capacity = ref.seq_len + ref.gen_len, .max_step_tokens = ref.seq_len});
   runner.step(ref.input_ids, ref.attention_mask, ref.seq_len, LogitRows::kLast);
   const std::vector<uint8_t> ones(static_cast<size_t>(ref.batch), 1);
+  // The argmax is checked where HF's is decided by more than float32 rounding (CPU) or float16
+  // rounding (GPU) could move.
+  const double margin = device == DeviceChoice::kGpu ? 0.05 : 1e-3;
   int64_t decided = 0;
+  double worst = 0;
   for (int64_t t = 0; t < ref.gen_len; ++t) {
     const std::vector<float> logits = runner.logits_to_host();
     std::vector<int32_t> next(static_cast<size_t>(ref.batch));
     for (int64_t b = 0; b < ref.batch; ++b) {
       const float* actual = &logits[b * ref.vocab];
       const float* expected = &ref.decode_logits[(b * ref.gen_len + t) * ref.vocab];
-      INFO(name << " sequence " << b << " step " << t);
-      REQUIRE(row_relative_error(actual, expected, ref.vocab) <= tolerance_for(name));
-      if (clear_winner(expected, ref.vocab, 1e-3)) {
+      const double error = row_relative_error(actual, expected, ref.vocab);
+      INFO(device_name(device) << ", " << name << " sequence " << b << " step " << t << ": "
+                               << error);
+      REQUIRE(error <= tolerance_for(name, device));
+      worst = std::max(worst, error);
+      if (clear_winner(expected, ref.vocab, margin)) {
         CHECK(argmax(actual, ref.vocab) == ref.generated[b][t]);
         ++decided;
       }
@@ -66,6 +105,29 @@ TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][cpu]") {
     if (t + 1 < ref.gen_len) runner.step(next, ones, 1, LogitRows::kLast);
   }
   CHECK(decided > ref.batch * ref.gen_len / 2);
+  if (device == DeviceChoice::kGpu) {
+    WARN(name << ": worst GPU decode row error vs HF " << worst);
+  }
+}
+
+TEST_CASE("sampling gives each prompt its own stream: batching changes nothing", "[e2e][devices]") {
+  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const FixtureReference ref = load_fixture_reference("llama-tiny");
+  Engine engine = open_engine(ref, device);
+  std::vector<Prompt> prompts;
+  for (size_t i = 0; i < ref.prompts.size(); ++i) {
+    prompts.push_back({.token_ids = ref.prompts[i], .index = i});
+  }
+  GenerationOptions options;
+  options.max_new_tokens = 8;
+  options.stop_at_eos = false;
+  options.sampling = {.temperature = 0.8f, .top_k = 50, .top_p = 0.9f};
+  options.seed = 7;
+  const auto first = engine.generate(prompts, options);
+  options.batch_size = 1;
+  INFO(device_name(device));
+  CHECK(engine.generate(prompts, options) == first);
+  for (const auto& tokens : first) CHECK(tokens.size() == 8);
 }
 
 TEST_CASE("greedy generate reproduces Hugging Face's generated tokens", "[e2e][cpu]") {

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "kernels_cpu/add_cpu.h"
-#include "kernels_cpu/reference_ops.h"
 #include "runtime/base/common.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

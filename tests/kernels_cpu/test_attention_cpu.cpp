@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "kernels_cpu/attention_cpu.h"
-#include "kernels_cpu/reference_ops.h"
 #include "runtime/base/dtype.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "kernels_cpu/embedding_cpu.h"
-#include "kernels_cpu/reference_ops.h"
 #include "runtime/base/common.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "kernels_cpu/layer_norm_cpu.h"
-#include "kernels_cpu/reference_ops.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "kernels_cpu/linear_cpu.h"
-#include "kernels_cpu/reference_ops.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

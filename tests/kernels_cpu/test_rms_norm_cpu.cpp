@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels_cpu/reference_ops.h"
 #include "kernels_cpu/rms_norm_cpu.h"
 #include "runtime/base/common.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

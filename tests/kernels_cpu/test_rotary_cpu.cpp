@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels_cpu/reference_ops.h"
 #include "kernels_cpu/rotary_cpu.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

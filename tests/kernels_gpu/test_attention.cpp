@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "kernels_cpu/reference_ops.h"
 #include "kernels_gpu/attention_decode.cuh"
 #include "kernels_gpu/attention_prefill.cuh"
 #include "kernels_gpu/cuda_check.cuh"
 #include "tests/kernels_gpu/gpu_test_util.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

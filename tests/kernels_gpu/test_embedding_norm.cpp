@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "kernels_cpu/reference_ops.h"
 #include "kernels_gpu/embedding.cuh"
 #include "kernels_gpu/layer_norm.cuh"
 #include "kernels_gpu/rms_norm.cuh"
 #include "tests/kernels_gpu/gpu_test_util.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels_cpu/reference_ops.h"
 #include "kernels_gpu/linear.cuh"
 #include "tests/kernels_gpu/gpu_test_util.h"
+#include "tests/support/reference_ops.h"
 #include "tests/test_support.h"
 
 namespace alisa {

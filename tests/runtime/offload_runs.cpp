@@ -8,6 +8,7 @@
 #include "kernels_cpu/quantize_cpu.h"
 #include "runtime/model/model_spec.h"
 #include "runtime/model/safetensors.h"
+#include "tests/support/test_devices.h"
 
 namespace alisa::test {
 
@@ -78,7 +79,7 @@ void check_runs_equal(const std::filesystem::path& model, DeviceChoice device,
                       const std::filesystem::path& offload_dir, int64_t n_decode,
                       const SwaOptions& swa) {
   for (const PolicyCase& c : cases) {
-    INFO(model.filename().string() << ": " << c.what);
+    INFO(device_name(device) << ", " << model.filename().string() << ": " << c.what);
     CHECK(
         bitwise_equal(run_policy(model, device, c.policy, offload_dir, n_decode, swa), reference));
   }

@@ -1,5 +1,6 @@
-// Runs of the offloading schedule over a fixture model, shared by the CPU tests and the GPU
-// tests: the same block of left-padded random prompts, prefill then greedy decode steps.
+// Runs of the offloading schedule over a fixture model on a given device (the tests run them on
+// every device of test_devices()): the same block of left-padded random prompts, prefill then
+// greedy decode steps.
 #pragma once
 
 #include <filesystem>

@@ -1,5 +1,6 @@
 // Scalar, double-accumulating reference implementations of every kernel: the ground truth that
-// kernels_cpu and kernels_gpu tests compare against. Slow by design; never used by the engine.
+// kernels_cpu and kernels_gpu tests compare against. Slow by design; test-only: built into the
+// tests' alisa_test_support library, never into the engine's.
 // Inputs are the float32 arrays the params point at; outputs are double arrays laid out
 // contiguously in the shape the params' comments give (strides of the params are honoured for
 // inputs, not for these outputs).

@@ -1,4 +1,4 @@
-#include "kernels_cpu/reference_ops.h"
+#include "tests/support/reference_ops.h"
 
 #include <algorithm>
 #include <cmath>

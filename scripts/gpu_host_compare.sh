@@ -11,7 +11,7 @@ old=$(realpath "$1")
 new=$(realpath "${2:-.carry}")
 shift $(($# < 2 ? $# : 2))
 ALISA_CARRY=$new source scripts/gpu_host_env.sh
-[ -d "$old/bin" ] || tar xzf "$old/bin.tar.gz" -C "$old"
+[ -d "$old/bin" ] || tar xJf "$old/bin.tar.xz" -C "$old"
 declare -A model=([opt-30b]=opt-30b [opt-6.7b-cpu-attention]=opt-6.7b [opt-6.7b-swa]=opt-6.7b)
 declare -A shape=([opt-30b]="512 32" [opt-6.7b-cpu-attention]="128 256" [opt-6.7b-swa]="128 512")
 declare -A policy=([opt-30b]=opt-30b-alisa [opt-6.7b-cpu-attention]=opt-6.7b-cpu-attention

@@ -27,11 +27,13 @@ std::filesystem::path fixture_path(const std::string& name) {
   return path;
 }
 
-std::filesystem::path demo_model_path(const std::string& name) {
+std::filesystem::path repo_dir() {
   const char* override_dir = std::getenv("ALISA_REPO_DIR");
-  const std::filesystem::path path = std::filesystem::absolute(
-      std::filesystem::path(override_dir != nullptr ? override_dir : ALISA_SOURCE_DIR) /
-      "configs/demo-models" / name);
+  return std::filesystem::absolute(override_dir != nullptr ? override_dir : ALISA_SOURCE_DIR);
+}
+
+std::filesystem::path demo_model_path(const std::string& name) {
+  const std::filesystem::path path = repo_dir() / "configs/demo-models" / name;
   if (!std::filesystem::exists(path / "config.json")) {
     throw std::runtime_error("demo model not found: " + path.string());
   }

@@ -12,7 +12,10 @@ namespace alisa::test {
 // ../shared/fixtures/<name>; fails the test (throws) with a clear message when it is missing.
 std::filesystem::path fixture_path(const std::string& name);
 
-// configs/demo-models/<name> of this repository (ALISA_REPO_DIR overrides the build-time path).
+// This repository's root: ALISA_REPO_DIR where set (a copy on the GPU host), else the source
+// folder the tests were built from.
+std::filesystem::path repo_dir();
+// configs/demo-models/<name> of repo_dir().
 std::filesystem::path demo_model_path(const std::string& name);
 
 // A fresh, empty folder under the system temp dir, removed when the object goes away.

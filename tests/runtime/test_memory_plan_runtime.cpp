@@ -43,8 +43,7 @@ Measured run_block(const std::filesystem::path& model, const Policy& policy, con
 TEST_CASE("the memory plan is what the runtime allocates, tier by tier", "[offload][memory]") {
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const std::filesystem::path model = fixture_path(name);
-  const std::filesystem::path policies =
-      std::filesystem::path(ALISA_SOURCE_DIR) / "configs/policies";
+  const std::filesystem::path policies = repo_dir() / "configs/policies";
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(policies)) {
     if (entry.path().extension() == ".yaml") files.push_back(entry.path());

@@ -315,23 +315,9 @@ std::string read_small_text_file(const fs::path& file) {
 }  // namespace
 
 std::string_view safetensors_dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return "F32";
-    case DType::kF16:
-      return "F16";
-    case DType::kBF16:
-      return "BF16";
-    case DType::kI32:
-      return "I32";
-    case DType::kI64:
-      return "I64";
-    case DType::kU8:
-      return "U8";
-    case DType::kI8:
-      return "I8";
-  }
-  return "?";
+  // Indexed by DType: kF32, kF16, kBF16, kI32, kI64, kU8, kI8.
+  static constexpr std::string_view kNames[] = {"F32", "F16", "BF16", "I32", "I64", "U8", "I8"};
+  return kNames[static_cast<size_t>(dtype)];
 }
 
 int64_t SafetensorsEntry::n_elements() const {

@@ -25,17 +25,9 @@ const char* swa_granularity_name(SwaGranularity granularity) {
 }
 
 const char* swa_score_name(SwaScore score) {
-  switch (score) {
-    case SwaScore::kWindow:
-      return "window";
-    case SwaScore::kDecay:
-      return "decay";
-    case SwaScore::kHistory:
-      return "history";
-    case SwaScore::kRecent:
-      return "recent";
-  }
-  return "?";
+  // Indexed by SwaScore: kWindow, kDecay, kHistory, kRecent.
+  static constexpr const char* kNames[] = {"window", "decay", "history", "recent"};
+  return kNames[static_cast<size_t>(score)];
 }
 
 SwaGranularity parse_swa_granularity(const std::string& text, const std::string& source) {

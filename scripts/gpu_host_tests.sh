@@ -19,11 +19,17 @@ for binary in alisa_kernels_cpu_tests alisa_unit_tests alisa_runtime_tests alisa
   run "$binary" "$bin/$binary"
 done
 run memcheck compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/alisa_kernels_gpu_tests"
+# The engine's cases on the GPU (device-parametrised, tests/support/test_devices.h), one binary at a
+# time: each GPU engine takes the card's free memory.
+run memcheck_runtime compute-sanitizer --tool memcheck --error-exitcode 3 \
+  "$bin/alisa_runtime_tests" "[devices],[gpu]"
+run memcheck_e2e compute-sanitizer --tool memcheck --error-exitcode 3 \
+  "$bin/alisa_e2e_tests" "[devices],[gpu]"
 # racecheck on alisa's kernels. The [linear] tests run cuBLAS, whose own split-K kernels
 # (nvjet*) synchronise in ways racecheck reports as hazards (and excluding them by name crashed
 # the sanitizer), so they are checked apart, for the record.
 run racecheck compute-sanitizer --tool racecheck --error-exitcode 3 \
   "$bin/alisa_kernels_gpu_tests" "~[e2e]~[linear]"
 run racecheck_cublas compute-sanitizer --tool racecheck "$bin/alisa_kernels_gpu_tests" "[linear]"
-grep -h "worst GPU" "$OUT/gpu_tests.log" | sort -u
+grep -h "worst GPU" "$OUT"/*.log | sort -u
 printf '%s\n' "${results[@]}"

@@ -1,10 +1,6 @@
 #include "runtime/schedule/block_runner.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <array>
-#include <cmath>
 
 #include "runtime/core/owned_buffers.h"
 #include "runtime/schedule/sampling.h"

@@ -1,6 +1,12 @@
 #include "runtime/text/unicode_classes.h"
 
 #include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
+
+#include <utility>
+
+#include "runtime/base/common.h"
 
 namespace alisa::unicode {
 namespace {
@@ -44,6 +50,32 @@ Utf8Step scan_utf8(std::string_view text, size_t pos) {
 
 uint32_t category_mask(char32_t c) {
   return U_GET_GC_MASK(static_cast<UChar32>(c));
+}
+
+void check_icu(UErrorCode status, const char* call) {
+  ALISA_ASSERT(U_SUCCESS(status), call, " failed: ", u_errorName(status));
+}
+
+std::u16string to_utf16(std::string_view text) {
+  std::u16string out(text.size(), u'\0');  // UTF-16 never needs more units than UTF-8 bytes
+  int32_t length = 0;
+  UErrorCode status = U_ZERO_ERROR;
+  u_strFromUTF8(out.data(), static_cast<int32_t>(out.size()), &length, text.data(),
+                static_cast<int32_t>(text.size()), &status);
+  check_icu(status, "u_strFromUTF8");
+  out.resize(static_cast<size_t>(length));
+  return out;
+}
+
+std::string to_utf8(const std::u16string& text) {
+  std::string out(text.size() * 3, '\0');  // a UTF-16 unit never needs more than 3 bytes
+  int32_t length = 0;
+  UErrorCode status = U_ZERO_ERROR;
+  u_strToUTF8(out.data(), static_cast<int32_t>(out.size()), &length, text.data(),
+              static_cast<int32_t>(text.size()), &status);
+  check_icu(status, "u_strToUTF8");
+  out.resize(static_cast<size_t>(length));
+  return out;
 }
 
 }  // namespace
@@ -160,6 +192,104 @@ bool is_word_character(char32_t c) {
   return u_hasBinaryProperty(code_point, UCHAR_ALPHABETIC) ||
          (category_mask(c) & (U_GC_M_MASK | U_GC_ND_MASK | U_GC_PC_MASK)) != 0 ||
          u_hasBinaryProperty(code_point, UCHAR_JOIN_CONTROL);
+}
+
+std::optional<uint32_t> general_category_mask(std::string_view name) {
+  static const std::pair<std::string_view, uint32_t> kNames[] = {
+      {"L", U_GC_L_MASK},   {"LC", U_GC_LC_MASK}, {"Lu", U_GC_LU_MASK}, {"Ll", U_GC_LL_MASK},
+      {"Lt", U_GC_LT_MASK}, {"Lm", U_GC_LM_MASK}, {"Lo", U_GC_LO_MASK}, {"M", U_GC_M_MASK},
+      {"Mn", U_GC_MN_MASK}, {"Mc", U_GC_MC_MASK}, {"Me", U_GC_ME_MASK}, {"N", U_GC_N_MASK},
+      {"Nd", U_GC_ND_MASK}, {"Nl", U_GC_NL_MASK}, {"No", U_GC_NO_MASK}, {"P", U_GC_P_MASK},
+      {"Pc", U_GC_PC_MASK}, {"Pd", U_GC_PD_MASK}, {"Ps", U_GC_PS_MASK}, {"Pe", U_GC_PE_MASK},
+      {"Pi", U_GC_PI_MASK}, {"Pf", U_GC_PF_MASK}, {"Po", U_GC_PO_MASK}, {"S", U_GC_S_MASK},
+      {"Sm", U_GC_SM_MASK}, {"Sc", U_GC_SC_MASK}, {"Sk", U_GC_SK_MASK}, {"So", U_GC_SO_MASK},
+      {"Z", U_GC_Z_MASK},   {"Zs", U_GC_ZS_MASK}, {"Zl", U_GC_ZL_MASK}, {"Zp", U_GC_ZP_MASK},
+      {"C", U_GC_C_MASK},   {"Cc", U_GC_CC_MASK}, {"Cf", U_GC_CF_MASK}, {"Cs", U_GC_CS_MASK},
+      {"Co", U_GC_CO_MASK}, {"Cn", U_GC_CN_MASK},
+  };
+  for (const auto& [short_name, mask] : kNames) {
+    if (short_name == name) return mask;
+  }
+  return std::nullopt;
+}
+
+uint32_t general_category_bit(char32_t c) {
+  return category_mask(c);
+}
+
+char32_t fold_case(char32_t c) {
+  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+  return static_cast<char32_t>(u_foldCase(static_cast<UChar32>(c), U_FOLD_CASE_DEFAULT));
+}
+
+std::array<char32_t, 5> case_variants(char32_t c) {
+  const auto code_point = static_cast<UChar32>(c);
+  return {c, fold_case(c), static_cast<char32_t>(u_tolower(code_point)),
+          static_cast<char32_t>(u_toupper(code_point)),
+          static_cast<char32_t>(u_totitle(code_point))};
+}
+
+const std::vector<std::pair<char32_t, std::u32string>>& multi_character_folds() {
+  static const std::vector<std::pair<char32_t, std::u32string>> folds = [] {
+    std::vector<std::pair<char32_t, std::u32string>> found;
+    // Case mappings stop below U+20000.
+    for (char32_t c = 0; c < 0x20000; ++c) {
+      if (c >= 0xD800 && c <= 0xDFFF) continue;
+      if (!u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CHANGES_WHEN_CASEFOLDED)) continue;
+      std::string utf8;
+      append_utf8(c, utf8);
+      const std::u16string source = to_utf16(utf8);
+      UChar folded[16];
+      UErrorCode status = U_ZERO_ERROR;
+      const int32_t length =
+          u_strFoldCase(folded, 16, source.data(), static_cast<int32_t>(source.size()),
+                        U_FOLD_CASE_DEFAULT, &status);
+      check_icu(status, "u_strFoldCase");
+      const std::string folded_utf8 = to_utf8(std::u16string(folded, folded + length));
+      std::u32string code_points;
+      for (size_t pos = 0; pos < folded_utf8.size();) {
+        code_points += next_code_point(folded_utf8, pos);
+      }
+      if (code_points.size() > 1) found.emplace_back(c, std::move(code_points));
+    }
+    return found;
+  }();
+  return folds;
+}
+
+std::string normalize(std::string_view text, NormalForm form) {
+  UErrorCode status = U_ZERO_ERROR;
+  const UNormalizer2* normalizer = nullptr;
+  switch (form) {
+    case NormalForm::kNfc:
+      normalizer = unorm2_getNFCInstance(&status);
+      break;
+    case NormalForm::kNfd:
+      normalizer = unorm2_getNFDInstance(&status);
+      break;
+    case NormalForm::kNfkc:
+      normalizer = unorm2_getNFKCInstance(&status);
+      break;
+    case NormalForm::kNfkd:
+      normalizer = unorm2_getNFKDInstance(&status);
+      break;
+  }
+  check_icu(status, "unorm2_get*Instance");
+  const std::u16string source = to_utf16(text);
+  std::u16string result(source.size() * 4 + 16, u'\0');
+  for (;;) {
+    status = U_ZERO_ERROR;
+    const int32_t length =
+        unorm2_normalize(normalizer, source.data(), static_cast<int32_t>(source.size()),
+                         result.data(), static_cast<int32_t>(result.size()), &status);
+    if (status == U_BUFFER_OVERFLOW_ERROR) {
+      result.resize(static_cast<size_t>(length));
+      continue;
+    }
+    check_icu(status, "unorm2_normalize");
+    result.resize(static_cast<size_t>(length));
+    return to_utf8(result);
+  }
 }
 
 }  // namespace alisa::unicode

@@ -1,10 +1,14 @@
 // UTF-8 decoding and the Unicode character classes the tokenizer needs (through ICU).
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace alisa::unicode {
 
@@ -36,5 +40,23 @@ bool is_whitespace(char32_t c);  // \s: the White_Space property
 // \w of Rust's regex crate: Alphabetic, marks, decimal digits, connector punctuation,
 // Join_Control.
 bool is_word_character(char32_t c);
+
+// The general categories a short name stands for ("L", "Lu", "LC", "M", "N", "Nd", "P", "S",
+// "Z", "C", ... as \p{..} writes them), as a mask of general_category_bit values; nullopt for any
+// other name.
+std::optional<uint32_t> general_category_mask(std::string_view name);
+uint32_t general_category_bit(char32_t c);
+
+// Unicode simple case folding, as case-insensitive matching compares characters.
+char32_t fold_case(char32_t c);
+// c, its simple folding, lowercase, uppercase and titlecase (some may repeat).
+std::array<char32_t, 5> case_variants(char32_t c);
+// The full case foldings longer than one character, each with the character it folds ("ss" for
+// U+00DF, "ff" for U+FB00, ...).
+const std::vector<std::pair<char32_t, std::u32string>>& multi_character_folds();
+
+enum class NormalForm { kNfc, kNfd, kNfkc, kNfkd };
+// `text` (valid UTF-8) in the given Unicode normalization form.
+std::string normalize(std::string_view text, NormalForm form);
 
 }  // namespace alisa::unicode

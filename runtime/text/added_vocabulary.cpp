@@ -54,11 +54,17 @@ int32_t AddedVocabulary::add(const AddedToken& token, const BpeModel& model) {
   return id;
 }
 
-void AddedVocabulary::build_matchers(const BpeModel& model) {
+void AddedVocabulary::build_matchers(const BpeModel& model, const Normalizer& normalizer) {
   for (const auto* list : {&special_tokens_, &plain_tokens_}) {
     for (const AddedToken& token : *list) {
       const int32_t id = *token_to_id(token.content, model);
-      (token.normalized ? normalized_matcher_ : raw_matcher_).add(token.content, id);
+      if (token.normalized) {
+        std::string pattern = normalizer.apply(token.content);
+        if (!pattern.empty()) normalized_matcher_.add(pattern, id);
+        if (pattern != token.content) normalized_forms_[id] = std::move(pattern);
+      } else {
+        raw_matcher_.add(token.content, id);
+      }
     }
   }
 }
@@ -77,25 +83,22 @@ const AddedToken* AddedVocabulary::token_for_id(int32_t id) const {
   return it == tokens_by_id_.end() ? nullptr : &it->second;
 }
 
+std::optional<std::string_view> AddedVocabulary::decoding_text(int32_t id) const {
+  if (const auto it = normalized_forms_.find(id); it != normalized_forms_.end()) return it->second;
+  if (const AddedToken* token = token_for_id(id)) return token->content;
+  return std::nullopt;
+}
+
 std::optional<int32_t> AddedVocabulary::max_id() const {
   std::optional<int32_t> result;
   for (const auto& [id, token] : tokens_by_id_) result = std::max(result.value_or(id), id);
   return result;
 }
 
-std::vector<Segment> AddedVocabulary::split(std::string_view text) const {
-  std::vector<Segment> raw_split;
-  split_on(text, raw_matcher_, raw_split);
-  if (normalized_matcher_.empty()) return raw_split;
-  std::vector<Segment> result;
-  for (const Segment& segment : raw_split) {
-    if (segment.added_id >= 0) {
-      result.push_back(segment);
-    } else {
-      split_on(segment.text, normalized_matcher_, result);
-    }
-  }
-  return result;
+std::vector<Segment> AddedVocabulary::split(std::string_view text, bool normalized) const {
+  std::vector<Segment> segments;
+  split_on(text, normalized ? normalized_matcher_ : raw_matcher_, segments);
+  return segments;
 }
 
 // Hugging Face's AddedVocabulary::find_matches, with the single_word/lstrip/rstrip flags.

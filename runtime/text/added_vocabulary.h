@@ -1,5 +1,6 @@
-// Added tokens: matched in the raw text before pre-tokenization, as Hugging Face's
-// AddedVocabulary does (leftmost-longest; non-normalized tokens first, then normalized ones).
+// Added tokens: matched in the text before pre-tokenization, as Hugging Face's AddedVocabulary
+// does (leftmost-longest; non-normalized tokens in the raw text first, then normalized ones in
+// the normalized text between them).
 #pragma once
 
 #include <array>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "runtime/text/bpe.h"
+#include "runtime/text/normalizer.h"
 #include "runtime/text/string_map.h"
 
 namespace alisa::text {
@@ -57,16 +59,22 @@ class AddedVocabulary {
   // token, which is not added.
   int32_t add(const AddedToken& token, const BpeModel& model);
 
-  // After the last add: the matchers split() uses.
-  void build_matchers(const BpeModel& model);
+  // After the last add: the matchers split() uses. Tokens marked "normalized" are matched in
+  // their normalized form, as the normalized text shows them.
+  void build_matchers(const BpeModel& model, const Normalizer& normalizer);
 
   std::optional<int32_t> token_to_id(std::string_view content, const BpeModel& model) const;
   const AddedToken* token_for_id(int32_t id) const;
+  // What decoding shows for an added token: its normalized form when it is matched normalized
+  // (Hugging Face's simple_id_to_token), else its content; nullopt for other ids.
+  std::optional<std::string_view> decoding_text(int32_t id) const;
   bool is_special(std::string_view content) const { return special_contents_.contains(content); }
   std::optional<int32_t> max_id() const;
 
-  // The text cut into added tokens and the (non-empty) text between them.
-  std::vector<Segment> split(std::string_view text) const;
+  // The text cut into added tokens and the (non-empty) text between them: first the tokens
+  // matched in the raw text (normalized: false), then, in the normalized text between those,
+  // the others (normalized: true).
+  std::vector<Segment> split(std::string_view text, bool normalized) const;
 
  private:
   void split_on(std::string_view text, const TokenMatcher& matcher,
@@ -77,6 +85,7 @@ class AddedVocabulary {
   std::vector<AddedToken> special_tokens_;  // in the order given
   std::vector<AddedToken> plain_tokens_;
   StringSet special_contents_;
+  std::unordered_map<int32_t, std::string> normalized_forms_;  // where they differ
   TokenMatcher raw_matcher_;
   TokenMatcher normalized_matcher_;
 };

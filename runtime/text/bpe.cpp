@@ -1,5 +1,6 @@
 #include "runtime/text/bpe.h"
 
+#include <algorithm>
 #include <queue>
 #include <utility>
 
@@ -68,9 +69,15 @@ std::vector<int32_t> BpeModel::merge_word(std::string_view word) const {
   for (size_t pos = 0; pos < word.size();) {
     const size_t start = pos;
     unicode::next_code_point(word, pos);
-    if (const auto it = vocab.find(word.substr(start, pos - start)); it != vocab.end()) {
+    const std::string_view piece = word.substr(start, pos - start);
+    if (const auto it = vocab.find(piece); it != vocab.end()) {
       if (pending_unk) add_symbol(*std::exchange(pending_unk, std::nullopt));
       add_symbol(it->second);
+    } else if (byte_fallback && std::all_of(piece.begin(), piece.end(), [&](char byte) {
+                 return byte_ids[static_cast<unsigned char>(byte)] >= 0;
+               })) {
+      // As in Hugging Face, a pending unk token is not flushed before the byte tokens.
+      for (const char byte : piece) add_symbol(byte_ids[static_cast<unsigned char>(byte)]);
     } else if (unk_id) {
       if (pending_unk && !fuse_unk) add_symbol(*pending_unk);
       pending_unk = unk_id;

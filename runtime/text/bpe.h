@@ -1,7 +1,9 @@
-// The byte-level BPE model of a Hugging Face tokenizer: the vocabulary, the ranked merges and
-// Hugging Face's merge algorithm, applied to one pre-tokenized word at a time.
+// The BPE model of a Hugging Face tokenizer: the vocabulary, the ranked merges and Hugging
+// Face's merge algorithm, applied to one pre-tokenized word at a time; unknown characters become
+// the unk token or, with byte_fallback, the <0xNN> tokens of their bytes.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -31,6 +33,8 @@ class BpeModel {
   std::optional<int32_t> unk_id;
   bool fuse_unk = false;
   bool ignore_merges = false;
+  bool byte_fallback = false;
+  std::array<int32_t, 256> byte_ids{};  // the id of "<0xNN>" for byte NN, or -1
 
   // Appends the ids of one pre-tokenized word (in byte-level form). Safe to call from several
   // threads: the cache of merged words is locked.

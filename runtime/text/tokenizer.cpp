@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "runtime/base/common.h"
-#include "runtime/text/byte_level.h"
 #include "runtime/text/tokenizer_json.h"
 #include "runtime/text/unicode_classes.h"
 
@@ -41,24 +40,25 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   }
   const Impl& impl = *impl_;
   std::vector<int32_t> ids;
-  std::string piece;
-  std::string mapped;
-  for (const Segment& segment : impl.added.split(text)) {
-    if (segment.added_id >= 0) {
-      ids.push_back(segment.added_id);
+  std::vector<std::string> words;
+  // Hugging Face's order: added tokens in the raw text; the normalizer on the text between them;
+  // added tokens in the normalized text; the pre-tokenizer and the model on what remains.
+  for (const Segment& raw : impl.added.split(text, /*normalized=*/false)) {
+    if (raw.added_id >= 0) {
+      ids.push_back(raw.added_id);
       continue;
     }
-    // ByteLevel pre-tokenizer: applied to each stretch of text between added tokens.
-    piece.clear();
-    if (impl.pre_tokenizer.add_prefix_space && !segment.text.starts_with(' ')) piece += ' ';
-    piece += segment.text;
-    const std::vector<std::string_view> words = impl.pre_tokenizer.use_regex
-                                                    ? byte_level::split_words(piece)
-                                                    : std::vector<std::string_view>{piece};
-    for (std::string_view word : words) {
-      mapped.clear();
-      byte_level::append_mapped(word, mapped);
-      impl.model.tokenize(mapped, ids);
+    const std::string normalized = impl.normalizer.apply(raw.text);
+    for (const Segment& segment : impl.added.split(normalized, /*normalized=*/true)) {
+      if (segment.added_id >= 0) {
+        ids.push_back(segment.added_id);
+        continue;
+      }
+      const bool at_origin =
+          raw.text.data() == text.data() && segment.text.data() == normalized.data();
+      words.clear();
+      impl.pre_tokenizer.apply(segment.text, at_origin, words);
+      for (const std::string& word : words) impl.model.tokenize(word, ids);
     }
   }
   if (add_special_tokens) {
@@ -71,12 +71,12 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
   const Impl& impl = *impl_;
-  std::string out;
-  bool first = true;
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
   for (const int32_t id : ids) {
     std::string_view token;
-    if (const AddedToken* added = impl.added.token_for_id(id)) {
-      token = added->content;
+    if (const auto added = impl.added.decoding_text(id)) {
+      token = *added;
     } else if (const auto it = impl.model.tokens_by_id.find(id);
                it != impl.model.tokens_by_id.end()) {
       token = it->second;
@@ -84,18 +84,11 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
       throw Error(str("Tokenizer::decode: token id ", id, " is not in the vocabulary (",
                       impl.vocab_size, " ids)"));
     }
+    // As in Hugging Face, a special token is recognised by the text decoding shows for it.
     if (skip_special_tokens && impl.added.is_special(token)) continue;
-    if (impl.byte_level_decoder) {
-      // A token with a character outside the byte map (e.g. an added token with a plain space)
-      // contributes its own UTF-8 bytes, as in Hugging Face.
-      if (!byte_level::append_unmapped(token, out)) out.append(token);
-    } else {
-      if (!first) out += ' ';
-      out.append(token);
-    }
-    first = false;
+    tokens.emplace_back(token);
   }
-  return impl.byte_level_decoder ? unicode::utf8_lossy(out) : out;
+  return impl.decoder.decode(std::move(tokens));
 }
 
 int64_t Tokenizer::vocab_size() const {

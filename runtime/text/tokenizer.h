@@ -1,5 +1,7 @@
-// Byte-level BPE tokenizer read from a Hugging Face `tokenizer.json` (the GPT-2 / OPT / RoBERTa
-// family), giving the same ids and text as Hugging Face tokenizers.
+// A BPE tokenizer read from a Hugging Face `tokenizer.json`, giving the same ids and text as
+// Hugging Face tokenizers: byte-level BPE (GPT-2 / OPT / RoBERTa; Llama-3 / Qwen with a regex
+// Split before the byte map) and SentencePiece-style BPE with byte fallback (LLaMA-2 /
+// Mistral). Components it does not implement are refused when loading.
 #pragma once
 
 #include <cstdint>

@@ -3,106 +3,17 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <fstream>
-#include <limits>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "runtime/base/common.h"
+#include "runtime/text/json_reader.h"
+#include "runtime/text/pipeline_json.h"
 
 namespace alisa::text {
 namespace {
-
-using Json = nlohmann::json;
-
-// ---------------------------------------------------------------------------------------------
-// Reading tokenizer.json: every problem becomes an alisa::Error naming the file and the key.
-
-class JsonReader {
- public:
-  explicit JsonReader(std::string file) : file_(std::move(file)) {}
-
-  [[noreturn]] void fail(std::string_view key, std::string_view problem) const {
-    throw Error(str("tokenizer file '", file_, "': key '", key, "': ", problem));
-  }
-
-  static std::string join(std::string_view path, std::string_view key) {
-    return path.empty() ? std::string(key) : str(path, ".", key);
-  }
-
-  // nullptr when the key is absent or null.
-  const Json* find(const Json& object, std::string_view path, const char* key) const {
-    if (!object.is_object()) fail(path, "expected an object");
-    const auto it = object.find(key);
-    return it == object.end() || it->is_null() ? nullptr : &*it;
-  }
-
-  const Json& require(const Json& object, std::string_view path, const char* key) const {
-    const Json* value = find(object, path, key);
-    if (value == nullptr) fail(join(path, key), "missing");
-    return *value;
-  }
-
-  const Json& require_object(const Json& object, std::string_view path, const char* key) const {
-    const Json& value = require(object, path, key);
-    if (!value.is_object()) fail(join(path, key), "expected an object");
-    return value;
-  }
-
-  const Json& require_array(const Json& object, std::string_view path, const char* key) const {
-    const Json& value = require(object, path, key);
-    if (!value.is_array()) fail(join(path, key), "expected an array");
-    return value;
-  }
-
-  std::string string_value(const Json& value, std::string_view path) const {
-    if (!value.is_string()) fail(path, "expected a string");
-    return value.get<std::string>();
-  }
-
-  std::string require_string(const Json& object, std::string_view path, const char* key) const {
-    return string_value(require(object, path, key), join(path, key));
-  }
-
-  std::optional<std::string> optional_string(const Json& object, std::string_view path,
-                                             const char* key) const {
-    const Json* value = find(object, path, key);
-    if (value == nullptr) return std::nullopt;
-    return string_value(*value, join(path, key));
-  }
-
-  bool bool_or(const Json& object, std::string_view path, const char* key, bool fallback) const {
-    const Json* value = find(object, path, key);
-    if (value == nullptr) return fallback;
-    if (!value->is_boolean()) fail(join(path, key), "expected true or false");
-    return value->get<bool>();
-  }
-
-  int32_t id_value(const Json& value, std::string_view path) const {
-    if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
-        value.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
-      fail(path, "expected a token id (an integer from 0 to 2^31-1)");
-    }
-    return static_cast<int32_t>(value.get<int64_t>());
-  }
-
-  std::string component_type(const Json& component, std::string_view path) const {
-    return require_string(component, path, "type");
-  }
-
- private:
-  std::string file_;
-};
-
-std::string at_index(std::string_view path, size_t index) {
-  return str(path, "[", index, "]");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading the components.
 
 void read_model(const JsonReader& reader, const Json& root, BpeModel& model) {
   const Json& json = reader.require_object(root, "", "model");
@@ -122,9 +33,7 @@ void read_model(const JsonReader& reader, const Json& root, BpeModel& model) {
                   str("'", *affix, "' is not supported (expected null)"));
     }
   }
-  if (reader.bool_or(json, path, "byte_fallback", false)) {
-    reader.fail("model.byte_fallback", "byte fallback is not supported (expected false)");
-  }
+  model.byte_fallback = reader.bool_or(json, path, "byte_fallback", false);
   model.fuse_unk = reader.bool_or(json, path, "fuse_unk", false);
   model.ignore_merges = reader.bool_or(json, path, "ignore_merges", false);
 
@@ -142,6 +51,11 @@ void read_model(const JsonReader& reader, const Json& root, BpeModel& model) {
   };
   if (const auto unk = reader.optional_string(json, path, "unk_token")) {
     model.unk_id = id_of(*unk, "model.unk_token");
+  }
+  for (unsigned byte = 0; byte < 256; ++byte) {  // "<0x0A>": Rust's {:#04X}
+    const auto it = model.vocab.find(
+        str("<0x", "0123456789ABCDEF"[byte >> 4], "0123456789ABCDEF"[byte & 15], ">"));
+    model.byte_ids[byte] = it == model.vocab.end() ? -1 : it->second;
   }
 
   const Json& merges = reader.require_array(json, path, "merges");
@@ -174,7 +88,7 @@ void read_model(const JsonReader& reader, const Json& root, BpeModel& model) {
 }
 
 void read_added_tokens(const JsonReader& reader, const Json& root, const BpeModel& model,
-                       AddedVocabulary& added) {
+                       const Normalizer& normalizer, AddedVocabulary& added) {
   const Json* tokens = reader.find(root, "", "added_tokens");
   if (tokens == nullptr) return;
   if (!tokens->is_array()) reader.fail("added_tokens", "expected an array");
@@ -196,44 +110,7 @@ void read_added_tokens(const JsonReader& reader, const Json& root, const BpeMode
                    token.content, expected_id, id);
     }
   }
-  added.build_matchers(model);
-}
-
-void read_normalizer(const JsonReader& reader, const Json& root) {
-  const Json* normalizer = reader.find(root, "", "normalizer");
-  if (normalizer == nullptr) return;
-  const std::string type = reader.component_type(*normalizer, "normalizer");
-  if (type == "Sequence" &&
-      reader.require_array(*normalizer, "normalizer", "normalizers").empty()) {
-    return;  // an empty sequence changes nothing
-  }
-  reader.fail("normalizer.type", str("normalizer '", type, "' is not supported (expected null)"));
-}
-
-ByteLevelOptions read_byte_level(const JsonReader& reader, const Json& json,
-                                 const std::string& path) {
-  return {.add_prefix_space = reader.bool_or(json, path, "add_prefix_space", true),
-          .use_regex = reader.bool_or(json, path, "use_regex", true)};
-}
-
-ByteLevelOptions read_pre_tokenizer(const JsonReader& reader, const Json& root) {
-  const Json* json = reader.find(root, "", "pre_tokenizer");
-  if (json == nullptr) {
-    reader.fail("pre_tokenizer", "missing (a ByteLevel pre-tokenizer is required)");
-  }
-  const std::string type = reader.component_type(*json, "pre_tokenizer");
-  if (type == "ByteLevel") return read_byte_level(reader, *json, "pre_tokenizer");
-  if (type == "Sequence") {
-    const Json& list = reader.require_array(*json, "pre_tokenizer", "pretokenizers");
-    const std::string inner = "pre_tokenizer.pretokenizers[0]";
-    if (list.size() == 1 && reader.component_type(list[0], inner) == "ByteLevel") {
-      return read_byte_level(reader, list[0], inner);
-    }
-    reader.fail("pre_tokenizer.pretokenizers",
-                "only a Sequence holding one ByteLevel is supported");
-  }
-  reader.fail("pre_tokenizer.type",
-              str("pre-tokenizer '", type, "' is not supported (only ByteLevel)"));
+  added.build_matchers(model, normalizer);
 }
 
 std::pair<std::string, int32_t> read_token_and_id(const JsonReader& reader, const Json& json,
@@ -295,17 +172,6 @@ void read_post_processor(const JsonReader& reader, const Json& json, const std::
   }
 }
 
-// True for a ByteLevel decoder, false for none (Hugging Face then joins tokens with spaces).
-bool read_decoder(const JsonReader& reader, const Json& root) {
-  const Json* json = reader.find(root, "", "decoder");
-  if (json == nullptr) return false;
-  const std::string type = reader.component_type(*json, "decoder");
-  if (type != "ByteLevel") {
-    reader.fail("decoder.type", str("decoder '", type, "' is not supported (only ByteLevel)"));
-  }
-  return true;
-}
-
 std::string read_file(const std::filesystem::path& path) {
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error)) {
@@ -328,14 +194,14 @@ void read_tokenizer_json(const std::filesystem::path& tokenizer_json, TokenizerS
     if (!root.is_object()) throw Error(str("tokenizer file '", file, "': expected a JSON object"));
     const JsonReader reader(file);
     // "truncation" and "padding" are ignored, as transformers' encode ignores them by default.
-    read_normalizer(reader, root);
+    spec.normalizer = read_normalizer(reader, root);
     spec.pre_tokenizer = read_pre_tokenizer(reader, root);
     read_model(reader, root, spec.model);
-    read_added_tokens(reader, root, spec.model, spec.added);
+    read_added_tokens(reader, root, spec.model, spec.normalizer, spec.added);
     if (const Json* post = reader.find(root, "", "post_processor")) {
       read_post_processor(reader, *post, "post_processor", spec.post_processors);
     }
-    spec.byte_level_decoder = read_decoder(reader, root);
+    spec.decoder = read_decoder(reader, root);
   } catch (const Json::parse_error& e) {
     throw Error(str("tokenizer file '", file, "' is not valid JSON: ", e.what()));
   } catch (const Json::exception& e) {  // a type the checks above missed: still the file's fault

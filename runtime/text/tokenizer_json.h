@@ -1,5 +1,5 @@
 // Reading a Hugging Face `tokenizer.json` into the parts of it this tokenizer implements: a BPE
-// model, added tokens, a ByteLevel pre-tokenizer, post-processors and the decoder.
+// model, added tokens, the normalizer, the pre-tokenizer, post-processors and the decoder.
 #pragma once
 
 #include <cstdint>
@@ -8,14 +8,11 @@
 
 #include "runtime/text/added_vocabulary.h"
 #include "runtime/text/bpe.h"
+#include "runtime/text/decoder.h"
+#include "runtime/text/normalizer.h"
+#include "runtime/text/pre_tokenizer.h"
 
 namespace alisa::text {
-
-// The ByteLevel pre-tokenizer's options.
-struct ByteLevelOptions {
-  bool add_prefix_space = true;
-  bool use_regex = true;
-};
 
 // Post-processors reduce, for one sequence, to templates: special ids around the sequence.
 struct TemplatePiece {
@@ -27,9 +24,10 @@ using Template = std::vector<TemplatePiece>;
 struct TokenizerSpec {
   BpeModel model;
   AddedVocabulary added;
-  ByteLevelOptions pre_tokenizer;
+  Normalizer normalizer;
+  PreTokenizer pre_tokenizer;
   std::vector<Template> post_processors;  // applied in order when adding special tokens
-  bool byte_level_decoder = true;
+  Decoder decoder;
   int64_t vocab_size = 0;  // largest id + 1 over the vocabulary and the added tokens
 };
 

@@ -9,8 +9,12 @@
 #include "runtime/text/byte_level.h"
 #include "runtime/text/tokenizer.h"
 #include "tests/test_support.h"
+#include "tests/unit/tokenizer_testing.h"
 
 using alisa::Tokenizer;
+using alisa::test::error_of;
+using alisa::test::load_error;
+using alisa::test::load_json;
 using Json = nlohmann::json;
 using Ids = std::vector<int32_t>;
 
@@ -27,27 +31,6 @@ const Tokenizer& fixture_tokenizer() {
 
 Json fixture_json() {
   return Json::parse(alisa::test::read_text(fixture_file()));
-}
-
-Tokenizer load_json(const alisa::test::ScratchDir& dir, const Json& json) {
-  const auto path = dir / "tokenizer.json";
-  alisa::test::write_text(path, json.dump());
-  return Tokenizer::load(path);
-}
-
-// The alisa::Error message `action` throws, or a note that it threw none.
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const alisa::Error& error) {
-    return error.what();
-  }
-  return "(no alisa::Error thrown)";
-}
-
-std::string load_error(const Json& json) {
-  alisa::test::ScratchDir dir;
-  return error_of([&] { load_json(dir, json); });
 }
 
 Ids concat(std::initializer_list<Ids> parts) {
@@ -296,12 +279,12 @@ TEST_CASE("Tokenizer errors name the file and the problem", "[tokenizer]") {
   CHECK_THAT(load_error(json), Catch::Contains("model.merges[0]"));
 
   json = fixture_json();
-  json["model"]["byte_fallback"] = true;
-  CHECK_THAT(load_error(json), Catch::Contains("model.byte_fallback"));
+  json["model"]["continuing_subword_prefix"] = "##";
+  CHECK_THAT(load_error(json), Catch::Contains("model.continuing_subword_prefix"));
 
   json = fixture_json();
-  json["normalizer"] = {{"type", "NFC"}};
-  CHECK_THAT(load_error(json), Catch::Contains("normalizer") && Catch::Contains("NFC"));
+  json["normalizer"] = {{"type", "Lowercase"}};
+  CHECK_THAT(load_error(json), Catch::Contains("normalizer") && Catch::Contains("Lowercase"));
 
   json = fixture_json();
   json["pre_tokenizer"] = {{"type", "Whitespace"}};

@@ -1,11 +1,9 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "runtime/base/common.h"
 #include "runtime/text/byte_level.h"
 #include "runtime/text/tokenizer.h"
 #include "tests/test_support.h"

@@ -16,7 +16,7 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_option("--input", flags->input, "JSONL of {\"text\": ...}")->required();
   cmd->add_option("--output", flags->output, "JSONL to write (default: stdout)");
   cmd->add_flag("--add-special-tokens", flags->add_special_tokens,
-                "Apply the tokenizer's post-processor (e.g. OPT's leading </s>)");
+                "Apply the tokenizer's post-processor (e.g. LLaMA's leading <s>, OPT's </s>)");
   cmd->callback([flags] {
     const Tokenizer tokenizer = Tokenizer::load(flags->tokenizer);
     const std::vector<std::string> texts = read_texts(flags->input);

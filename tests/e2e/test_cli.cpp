@@ -86,26 +86,35 @@ TEST_CASE("alisa generate reproduces the greedy reference from a run YAML", "[e2
 }
 
 TEST_CASE("alisa tokenize reproduces Hugging Face's tokenizer", "[e2e][cli]") {
+  const std::string name =
+      GENERATE("tokenizer-bytelevel", "tokenizer-sentencepiece", "tokenizer-llama3");
   ScratchDir scratch;
-  const fs::path dir = fixture_path("tokenizer-bytelevel");
+  const fs::path dir = fixture_path(name);
   const Json cases = Json::parse(read_text(dir / "cases.json"));
   std::string input;
   for (const Json& c : cases) input += Json{{"text", c["text"]}}.dump() + "\n";
   write_text(scratch / "in.jsonl", input);
-  std::string output;
-  REQUIRE(run_alisa("tokenize --tokenizer " + quoted(dir / "tokenizer.json") + " --input " +
-                        quoted(scratch / "in.jsonl") + " --output " + quoted(scratch / "out.jsonl"),
-                    &output) == 0);
-  std::ifstream in(scratch / "out.jsonl");
-  std::string line;
-  size_t n = 0;
-  for (; std::getline(in, line); ++n) {
-    const Json record = Json::parse(line);
-    INFO("case " << n);
-    CHECK(record["ids"] == cases[n]["ids"]);
-    CHECK(record["decoded"] == cases[n]["decoded"]);
+  // The byte-level fixture has no ids with special tokens; the others are checked both ways.
+  const bool has_special = cases.at(0).contains("ids_with_special_tokens");
+  for (const bool add_special :
+       has_special ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+    std::string output;
+    REQUIRE(run_alisa("tokenize --tokenizer " + quoted(dir / "tokenizer.json") + " --input " +
+                          quoted(scratch / "in.jsonl") + " --output " +
+                          quoted(scratch / "out.jsonl") +
+                          (add_special ? " --add-special-tokens" : ""),
+                      &output) == 0);
+    std::ifstream in(scratch / "out.jsonl");
+    std::string line;
+    size_t n = 0;
+    for (; std::getline(in, line); ++n) {
+      const Json record = Json::parse(line);
+      INFO(name << " case " << n << (add_special ? " with special tokens" : ""));
+      CHECK(record["ids"] == cases[n][add_special ? "ids_with_special_tokens" : "ids"]);
+      if (!add_special) CHECK(record["decoded"] == cases[n]["decoded"]);
+    }
+    CHECK(n == cases.size());
   }
-  CHECK(n == cases.size());
 }
 
 TEST_CASE("damaged weights are named in a one-line error", "[e2e][cli][errors]") {

@@ -71,15 +71,7 @@ size_t run_with_optional_space(const std::vector<char32_t>& chars,
 }  // namespace
 
 std::vector<std::string_view> split_words(std::string_view text) {
-  std::vector<char32_t> chars;
-  std::vector<size_t> offsets;  // byte offset of each code point, plus the end
-  chars.reserve(text.size());
-  offsets.reserve(text.size() + 1);
-  for (size_t pos = 0; pos < text.size();) {
-    offsets.push_back(pos);
-    chars.push_back(unicode::next_code_point(text, pos));
-  }
-  offsets.push_back(text.size());
+  const auto [chars, offsets] = unicode::decode_utf8(text);
   std::vector<CharClass> classes(chars.size());
   for (size_t i = 0; i < chars.size(); ++i) classes[i] = classify(chars[i]);
 

@@ -30,12 +30,6 @@ std::optional<unsigned char> fallback_byte(std::string_view token) {
   return static_cast<unsigned char>(high * 16 + low);
 }
 
-std::vector<char32_t> code_points(std::string_view text) {
-  std::vector<char32_t> chars;
-  for (size_t pos = 0; pos < text.size();) chars.push_back(unicode::next_code_point(text, pos));
-  return chars;
-}
-
 struct Apply {
   Tokens& tokens;
 
@@ -87,7 +81,7 @@ struct Apply {
 
   void operator()(const StripDecoder& step) const {
     for (std::string& token : tokens) {
-      const std::vector<char32_t> chars = code_points(token);
+      const std::vector<char32_t> chars = unicode::decode_utf8(token).chars;
       size_t start_cut = 0;
       while (start_cut < step.start && start_cut < chars.size() &&
              chars[start_cut] == step.content) {
@@ -108,7 +102,7 @@ struct Apply {
   void operator()(const MetaspaceDecoder& step) const {
     for (size_t i = 0; i < tokens.size(); ++i) {
       std::string decoded;
-      for (const char32_t c : code_points(tokens[i])) {
+      for (const char32_t c : unicode::decode_utf8(tokens[i]).chars) {
         if (c != step.replacement) {
           unicode::append_utf8(c, decoded);
         } else if (i != 0 || !step.drop_in_first_token) {

@@ -91,9 +91,25 @@ std::vector<std::pair<size_t, size_t>> split_pieces(
     for (Span& span : spans) span.flag = !span.flag;
   }
 
-  // Hugging Face's folds, literally: `previous` starts false whatever the first span is.
+  // Hugging Face's folds: going through the spans in order (backwards for MergedWithNext), a
+  // span joins the last kept one where `merge(is_match, previous_is_match)` says so; `previous`
+  // starts false whatever the first span is.
   std::vector<Span> kept;
-  bool previous = false;
+  const auto fold = [&](auto first, auto last, auto merge) {
+    bool previous = false;
+    for (auto it = first; it != last; ++it) {
+      if (merge(it->flag, previous) && !kept.empty()) {
+        kept.back().start = std::min(kept.back().start, it->start);
+        kept.back().end = std::max(kept.back().end, it->end);
+      } else {
+        kept.push_back({it->start, it->end, false});
+      }
+      previous = it->flag;
+    }
+  };
+  const auto match_after_non_match = [](bool is_match, bool previous) {
+    return is_match && !previous;
+  };
   switch (behavior) {
     case SplitBehavior::kRemoved:
       kept = spans;
@@ -102,34 +118,14 @@ std::vector<std::pair<size_t, size_t>> split_pieces(
       for (const Span& span : spans) kept.push_back({span.start, span.end, false});
       break;
     case SplitBehavior::kContiguous:
-      for (const Span& span : spans) {
-        if (span.flag == previous && !kept.empty()) {
-          kept.back().end = span.end;
-        } else {
-          kept.push_back({span.start, span.end, false});
-        }
-        previous = span.flag;
-      }
+      fold(spans.begin(), spans.end(),
+           [](bool is_match, bool previous) { return is_match == previous; });
       break;
     case SplitBehavior::kMergedWithPrevious:
-      for (const Span& span : spans) {
-        if (span.flag && !previous && !kept.empty()) {
-          kept.back().end = span.end;
-        } else {
-          kept.push_back({span.start, span.end, false});
-        }
-        previous = span.flag;
-      }
+      fold(spans.begin(), spans.end(), match_after_non_match);
       break;
     case SplitBehavior::kMergedWithNext:
-      for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
-        if (it->flag && !previous && !kept.empty()) {
-          kept.back().start = it->start;
-        } else {
-          kept.push_back({it->start, it->end, false});
-        }
-        previous = it->flag;
-      }
+      fold(spans.rbegin(), spans.rend(), match_after_non_match);
       std::reverse(kept.begin(), kept.end());
       break;
   }

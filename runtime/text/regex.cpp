@@ -148,16 +148,7 @@ Regex Regex::compile(std::string_view pattern) {
 }
 
 std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
-  std::vector<char32_t> chars;
-  std::vector<size_t> offsets;  // byte offset of each code point, then the end
-  chars.reserve(text.size());
-  offsets.reserve(text.size() + 1);
-  for (size_t pos = 0; pos < text.size();) {
-    offsets.push_back(pos);
-    chars.push_back(unicode::next_code_point(text, pos));
-  }
-  offsets.push_back(text.size());
-
+  const auto [chars, offsets] = unicode::decode_utf8(text);
   Matcher matcher(*program_, chars);
   std::vector<std::pair<size_t, size_t>> matches;
   const size_t n = chars.size();

@@ -82,11 +82,8 @@ bool is_ascii_alnum(char32_t c) {
 
 class Parser {
  public:
-  Parser(std::string_view pattern, RegexProgram& program) : pattern_(pattern), program_(program) {
-    for (size_t pos = 0; pos < pattern.size();) {
-      chars_.push_back(unicode::next_code_point(pattern, pos));
-    }
-  }
+  Parser(std::string_view pattern, RegexProgram& program)
+      : pattern_(pattern), program_(program), chars_(unicode::decode_utf8(pattern).chars) {}
 
   Node parse() {
     Node root = alternation(false);

@@ -131,6 +131,18 @@ void append_utf8(char32_t c, std::string& out) {
   }
 }
 
+CodePoints decode_utf8(std::string_view text) {
+  CodePoints result;
+  result.chars.reserve(text.size());
+  result.offsets.reserve(text.size() + 1);
+  for (size_t pos = 0; pos < text.size();) {
+    result.offsets.push_back(pos);
+    result.chars.push_back(next_code_point(text, pos));
+  }
+  result.offsets.push_back(text.size());
+  return result;
+}
+
 char32_t code_point_before(std::string_view text, size_t pos) {
   size_t start = pos - 1;
   while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;

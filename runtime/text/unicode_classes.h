@@ -22,6 +22,14 @@ char32_t next_code_point(std::string_view text, size_t& pos);
 
 void append_utf8(char32_t code_point, std::string& out);
 
+// The code points of valid UTF-8 `text`, and the byte offset where each starts (plus, last,
+// text.size()).
+struct CodePoints {
+  std::vector<char32_t> chars;
+  std::vector<size_t> offsets;
+};
+CodePoints decode_utf8(std::string_view text);
+
 // The code point that ends just before byte `pos` (> 0) of valid UTF-8 `text`.
 char32_t code_point_before(std::string_view text, size_t pos);
 

@@ -34,6 +34,14 @@ void write_prompts(const fs::path& path, const std::vector<std::vector<int32_t>>
   write_text(path, text);
 }
 
+// The records of a JSON-lines file.
+std::vector<Json> read_jsonl(const fs::path& path) {
+  std::vector<Json> records;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) records.push_back(Json::parse(line));
+  return records;
+}
+
 }  // namespace
 
 TEST_CASE("alisa forward writes Hugging Face's logits", "[e2e][cli]") {
@@ -74,15 +82,12 @@ TEST_CASE("alisa generate reproduces the greedy reference from a run YAML", "[e2
   REQUIRE(run_alisa("generate --config " + quoted(scratch / "run.yaml") + " --max-new-tokens " +
                         std::to_string(ref.gen_len) + " --output " + quoted(scratch / "out.jsonl"),
                     &output) == 0);
-  std::ifstream in(scratch / "out.jsonl");
-  std::string line;
-  size_t n = 0;
-  for (; std::getline(in, line); ++n) {
-    const Json record = Json::parse(line);
-    REQUIRE(record["id"].get<size_t>() == n);
-    CHECK(record["token_ids"].get<std::vector<int32_t>>() == ref.generated[n]);
+  const std::vector<Json> records = read_jsonl(scratch / "out.jsonl");
+  REQUIRE(records.size() == ref.prompts.size());
+  for (size_t n = 0; n < records.size(); ++n) {
+    REQUIRE(records[n]["id"].get<size_t>() == n);
+    CHECK(records[n]["token_ids"].get<std::vector<int32_t>>() == ref.generated[n]);
   }
-  CHECK(n == ref.prompts.size());
 }
 
 TEST_CASE("alisa tokenize reproduces Hugging Face's tokenizer", "[e2e][cli]") {
@@ -104,16 +109,13 @@ TEST_CASE("alisa tokenize reproduces Hugging Face's tokenizer", "[e2e][cli]") {
                           quoted(scratch / "out.jsonl") +
                           (add_special ? " --add-special-tokens" : ""),
                       &output) == 0);
-    std::ifstream in(scratch / "out.jsonl");
-    std::string line;
-    size_t n = 0;
-    for (; std::getline(in, line); ++n) {
-      const Json record = Json::parse(line);
+    const std::vector<Json> records = read_jsonl(scratch / "out.jsonl");
+    REQUIRE(records.size() == cases.size());
+    for (size_t n = 0; n < records.size(); ++n) {
       INFO(name << " case " << n << (add_special ? " with special tokens" : ""));
-      CHECK(record["ids"] == cases[n][add_special ? "ids_with_special_tokens" : "ids"]);
-      if (!add_special) CHECK(record["decoded"] == cases[n]["decoded"]);
+      CHECK(records[n]["ids"] == cases[n][add_special ? "ids_with_special_tokens" : "ids"]);
+      if (!add_special) CHECK(records[n]["decoded"] == cases[n]["decoded"]);
     }
-    CHECK(n == cases.size());
   }
 }
 

@@ -12,7 +12,6 @@
 #include "tests/unit/tokenizer_testing.h"
 
 using alisa::Tokenizer;
-using alisa::test::error_of;
 using alisa::test::load_error;
 using alisa::test::load_json;
 using Json = nlohmann::json;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/jobs/engine.h"
+#include "tests/support/test_devices.h"
 
 namespace alisa::test {
 

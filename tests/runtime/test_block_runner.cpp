@@ -87,7 +87,6 @@ TEST_CASE("int8 KV cache: every placement gives the same logits, near the float 
           "[offload][e2e][devices]") {
   const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
-  const bool gpu = device.gpu();
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
   const Run dense = run_policy(model, device, policy_with(100, 0, 100, 0, 100, 0), disk.path());

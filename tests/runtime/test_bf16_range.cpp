@@ -60,6 +60,23 @@ TEST_CASE("a bfloat16 checkpoint loads as bfloat16 and picks the GPU's bfloat16"
   CHECK(all_finite(logits_of(dir.path(), kCpuDevice.backend(2))));
 }
 
+TEST_CASE("the stored dtype and the GPU dtype are read or refused by name", "[bf16]") {
+  const std::string config =
+      R"({"model_type": "llama", "vocab_size": 32, "hidden_size": 16, "num_hidden_layers": 1,
+          "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64, )";
+  CHECK(model_spec_from_json(config + R"("torch_dtype": "bfloat16"})", "c.json").torch_dtype ==
+        DType::kBF16);
+  CHECK(model_spec_from_json(config + R"("dtype": "float16"})", "c.json").torch_dtype ==
+        DType::kF16);
+  CHECK(model_spec_from_json(config + R"("pad_token_id": 0})", "c.json").torch_dtype ==
+        DType::kF32);
+  CHECK_THROWS_WITH(model_spec_from_json(config + R"("dtype": "float8_e4m3fn"})", "c.json"),
+                    Catch::Contains("c.json: unsupported dtype 'float8_e4m3fn'"));
+  CHECK(parse_gpu_dtype_choice("bf16", "--dtype") == GpuDtypeChoice::kBF16);
+  CHECK_THROWS_WITH(parse_gpu_dtype_choice("fp8", "--dtype"),
+                    Catch::Contains("--dtype: 'fp8' is not a GPU dtype"));
+}
+
 TEST_CASE("activations beyond float16's range: bfloat16 matches the CPU, float16 overflows",
           "[gpu][bf16]") {
   if (skip_without_gpu()) return;

@@ -174,11 +174,15 @@ void attention_cpu(const AttentionParams& p) {
 }
 
 void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
-  const bool half_q = p.dtype == DType::kF16;  // q and out
-  const bool half_kv = p.kv_dtype == DType::kF16;
+  // 16-bit (float16 or bfloat16) q and out, k and v; the rest float32.
+  const auto is_16bit = [](DType t) { return t == DType::kF16 || t == DType::kBF16; };
+  const bool half_q = is_16bit(p.dtype);
+  const bool half_kv = is_16bit(p.kv_dtype);
   ALISA_ASSERT((half_q || p.dtype == DType::kF32) && (half_kv || p.kv_dtype == DType::kF32),
-               "attention_cpu takes f32 or f16, got q ", dtype_name(p.dtype), ", kv ",
+               "attention_cpu takes f32, f16 or bf16, got q ", dtype_name(p.dtype), ", kv ",
                dtype_name(p.kv_dtype));
+  const auto widen = p.dtype == DType::kBF16 ? bf16_bits_to_float : half_bits_to_float;
+  const auto narrow = p.dtype == DType::kBF16 ? float_to_bf16_bits : float_to_half_bits;
   ALISA_ASSERT(isa <= attention_cpu_best_isa(), "attention_cpu: this CPU lacks instruction set ",
                static_cast<int>(isa));
   ALISA_ASSERT(p.batch >= 0 && p.n_q >= 0 && p.head_dim > 0 && p.n_kv_heads > 0 &&
@@ -204,7 +208,7 @@ void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
   auto work = [&](const tbb::blocked_range<int64_t>& range) {
     std::vector<float> scores(static_cast<size_t>(kTile * p.n_kv_tokens));  // [kTile, n_kv]
     std::vector<float> acc(static_cast<size_t>(kTile * dim));               // [kTile, head_dim]
-    // float16 q and out: a tile's rows in float32, converted in and out ([kTile, head_dim] each).
+    // 16-bit q and out: a tile's rows in float32, converted in and out ([kTile, head_dim] each).
     std::vector<float> q32(half_q ? static_cast<size_t>(kTile * dim) : 0);
     std::vector<float> out32(q32.size());
     for (int64_t w = range.begin(); w < range.end(); ++w) {
@@ -228,7 +232,7 @@ void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
         if (half_q) {
           const uint16_t* src = static_cast<const uint16_t*>(p.q) + q_offset;
           float* row = q32.data() + r * dim;
-          for (int64_t d = 0; d < dim; ++d) row[d] = half_bits_to_float(src[d]);
+          for (int64_t d = 0; d < dim; ++d) row[d] = widen(src[d]);
           q_rows[r] = row;
           out_rows[r] = out32.data() + r * dim;
         } else {
@@ -236,7 +240,7 @@ void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
           out_rows[r] = static_cast<float*>(p.out) + out_offset[r];
         }
       }
-      // Points either tile type at its rows and at its KV head's k and v (float16 or float32).
+      // Points either tile type at its rows and at its KV head's k and v (16-bit or float32).
       auto fill = [&](auto& t, const auto* k, const auto* v) {
         for (int r = 0; r < n; ++r) {
           t.q[r] = q_rows[r];
@@ -250,6 +254,7 @@ void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
       if (half_kv) {
         attention_detail::HalfTile t;
         t.n = n;
+        t.bf16 = p.kv_dtype == DType::kBF16;
         fill(t, static_cast<const uint16_t*>(p.k), static_cast<const uint16_t*>(p.v));
         t.head_dim = dim;
         t.kv_token_stride = p.kv_token_stride;
@@ -275,7 +280,7 @@ void attention_cpu(const AttentionParams& p, AttentionIsa isa) {
       if (half_q) {
         for (int r = 0; r < n; ++r) {
           uint16_t* dst = static_cast<uint16_t*>(p.out) + out_offset[r];
-          for (int64_t d = 0; d < dim; ++d) dst[d] = float_to_half_bits(out_rows[r][d]);
+          for (int64_t d = 0; d < dim; ++d) dst[d] = narrow(out_rows[r][d]);
         }
       }
     }

@@ -1,4 +1,5 @@
-// Internal to attention_cpu: the float16-KV attention tile, one build per instruction set.
+// Internal to attention_cpu: the 16-bit-KV (float16 or bfloat16) attention tile, one build per
+// instruction set.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +9,13 @@ namespace alisa::attention_detail {
 constexpr int kMaxTileRows = 4;
 
 // Up to kMaxTileRows (query, head) rows that share one KV head, attended together so each K and V
-// row read from memory (float16, converted in registers) serves all of them.
+// row read from memory (16-bit, converted in registers) serves all of them.
 struct HalfTile {
   int n = 0;                      // rows, 1..kMaxTileRows
   const float* q[kMaxTileRows];   // each [head_dim]
   int64_t key_end[kMaxTileRows];  // exclusive: row r sees keys [0, key_end[r]) whose mask is set
   float* out[kMaxTileRows];       // each [head_dim]
+  bool bf16 = false;              // k and v hold bfloat16 (else float16)
   const uint16_t* k = nullptr;    // [n_keys, head_dim], rows kv_token_stride apart (one KV head)
   const uint16_t* v = nullptr;    // [n_keys, head_dim], rows kv_token_stride apart
   const uint8_t* mask = nullptr;  // [n_keys]

@@ -42,6 +42,19 @@ struct Simd {
     for (int i = 0; i < n; ++i) row[i] = p[i];
     return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(row)));
   }
+  // bfloat16 is float32's top half: widen to 32 bits and shift into place.
+  ALISA_SIMD_OP V widen_bf16(__m128i bits) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+  }
+  ALISA_SIMD_OP V load_bf16(const uint16_t* p) {
+    return widen_bf16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  ALISA_SIMD_OP V load_bf16_part(const uint16_t* p, int n) {
+    if (n == kWidth) return load_bf16(p);
+    alignas(16) uint16_t row[kWidth] = {};
+    for (int i = 0; i < n; ++i) row[i] = p[i];
+    return widen_bf16(_mm_load_si128(reinterpret_cast<const __m128i*>(row)));
+  }
   ALISA_SIMD_OP V add(V a, V b) { return _mm256_add_ps(a, b); }
   ALISA_SIMD_OP V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   ALISA_SIMD_OP V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }

@@ -1,5 +1,6 @@
-// The float16-KV attention tile on AVX-512 (F, BW, VL): 16 floats a vector, float16 rows widened
-// by vcvtph2ps as they load, row tails by masked loads.
+// The 16-bit-KV attention tile on AVX-512 (F, BW, VL): 16 floats a vector, float16 rows widened
+// by vcvtph2ps and bfloat16 rows by a zero-extend and shift as they load, row tails by masked
+// loads.
 #include "kernels_cpu/attention_cpu_half.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -41,6 +42,16 @@ struct Simd {
   }
   ALISA_SIMD_OP V load_half_part(const uint16_t* p, int n) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n), p));
+  }
+  // bfloat16 is float32's top half: widen to 32 bits and shift into place.
+  ALISA_SIMD_OP V widen_bf16(__m256i bits) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+  }
+  ALISA_SIMD_OP V load_bf16(const uint16_t* p) {
+    return widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  ALISA_SIMD_OP V load_bf16_part(const uint16_t* p, int n) {
+    return widen_bf16(_mm256_maskz_loadu_epi16(lanes(n), p));
   }
   ALISA_SIMD_OP V add(V a, V b) { return _mm512_add_ps(a, b); }
   ALISA_SIMD_OP V sub(V a, V b) { return _mm512_sub_ps(a, b); }

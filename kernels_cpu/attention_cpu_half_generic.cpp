@@ -1,5 +1,5 @@
-// The float16-KV attention tile for any CPU (baseline x86-64 lacks F16C): 4-float vectors in GCC's
-// vector extension, float16 converted lane by lane.
+// The 16-bit-KV attention tile for any CPU (baseline x86-64 lacks F16C): 4-float vectors in GCC's
+// vector extension, float16 and bfloat16 converted lane by lane.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -40,6 +40,12 @@ struct Simd {
     return x;
   }
   ALISA_SIMD_OP V load_half(const uint16_t* p) { return load_half_part(p, kWidth); }
+  ALISA_SIMD_OP V load_bf16_part(const uint16_t* p, int n) {
+    V x = zero();
+    for (int i = 0; i < n; ++i) x[i] = bf16_bits_to_float(p[i]);
+    return x;
+  }
+  ALISA_SIMD_OP V load_bf16(const uint16_t* p) { return load_bf16_part(p, kWidth); }
   ALISA_SIMD_OP V add(V a, V b) { return a + b; }
   ALISA_SIMD_OP V sub(V a, V b) { return a - b; }
   ALISA_SIMD_OP V fma(V a, V b, V c) { return a * b + c; }

@@ -1,8 +1,9 @@
-// The float16-KV attention tile, written once against a vector-ops struct `Simd` and compiled once
-// per instruction set. Each attention_cpu_half_<isa>.cpp defines ALISA_SIMD_TARGET (the target
-// attribute every function here carries, so that Simd's intrinsics inline into it) and Simd (a
-// vector of kWidth floats: loads, float16 loads converted in registers, fma, sum, exp), includes
-// this file once and exports attend_half_<isa>. Include it from those files only.
+// The 16-bit-KV attention tile (float16 or bfloat16 rows), written once against a vector-ops
+// struct `Simd` and compiled once per instruction set and KV format. Each
+// attention_cpu_half_<isa>.cpp defines ALISA_SIMD_TARGET (the target attribute every function here
+// carries, so that Simd's intrinsics inline into it) and Simd (a vector of kWidth floats: loads,
+// float16 and bfloat16 loads converted in registers, fma, sum, exp), includes this file once and
+// exports attend_half_<isa>. Include it from those files only.
 #pragma once
 
 #include <algorithm>
@@ -37,9 +38,27 @@ ALISA_SIMD_TARGET inline void prefetch_row(const uint16_t* row, int64_t n) {
   }
 }
 
+// kW (or n) 16-bit values as floats: bfloat16 when kBf16, float16 otherwise.
+template <bool kBf16>
+ALISA_SIMD_TARGET inline V load16(const uint16_t* p) {
+  if constexpr (kBf16) {
+    return Simd::load_bf16(p);
+  } else {
+    return Simd::load_half(p);
+  }
+}
+template <bool kBf16>
+ALISA_SIMD_TARGET inline V load16_part(const uint16_t* p, int n) {
+  if constexpr (kBf16) {
+    return Simd::load_bf16_part(p, n);
+  } else {
+    return Simd::load_half_part(p, n);
+  }
+}
+
 // scores[r][j] = scale * q[r] . k[j] for the keys row r sees, -inf for the others (masked or
 // future); max_score[r] = their maximum.
-template <int N>
+template <int N, bool kBf16>
 ALISA_SIMD_TARGET void scores(const HalfTile& t, int64_t end, float* max_score) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const int64_t dim = t.head_dim;
@@ -56,11 +75,11 @@ ALISA_SIMD_TARGET void scores(const HalfTile& t, int64_t end, float* max_score) 
     V acc[N];
     for (int r = 0; r < N; ++r) acc[r] = Simd::zero();
     for (int64_t d = 0; d < full; d += kW) {
-      const V x = Simd::load_half(kj + d);
+      const V x = load16<kBf16>(kj + d);
       for (int r = 0; r < N; ++r) acc[r] = Simd::fma(Simd::load(t.q[r] + d), x, acc[r]);
     }
     if (tail != 0) {
-      const V x = Simd::load_half_part(kj + full, tail);
+      const V x = load16_part<kBf16>(kj + full, tail);
       for (int r = 0; r < N; ++r) {
         acc[r] = Simd::fma(Simd::load_part(t.q[r] + full, tail), x, acc[r]);
       }
@@ -103,7 +122,7 @@ ALISA_SIMD_TARGET inline double softmax_numerators(float* s, int64_t end, float 
 
 // acc[r][d0, d0 + width) += sum over keys j in [j0, j1) of s[r][j] * v[j], where the block is C
 // vectors wide (the last `last` lanes wide) and is held in registers across the keys.
-template <int N, int C>
+template <int N, int C, bool kBf16>
 ALISA_SIMD_TARGET void accumulate_block(const HalfTile& t, int64_t j0, int64_t j1, int64_t end,
                                         int64_t d0, int last, bool prefetch) {
   V a[N][C];
@@ -125,8 +144,7 @@ ALISA_SIMD_TARGET void accumulate_block(const HalfTile& t, int64_t j0, int64_t j
     for (int r = 0; r < N; ++r) w[r] = Simd::set1(t.scores[r * t.scores_stride + j]);
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
-      const V x =
-          c + 1 < C ? Simd::load_half(vj + c * kW) : Simd::load_half_part(vj + c * kW, last);
+      const V x = c + 1 < C ? load16<kBf16>(vj + c * kW) : load16_part<kBf16>(vj + c * kW, last);
 #pragma GCC unroll 16
       for (int r = 0; r < N; ++r) a[r][c] = Simd::fma(w[r], x, a[r][c]);
     }
@@ -141,24 +159,24 @@ ALISA_SIMD_TARGET void accumulate_block(const HalfTile& t, int64_t j0, int64_t j
 }
 
 // accumulate_block with C = chunks (1..C), a compile-time width for each.
-template <int N, int C>
+template <int N, int C, bool kBf16>
 ALISA_SIMD_TARGET void accumulate_chunks(int chunks, const HalfTile& t, int64_t j0, int64_t j1,
                                          int64_t end, int64_t d0, int last, bool prefetch) {
   if constexpr (C > 1) {
     if (chunks < C) {
-      accumulate_chunks<N, C - 1>(chunks, t, j0, j1, end, d0, last, prefetch);
+      accumulate_chunks<N, C - 1, kBf16>(chunks, t, j0, j1, end, d0, last, prefetch);
       return;
     }
   }
-  accumulate_block<N, C>(t, j0, j1, end, d0, last, prefetch);
+  accumulate_block<N, C, kBf16>(t, j0, j1, end, d0, last, prefetch);
 }
 
-template <int N>
+template <int N, bool kBf16>
 ALISA_SIMD_TARGET void attend(const HalfTile& t) {
   int64_t end = 0;
   for (int r = 0; r < N; ++r) end = std::max(end, t.key_end[r]);
   float max_score[N];
-  scores<N>(t, end, max_score);
+  scores<N, kBf16>(t, end, max_score);
   // The first V rows load while the softmax runs.
   for (int64_t j = 0; j < std::min(end, kPrefetchAhead); ++j) {
     prefetch_row(t.v + j * t.kv_token_stride, t.head_dim);
@@ -178,7 +196,7 @@ ALISA_SIMD_TARGET void attend(const HalfTile& t) {
       const int64_t width = std::min<int64_t>(dim - d0, kChunks * kW);
       const int chunks = static_cast<int>((width + kW - 1) / kW);
       const int last = static_cast<int>(width - (chunks - 1) * kW);
-      accumulate_chunks<N, kChunks>(chunks, t, j0, j1, end, d0, last, d0 == 0);
+      accumulate_chunks<N, kChunks, kBf16>(chunks, t, j0, j1, end, d0, last, d0 == 0);
     }
   }
   for (int r = 0; r < N; ++r) {
@@ -188,17 +206,26 @@ ALISA_SIMD_TARGET void attend(const HalfTile& t) {
   }
 }
 
-ALISA_SIMD_TARGET void attend_half(const HalfTile& t) {
+template <bool kBf16>
+ALISA_SIMD_TARGET void attend_rows(const HalfTile& t) {
   switch (t.n) {
     case 1:
-      return attend<1>(t);
+      return attend<1, kBf16>(t);
     case 2:
-      return attend<2>(t);
+      return attend<2, kBf16>(t);
     case 3:
-      return attend<3>(t);
+      return attend<3, kBf16>(t);
     default:
       static_assert(kMaxTileRows == 4);
-      return attend<4>(t);
+      return attend<4, kBf16>(t);
+  }
+}
+
+ALISA_SIMD_TARGET void attend_half(const HalfTile& t) {
+  if (t.bf16) {
+    attend_rows<true>(t);
+  } else {
+    attend_rows<false>(t);
   }
 }
 

@@ -17,6 +17,13 @@ inline float to_float(float v) {
 inline float to_float(uint16_t h) {
   return half_bits_to_float(h);
 }
+// bfloat16 bits, a type of their own so that overloads tell them from float16's uint16_t.
+struct Bf16 {
+  uint16_t bits;
+};
+inline float to_float(Bf16 b) {
+  return bf16_bits_to_float(b.bits);
+}
 
 template <typename T>
 T from_float(float v);
@@ -27,6 +34,10 @@ float from_float<float>(float v) {
 template <>
 uint16_t from_float<uint16_t>(float v) {
   return float_to_half_bits(v);
+}
+template <>
+Bf16 from_float<Bf16>(float v) {
+  return Bf16{float_to_bf16_bits(v)};
 }
 
 // Over the values that are not NaN (a comparison with NaN is false, so they are skipped).
@@ -75,15 +86,19 @@ inline float dequant(uint32_t q, float s, float m) {
   return static_cast<float>(q) * s + m;
 }
 
-// Calls typed(float{}) for float32 data, typed(uint16_t{}) for float16; `what` names the data in
-// the message when it is neither.
+// Calls typed(float{}) for float32 data, typed(uint16_t{}) for float16, typed(Bf16{}) for
+// bfloat16; `what` names the data in the message when it is none of them.
 template <typename Typed>
 void with_float_type(DType t, const char* what, const Typed& typed) {
-  ALISA_ASSERT(t == DType::kF32 || t == DType::kF16, what, ": f32 or f16, not ", dtype_name(t));
-  if (t == DType::kF32) {
-    typed(float{});
-  } else {
-    typed(uint16_t{});
+  switch (t) {
+    case DType::kF32:
+      return typed(float{});
+    case DType::kF16:
+      return typed(uint16_t{});
+    case DType::kBF16:
+      return typed(Bf16{});
+    default:
+      throw InternalError(str(what, ": f32, f16 or bf16, not ", dtype_name(t)));
   }
 }
 

@@ -21,12 +21,15 @@ namespace {
 
 float load(const void* base, DType dtype, int64_t i) {
   if (dtype == DType::kF16) return half_bits_to_float(static_cast<const uint16_t*>(base)[i]);
+  if (dtype == DType::kBF16) return bf16_bits_to_float(static_cast<const uint16_t*>(base)[i]);
   return static_cast<const float*>(base)[i];
 }
 
 void store(void* base, DType dtype, int64_t i, float value) {
   if (dtype == DType::kF16) {
     static_cast<uint16_t*>(base)[i] = float_to_half_bits(value);
+  } else if (dtype == DType::kBF16) {
+    static_cast<uint16_t*>(base)[i] = float_to_bf16_bits(value);
   } else {
     static_cast<float*>(base)[i] = value;
   }
@@ -71,11 +74,21 @@ void halves_to_floats(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = half_bits_to_float(src[i]);
 }
 
+// bfloat16 -> float32: the bits shifted into float32's top half (the loop vectorises).
+ALISA_SWA_CLONES void bf16s_to_floats(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_bits_to_float(src[i]);
+}
+
 // Elements [at, at + n) of a K or V cache as float32: in place when it is float32, else
 // converted into `buffer`.
 const float* float_row(const void* base, DType dtype, int64_t at, int64_t n, float* buffer) {
   if (dtype == DType::kF32) return static_cast<const float*>(base) + at;
-  halves_to_floats(static_cast<const uint16_t*>(base) + at, buffer, n);
+  const uint16_t* src = static_cast<const uint16_t*>(base) + at;
+  if (dtype == DType::kBF16) {
+    bf16s_to_floats(src, buffer, n);
+  } else {
+    halves_to_floats(src, buffer, n);
+  }
   return buffer;
 }
 

@@ -20,7 +20,7 @@ using detail::decode::launch_dependents;
 using detail::decode::wait_for_primary;
 
 constexpr int64_t kMaxSplits = 256;
-// Blocks resident at once on an H100 (132 SMs, two blocks of the f16 kernel each). Shape-only on
+// Blocks resident at once on an H100 (132 SMs, two blocks of the 16-bit kernel each). Shape-only on
 // purpose: the split count, and so the result, does not depend on the device.
 constexpr int64_t kResidentBlocks = 2 * 132;
 constexpr int64_t kSplitGranule = 64;  // keys: a split's length is a multiple of this
@@ -34,7 +34,7 @@ int64_t row_chunks(const AttentionParams& p) {
   return ceil_div(p.n_q * (p.n_heads / p.n_kv_heads), kMaxRows);
 }
 
-// Enough chunks that the blocks fill the GPU once (the f16 kernel streams at full bandwidth with
+// Enough chunks that the blocks fill the GPU once (the 16-bit kernel streams at full bandwidth with
 // one resident wave; more chunks only add partials to merge). One chunk, and no merge, when the
 // batch alone fills it.
 Splits plan_splits(const AttentionParams& p) {
@@ -68,14 +68,15 @@ WorkspaceLayout workspace_layout(int64_t n_splits, int64_t batch, int64_t n_q, i
   return w;
 }
 
-// ---- generic split kernel (f32, or f16 with odd head_dim / unaligned rows) ----------------------
+// ---- generic split kernel (f32, or f16/bf16 with odd head_dim / unaligned rows)
+// ----------------------
 constexpr int kBlockK = 32;  // keys per tile: one per lane in the softmax step
 constexpr int kPairs = kMaxRows * kAttentionMaxHeadDim / kThreads;  // (row, dim) outputs/thread
 static_assert(kBlockK == kWarpSize, "the softmax step maps one key per lane");
 static_assert(kMaxRows * kAttentionMaxHeadDim % kThreads == 0, "pairs per thread");
 static_assert(kSplitGranule % kBlockK == 0, "whole tiles per split");
 
-// Same grid and rows as decode_f16_kernel. Each thread keeps kPairs (row, dim) output
+// Same grid and rows as decode_16bit_kernel. Each thread keeps kPairs (row, dim) output
 // accumulators in registers; K/V tiles are staged as float. Always writes partials.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
@@ -327,10 +328,11 @@ void launch(const AttentionParams& p, const Splits& splits, const WorkspaceLayou
   const dim3 grid(static_cast<unsigned>(splits.n),
                   static_cast<unsigned>(p.n_kv_heads * row_chunks(p)),
                   static_cast<unsigned>(p.batch));
-  if constexpr (std::is_same_v<T, __half>) {
-    if (detail::decode::f16_applies(p)) {
-      detail::decode::launch_f16_split(p, static_cast<int>(splits.keys), static_cast<int>(splits.n),
-                                       o_part, m_part, l_part, grid, stream);
+  if constexpr (kHalfWidth<T>) {
+    if (detail::decode::applies_16bit(p)) {
+      detail::decode::launch_16bit_split(p, static_cast<int>(splits.keys),
+                                         static_cast<int>(splits.n), o_part, m_part, l_part, grid,
+                                         stream);
       if (splits.n > 1) launch_merge<T>(p, splits, o_part, m_part, l_part, stream);
       return;
     }

@@ -1,5 +1,6 @@
-// Shared by attention_decode.cu and attention_decode_f16.cu (included by those only): the block
-// shape of the split kernels, programmatic dependent launch, and the f16 split kernel's launcher.
+// Shared by attention_decode.cu and attention_decode_16bit.cu (included by those only): the block
+// shape of the split kernels, programmatic dependent launch, and the 16-bit split kernel's
+// launcher.
 #pragma once
 
 #include "kernels_gpu/attention_common.cuh"
@@ -25,13 +26,14 @@ __device__ __forceinline__ void wait_for_primary() {
 #endif
 }
 
-// Whether decode_f16_kernel takes these params: f16, head_dim % 8 == 0, 16-byte aligned rows.
-bool f16_applies(const AttentionParams& p);
+// Whether decode_16bit_kernel takes these params: f16 or bf16, head_dim % 8 == 0, 16-byte aligned
+// rows.
+bool applies_16bit(const AttentionParams& p);
 
-// decode_f16_kernel on `grid` (n_splits, n_kv_heads * row chunks, batch), keys_per_split keys a
+// decode_16bit_kernel on `grid` (n_splits, n_kv_heads * row chunks, batch), keys_per_split keys a
 // block: the output itself when n_splits == 1, else the partials o_part, m_part and l_part (the
 // workspace layout of attention_decode.cu).
-void launch_f16_split(const AttentionParams& p, int keys_per_split, int n_splits, float* o_part,
-                      float* m_part, float* l_part, dim3 grid, cudaStream_t stream);
+void launch_16bit_split(const AttentionParams& p, int keys_per_split, int n_splits, float* o_part,
+                        float* m_part, float* l_part, dim3 grid, cudaStream_t stream);
 
 }  // namespace alisa::gpu::detail::decode

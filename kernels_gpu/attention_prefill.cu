@@ -18,7 +18,7 @@ using detail::load_head_rows;
 using detail::OnlineSoftmax;
 using detail::SoftmaxStep;
 
-// ---- general path: f32, or f16 with any head_dim <= 128 (WMMA) ---------------------------------
+// ---- general path: f32, or f16/bf16 with any head_dim <= 128 (WMMA) ----------------------------
 
 constexpr int kBlockQ = 64;  // queries per block: 4 warps x 16 rows, each warp owns its rows
 constexpr int kBlockK = 32;  // keys per tile: one per lane in the softmax step
@@ -38,7 +38,7 @@ struct Layout {
 
 template <typename T>
 Layout make_layout(int head_dim) {
-  constexpr bool kHalf = std::is_same_v<T, __half>;
+  constexpr bool kHalf = kHalfWidth<T>;
   Layout L;
   L.dp = static_cast<int>(ceil_div(head_dim, 16) * 16);
   // WMMA wants leading dimensions of 16 bytes multiples; the +8 / +4 padding staggers banks.
@@ -70,15 +70,15 @@ Layout make_layout(int head_dim) {
 template <typename T>
 __device__ __forceinline__ void warp_scores(const T* q_s, const T* k_s, float* s_s, const Layout& L,
                                             int r0) {
-  if constexpr (std::is_same_v<T, __half>) {
+  if constexpr (kHalfWidth<T>) {
     using namespace nvcuda;
 #pragma unroll
     for (int nt = 0; nt < kBlockK / 16; ++nt) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
       wmma::fill_fragment(acc, 0.0f);
       for (int kk = 0; kk < L.dp / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;  // K^T
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;  // K^T
         wmma::load_matrix_sync(a, q_s + r0 * L.ld_qkv + kk * 16, L.ld_qkv);
         wmma::load_matrix_sync(b, k_s + nt * 16 * L.ld_qkv + kk * 16, L.ld_qkv);
         wmma::mma_sync(acc, a, b, acc);
@@ -104,15 +104,15 @@ __device__ __forceinline__ void warp_scores(const T* q_s, const T* k_s, float* s
 template <typename T>
 __device__ __forceinline__ void warp_pv(const T* p_s, const T* v_s, float* o_s, const Layout& L,
                                         int r0) {
-  if constexpr (std::is_same_v<T, __half>) {
+  if constexpr (kHalfWidth<T>) {
     using namespace nvcuda;
     for (int nt = 0; nt < L.dp / 16; ++nt) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
       wmma::load_matrix_sync(acc, o_s + r0 * L.ld_o + nt * 16, L.ld_o, wmma::mem_row_major);
 #pragma unroll
       for (int kk = 0; kk < kBlockK / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
         wmma::load_matrix_sync(a, p_s + r0 * L.ld_p + kk * 16, L.ld_p);
         wmma::load_matrix_sync(b, v_s + kk * 16 * L.ld_qkv + nt * 16, L.ld_qkv);
         wmma::mma_sync(acc, a, b, acc);
@@ -230,12 +230,12 @@ void launch(const AttentionParams& p, cudaStream_t stream) {
   ALISA_CUDA_CHECK_LAUNCH();
 }
 
-// ---- f16 tensor-core path (head_dim 64 or 128) -------------------------------------------------
+// ---- 16-bit tensor-core path (f16 or bf16, head_dim 64 or 128) --------------------------------
 // FlashAttention-2 style. One block of 8 warps per (query tile of 128, head, batch entry), heaviest
 // query tiles first; each warp owns 16 query rows, keeps its Q fragments, S = Q K^T, the online
-// softmax state and O in registers, and runs mma.sync m16n8k16 (f16 in, f32 accumulation). K/V
-// tiles of 64 keys are copied with cp.async into XOR-swizzled shared memory, two stages deep, and
-// read with ldmatrix (.trans for V). Masked or uncached keys are zero-filled by the copy itself
+// softmax state and O in registers, and runs mma.sync m16n8k16 (f16 or bf16 in, f32 accumulation).
+// K/V tiles of 64 keys are copied with cp.async into XOR-swizzled shared memory, two stages deep,
+// and read with ldmatrix (.trans for V). Masked or uncached keys are zero-filled by the copy itself
 // (no global read), their scores set to -inf and their probabilities to 0, so NaN there never
 // reaches the math. Rows that see no key end with l = 0 and are written as zeros.
 
@@ -256,13 +256,22 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t add
                : "r"(addr));
 }
 
-// d += a b for one m16n8k16 tile: a row-major 16x16 f16, b column-major 16x8 f16, d f32.
+// d += a b for one m16n8k16 tile: a row-major 16x16 T, b column-major 16x8 T, d f32.
+template <typename T>
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
                                           uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  if constexpr (std::is_same_v<T, __half>) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    static_assert(std::is_same_v<T, __nv_bfloat16>, "f16 or bf16");
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
 }
 
 // 2^x; 2^-inf = +0.
@@ -270,12 +279,6 @@ __device__ __forceinline__ float fast_exp2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
   return y;
-}
-
-// Two floats rounded to f16, `lo` in the low half.
-__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
 }
 
 __device__ __forceinline__ uint32_t warp_ballot(bool pred) {
@@ -317,7 +320,7 @@ __device__ __forceinline__ uint32_t swz(int r, int c) {
 }
 
 // D = 64 fits in 128 registers: two blocks per multiprocessor.
-template <int D>
+template <typename T, int D>
 __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
     flash_prefill_kernel(AttentionParams p, int n_q_tiles, float scale_log2) {
   using L = Smem<D>;
@@ -351,10 +354,10 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
   const int key_end = min(pos0 + n_rows, static_cast<int>(p.n_kv_tokens));
   const int n_tiles = (key_end + kBlockN - 1) / kBlockN;
 
-  const __half* qg = static_cast<const __half*>(p.q) + b * p.q_batch_stride +
-                     static_cast<int64_t>(q0) * p.q_token_stride + h * D;
-  const __half* kg = static_cast<const __half*>(p.k) + b * p.kv_batch_stride + kvh * D;
-  const __half* vg = static_cast<const __half*>(p.v) + b * p.kv_batch_stride + kvh * D;
+  const T* qg = static_cast<const T*>(p.q) + b * p.q_batch_stride +
+                static_cast<int64_t>(q0) * p.q_token_stride + h * D;
+  const T* kg = static_cast<const T*>(p.k) + b * p.kv_batch_stride + kvh * D;
+  const T* vg = static_cast<const T*>(p.v) + b * p.kv_batch_stride + kvh * D;
   const uint8_t* mask = p.key_mask != nullptr ? p.key_mask + b * p.mask_batch_stride : nullptr;
   const int64_t kv_stride = p.kv_token_stride;
 
@@ -408,7 +411,7 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
     const int r = i / kChunks;
     const int c = i % kChunks;
     const bool ok = r < n_rows;
-    const __half* src = ok ? qg + r * p.q_token_stride + c * 8 : qg;
+    const T* src = ok ? qg + r * p.q_token_stride + c * 8 : qg;
     detail::cp_async_16(sbase + L::kQ + swz<D>(r, c), src, ok);
   }
   Flags flags;
@@ -478,8 +481,8 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
       for (int jp = 0; jp < kSTiles / 2; ++jp) {
         uint32_t kb[4];
         ldmatrix_x4(kb, kbase + swz<D>(16 * jp + k_row, 2 * kk + k_chunk));
-        mma_16816(s[2 * jp], qf[kk], kb[0], kb[1]);
-        mma_16816(s[2 * jp + 1], qf[kk], kb[2], kb[3]);
+        mma_16816<T>(s[2 * jp], qf[kk], kb[0], kb[1]);
+        mma_16816<T>(s[2 * jp + 1], qf[kk], kb[2], kb[3]);
       }
     }
 
@@ -532,16 +535,16 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
 #pragma unroll
     for (int ks = 0; ks < kBlockN / 16; ++ks) {
       uint32_t a[4];
-      a[0] = pack_half2(s[2 * ks][0], s[2 * ks][1]);
-      a[1] = pack_half2(s[2 * ks][2], s[2 * ks][3]);
-      a[2] = pack_half2(s[2 * ks + 1][0], s[2 * ks + 1][1]);
-      a[3] = pack_half2(s[2 * ks + 1][2], s[2 * ks + 1][3]);
+      a[0] = pack_pair<T>(s[2 * ks][0], s[2 * ks][1]);
+      a[1] = pack_pair<T>(s[2 * ks][2], s[2 * ks][3]);
+      a[2] = pack_pair<T>(s[2 * ks + 1][0], s[2 * ks + 1][1]);
+      a[3] = pack_pair<T>(s[2 * ks + 1][2], s[2 * ks + 1][3]);
 #pragma unroll
       for (int np = 0; np < kOTiles / 2; ++np) {
         uint32_t vb[4];
         ldmatrix_x4_trans(vb, vbase + swz<D>(16 * ks + v_row, 2 * np + v_chunk));
-        mma_16816(o[2 * np], a, vb[0], vb[1]);
-        mma_16816(o[2 * np + 1], a, vb[2], vb[3]);
+        mma_16816<T>(o[2 * np], a, vb[0], vb[1]);
+        mma_16816<T>(o[2 * np + 1], a, vb[2], vb[3]);
       }
     }
   }
@@ -561,14 +564,14 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
   const int r_lo = warp * 16 + g;
 #pragma unroll
   for (int n = 0; n < kOTiles; ++n) {
-    const uint32_t lo = pack_half2(o[n][0] * inv[0], o[n][1] * inv[0]);
-    const uint32_t hi = pack_half2(o[n][2] * inv[1], o[n][3] * inv[1]);
+    const uint32_t lo = pack_pair<T>(o[n][0] * inv[0], o[n][1] * inv[0]);
+    const uint32_t hi = pack_pair<T>(o[n][2] * inv[1], o[n][3] * inv[1]);
     *reinterpret_cast<uint32_t*>(smem + swz<D>(r_lo, n) + 4 * qd) = lo;
     *reinterpret_cast<uint32_t*>(smem + swz<D>(r_lo + 8, n) + 4 * qd) = hi;
   }
   __syncwarp();
-  __half* og = static_cast<__half*>(p.out) + b * p.out_batch_stride +
-               static_cast<int64_t>(q0) * p.out_token_stride + h * D;
+  T* og = static_cast<T*>(p.out) + b * p.out_batch_stride +
+          static_cast<int64_t>(q0) * p.out_token_stride + h * D;
 #pragma unroll
   for (int it = 0; it < 16 * kChunks / kWarpSize; ++it) {
     const int i = lane + it * kWarpSize;
@@ -583,19 +586,20 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 2 : 1)
 
 // Whether the tensor-core path takes these params.
 bool applies(const AttentionParams& p) {
-  return p.dtype == DType::kF16 && (p.head_dim == 64 || p.head_dim == 128) && p.scale > 0.0f &&
-         std::isfinite(p.scale) && detail::attention_vec_ok(p) && aligned16(p.out) &&
-         p.out_token_stride % 8 == 0 && p.out_batch_stride % 8 == 0;
+  return (p.dtype == DType::kF16 || p.dtype == DType::kBF16) &&
+         (p.head_dim == 64 || p.head_dim == 128) && p.scale > 0.0f && std::isfinite(p.scale) &&
+         detail::attention_vec_ok(p) && aligned16(p.out) && p.out_token_stride % 8 == 0 &&
+         p.out_batch_stride % 8 == 0;
 }
 
-template <int D>
+template <typename T, int D>
 void launch(const AttentionParams& p, cudaStream_t stream) {
   const int64_t n_q_tiles = ceil_div(p.n_q, kBlockM);
   const int64_t n_blocks = n_q_tiles * p.n_heads * p.batch;
   ALISA_ASSERT(n_blocks < (int64_t{1} << 31), "attention_prefill: grid too large");
   constexpr size_t kBytes = Smem<D>::kBytes;
-  allow_dynamic_smem(flash_prefill_kernel<D>, kBytes);
-  flash_prefill_kernel<D><<<static_cast<unsigned>(n_blocks), kThreads, kBytes, stream>>>(
+  allow_dynamic_smem(flash_prefill_kernel<T, D>, kBytes);
+  flash_prefill_kernel<T, D><<<static_cast<unsigned>(n_blocks), kThreads, kBytes, stream>>>(
       p, static_cast<int>(n_q_tiles), p.scale * detail::kLog2e);
   ALISA_CUDA_CHECK_LAUNCH();
 }
@@ -607,9 +611,15 @@ void launch(const AttentionParams& p, cudaStream_t stream) {
 void attention_prefill(const AttentionParams& p, cudaStream_t stream) {
   detail::validate_attention(p, "attention_prefill");
   ALISA_ASSERT(ceil_div(p.n_q, kBlockQ) < (int64_t{1} << 31), "attention_prefill: n_q too large");
-  if (flash::applies(p)) {  // f16, head_dim 64 or 128, 16-byte aligned rows
-    dispatch_value<128, 64>(p.head_dim, "attention_prefill head_dim",
-                            [&](auto kDim) { flash::launch<decltype(kDim)::value>(p, stream); });
+  if (flash::applies(p)) {  // f16 or bf16, head_dim 64 or 128, 16-byte aligned rows
+    dispatch_float_dtype(p.dtype, "attention_prefill", [&](auto t) {
+      using T = typename decltype(t)::type;
+      if constexpr (kHalfWidth<T>) {
+        dispatch_value<128, 64>(p.head_dim, "attention_prefill head_dim", [&](auto kDim) {
+          flash::launch<T, decltype(kDim)::value>(p, stream);
+        });
+      }
+    });
   } else {
     dispatch_float_dtype(p.dtype, "attention_prefill",
                          [&](auto t) { launch<typename decltype(t)::type>(p, stream); });

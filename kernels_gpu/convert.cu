@@ -25,9 +25,8 @@ void launch(const ConvertParams& p, cudaStream_t stream) {
 
 void convert(const ConvertParams& p, cudaStream_t stream) {
   ALISA_ASSERT(p.n > 0 && p.x != nullptr && p.out != nullptr, "convert: empty or null");
-  const auto is_float = [](DType t) { return t == DType::kF16 || t == DType::kF32; };
-  ALISA_ASSERT(is_float(p.x_dtype) && is_float(p.out_dtype), "convert: ", dtype_name(p.x_dtype),
-               " -> ", dtype_name(p.out_dtype));
+  assert_float_dtype(p.x_dtype, "convert x");
+  assert_float_dtype(p.out_dtype, "convert out");
   dispatch_float_dtype(p.x_dtype, "convert x", [&](auto from) {
     dispatch_float_dtype(p.out_dtype, "convert out", [&](auto to) {
       launch<typename decltype(from)::type, typename decltype(to)::type>(p, stream);

@@ -2,11 +2,13 @@
 // conversions, 16-byte vector access, block reductions and launch helpers.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels_gpu/cuda_check.cuh"
 #include "runtime/base/common.h"
@@ -23,6 +25,9 @@ __device__ __forceinline__ float to_float(float v) {
 __device__ __forceinline__ float to_float(__half v) {
   return __half2float(v);
 }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_float(float v);
@@ -33,6 +38,38 @@ __device__ __forceinline__ float from_float<float>(float v) {
 template <>
 __device__ __forceinline__ __half from_float<__half>(float v) {
   return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+// The 16-bit float types (float16 and bfloat16): tensor-core and paired-conversion paths.
+template <typename T>
+constexpr bool kHalfWidth = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
+
+// The two-element vector of a 16-bit float type.
+template <typename T>
+struct Pair;
+template <>
+struct Pair<__half> {
+  using type = __half2;
+};
+template <>
+struct Pair<__nv_bfloat16> {
+  using type = __nv_bfloat162;
+};
+
+// Two floats rounded to T, packed in one 32-bit word (low element first).
+template <typename T>
+__device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
+  typename Pair<T>::type h;
+  if constexpr (std::is_same_v<T, __half>) {
+    h = __floats2half2_rn(lo, hi);
+  } else {
+    h = __floats2bfloat162_rn(lo, hi);
+  }
+  return *reinterpret_cast<const uint32_t*>(&h);
 }
 
 __device__ __forceinline__ float quiet_nan() {
@@ -72,14 +109,20 @@ __device__ __forceinline__ void add_vec(const T* a, const T* b, T* out) {
   store_vec(out, u);
 }
 
-// kN halves (the kN / 2 __half2 of `raw`, a uint2 or uint4 in registers) as floats.
-template <int kN, typename Raw>
-__device__ __forceinline__ void halves_to_float(const Raw& raw, float (&dst)[kN]) {
-  static_assert(sizeof(Raw) == kN * sizeof(__half), "kN halves");
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+// kN 16-bit floats of type T (the kN / 2 pairs of `raw`, a uint2 or uint4 in registers) as
+// floats.
+template <typename T, int kN, typename Raw>
+__device__ __forceinline__ void pairs_to_float(const Raw& raw, float (&dst)[kN]) {
+  static_assert(kHalfWidth<T> && sizeof(Raw) == kN * sizeof(T), "kN 16-bit floats");
+  const auto* h = reinterpret_cast<const typename Pair<T>::type*>(&raw);
 #pragma unroll
   for (int i = 0; i < kN / 2; ++i) {
-    const float2 t = __half22float2(h[i]);
+    float2 t;
+    if constexpr (std::is_same_v<T, __half>) {
+      t = __half22float2(h[i]);
+    } else {
+      t = __bfloat1622float2(h[i]);
+    }
     dst[2 * i] = t.x;
     dst[2 * i + 1] = t.y;
   }
@@ -133,9 +176,9 @@ __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
-// Elements of `t` (f16 or f32) in one 16-byte vector.
+// Elements of `t` (f16, bf16 or f32) in one 16-byte vector.
 inline int vec_elems(DType t) {
-  return t == DType::kF16 ? kVec<__half> : kVec<float>;
+  return 16 / static_cast<int>(dtype_size(t));
 }
 
 // The smallest power of two >= n, at most `cap` (a power of two): rows per block of a kernel
@@ -147,8 +190,8 @@ inline int pow2_rows(int64_t n, int cap) {
 }
 
 inline void assert_float_dtype(DType t, const char* what) {
-  ALISA_ASSERT(t == DType::kF16 || t == DType::kF32, what,
-               ": the GPU kernels take f16 or f32, not ", dtype_name(t));
+  ALISA_ASSERT(t == DType::kF16 || t == DType::kBF16 || t == DType::kF32, what,
+               ": the GPU kernels take f16, bf16 or f32, not ", dtype_name(t));
 }
 
 // Blocks for a grid-stride loop over n items: enough to fill the GPU, never more than needed.

@@ -7,6 +7,7 @@
 // Included by .cu files only.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -23,12 +24,16 @@ struct TypeTag {
   using type = T;
 };
 
-// f(TypeTag<__half>{}) for kF16, f(TypeTag<float>{}) for kF32.
+// f(TypeTag<__half>{}) for kF16, f(TypeTag<__nv_bfloat16>{}) for kBF16, f(TypeTag<float>{}) for
+// kF32.
 template <typename F>
 void dispatch_float_dtype(DType dtype, const char* what, F&& f) {
   switch (dtype) {
     case DType::kF16:
       f(TypeTag<__half>{});
+      return;
+    case DType::kBF16:
+      f(TypeTag<__nv_bfloat16>{});
       return;
     case DType::kF32:
       f(TypeTag<float>{});

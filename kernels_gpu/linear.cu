@@ -31,7 +31,14 @@ int alignment_of(const void* ptr) {
 }
 
 cudaDataType cuda_type(DType t) {
-  return t == DType::kF16 ? CUDA_R_16F : CUDA_R_32F;
+  switch (t) {
+    case DType::kF16:
+      return CUDA_R_16F;
+    case DType::kBF16:
+      return CUDA_R_16BF;
+    default:
+      return CUDA_R_32F;
+  }
 }
 
 // The descriptors of one problem, in column-major terms: D (n x m, ld n) = op(A) B with

@@ -56,10 +56,10 @@ __device__ __forceinline__ void store_piece(Out* dst, uint32_t lo, uint32_t hi, 
     const uint32_t word = j < kPerWord ? lo : hi;
     v[j] = dequant((word >> (kBits * (j % kPerWord))) & kMask, s, m);
   }
-  if constexpr (sizeof(Out) == 2) {
-    __half2 h[kN / 2];  // two correctly rounded conversions per instruction (cvt.rn.f16x2.f32)
+  if constexpr (kHalfWidth<Out>) {
+    uint32_t h[kN / 2];  // two correctly rounded conversions per instruction (cvt.rn.*x2.f32)
 #pragma unroll
-    for (int j = 0; j < kN / 2; ++j) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+    for (int j = 0; j < kN / 2; ++j) h[j] = pack_pair<Out>(v[2 * j], v[2 * j + 1]);
     *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(h);
   } else {
     *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);

@@ -9,10 +9,12 @@
 
 namespace alisa::gpu::detail {
 
-// 4 consecutive elements as floats: 8 bytes (f16) or 16 bytes (f32), aligned to that size.
-__device__ __forceinline__ void load4(const __half* src, float (&dst)[4]) {
+// 4 consecutive elements as floats: 8 bytes (f16, bf16) or 16 bytes (f32), aligned to that size.
+template <typename T>
+__device__ __forceinline__ void load4(const T* src, float (&dst)[4]) {
+  static_assert(kHalfWidth<T>);
   const uint2 raw = *reinterpret_cast<const uint2*>(src);  // one 8-byte load
-  halves_to_float(raw, dst);
+  pairs_to_float<T>(raw, dst);
 }
 
 __device__ __forceinline__ void load4(const float* src, float (&dst)[4]) {

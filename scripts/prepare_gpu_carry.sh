@@ -21,8 +21,10 @@ strip --strip-all "$carry"/bin/*
 bash "$root/scripts/gather_runtime_libs.sh" "$carry/debs" "${binaries[@]}"
 cp -r "$root/../shared/fixtures" "$carry/fixtures"
 # The device tool carries at most 64 MiB with the working tree (which holds 35 MB of demo
-# models): ship the binaries compressed with xz, which shares their common code (all of them in
-# 6 MB; gzip took 19 MB). scripts/gpu_host_env.sh unpacks them.
-tar cJf "$carry/bin.tar.xz" -C "$carry" bin
+# models): ship the binaries compressed with xz. Each holds the whole engine (12 MB stripped),
+# so the dictionary must span several of them for xz to share their common code: with 128 MiB
+# all seven take 5 MB (16 MB with xz's default 8 MiB; gzip more). scripts/gpu_host_env.sh
+# unpacks them.
+tar cf - -C "$carry" bin | xz -T1 --lzma2=preset=6,dict=128MiB >"$carry/bin.tar.xz"
 rm -rf "$carry/bin"
 du -sh "$carry"

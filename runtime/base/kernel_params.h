@@ -331,7 +331,7 @@ constexpr int64_t int4_n_groups(int64_t n, int64_t group) {
 
 struct QuantizeInt4Params {
   const void* x = nullptr;      // [n]
-  DType x_dtype = DType::kF32;  // f32 or f16
+  DType x_dtype = DType::kF32;  // f32, f16 or bf16
   uint8_t* packed = nullptr;    // [ceil(n / 2)]
   uint16_t* scale = nullptr;    // [ceil(n / group)], f16 bits
   uint16_t* min = nullptr;      // [ceil(n / group)], f16 bits
@@ -344,7 +344,7 @@ struct DequantizeInt4Params {
   const uint16_t* scale = nullptr;  // [ceil(n / group)], f16 bits
   const uint16_t* min = nullptr;    // [ceil(n / group)], f16 bits
   void* out = nullptr;              // [n]
-  DType out_dtype = DType::kF32;    // f32 or f16
+  DType out_dtype = DType::kF32;    // f32, f16 or bf16
   int64_t n = 0;
   int64_t group = kInt4Group;
 };
@@ -353,7 +353,7 @@ struct DequantizeInt4Params {
 // group per row; zero = f16(row min). x and out rows may be strided; q, scale, zero are dense.
 struct QuantizeInt8Params {
   const void* x = nullptr;      // [n_rows, row_len], rows x_row_stride apart
-  DType x_dtype = DType::kF32;  // f32 or f16
+  DType x_dtype = DType::kF32;  // f32, f16 or bf16
   uint8_t* q = nullptr;         // [n_rows, row_len]
   uint16_t* scale = nullptr;    // [n_rows], f16 bits
   uint16_t* zero = nullptr;     // [n_rows], f16 bits
@@ -367,7 +367,7 @@ struct DequantizeInt8Params {
   const uint16_t* scale = nullptr;  // [n_rows], f16 bits
   const uint16_t* zero = nullptr;   // [n_rows], f16 bits
   void* out = nullptr;              // [n_rows, row_len], rows out_row_stride apart
-  DType out_dtype = DType::kF32;    // f32 or f16
+  DType out_dtype = DType::kF32;    // f32, f16 or bf16
   int64_t n_rows = 0;
   int64_t row_len = 0;
   int64_t out_row_stride = 0;  // 0 means row_len

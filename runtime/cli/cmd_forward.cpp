@@ -24,16 +24,20 @@ void add_forward_command(CLI::App& app) {
   cmd->add_option("--output", flags->output, "safetensors file to write (tensor 'logits')")
       ->required();
   cmd->add_option("--dtype", flags->dtype,
-                  "f32: the CPU engine (the reference); f16: the GPU engine (f32)")
-      ->check(CLI::IsMember({"f32", "f16"}));
+                  "f32: the CPU engine (the reference); f16 or bf16: the GPU engine in that dtype "
+                  "(f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   cmd->add_option("--threads", flags->threads, "CPU threads (default: all cores)");
   add_swa_flags(cmd, flags->swa);
   cmd->callback([flags] {
     const ForwardInput input = read_forward_input(flags->input);
-    const DeviceChoice device = flags->dtype == "f16" ? DeviceChoice::kGpu : DeviceChoice::kCpu;
+    const bool on_gpu = flags->dtype != "f32";
     Engine engine({.model = flags->model,
                    .dummy_seed = 1234,
-                   .backend = {.device = device, .n_threads = flags->threads},
+                   .backend = {.device = on_gpu ? DeviceChoice::kGpu : DeviceChoice::kCpu,
+                               .n_threads = flags->threads,
+                               .gpu_dtype = on_gpu ? parse_gpu_dtype_choice(flags->dtype, "--dtype")
+                                                   : GpuDtypeChoice::kAuto},
                    .swa = swa_options(flags->swa, "the --swa-* flags")});
     const std::vector<float> logits =
         engine.forward(input.input_ids, input.attention_mask, input.batch, input.seq_len);

@@ -16,9 +16,10 @@ Policy auto_policy(const RunConfig& config, const EngineOptions& options,
   ALISA_CHECK(config.hardware, "policy: auto needs a hardware profile: --hardware ",
               "configs/hardware/NAME.yaml or 'hardware' in the run YAML (alisa calibrate writes ",
               "one)");
-  const DeviceChoice device = options.backend.device;
-  const bool on_gpu =
-      device == DeviceChoice::kGpu || (device == DeviceChoice::kAuto && gpu_available());
+  const DType activation_dtype =
+      uses_gpu(options.backend)
+          ? gpu_compute_dtype(options.backend.gpu_dtype, open_model_spec(options.model).torch_dtype)
+          : DType::kF32;
   const SolvedPolicy solved =
       plan_policy({.model = options.model,
                    .workload = workload->workload,
@@ -29,7 +30,7 @@ Policy auto_policy(const RunConfig& config, const EngineOptions& options,
                    .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
                    .threads = config.threads.value_or(0),
                    .allow_compression = config.allow_compression.value_or(false),
-                   .activation_dtype = on_gpu ? DType::kF16 : DType::kF32});
+                   .activation_dtype = activation_dtype});
   std::fprintf(stderr, "alisa: policy auto: %s\n", solved_policy_summary(solved).c_str());
   for (const std::string& line : solved.limits) spdlog::info("policy auto: {}", line);
   return solved.policy;
@@ -49,6 +50,10 @@ void add_engine_flags(CLI::App* cmd, RunFlags& flags) {
   add_override(cmd, "--model", o.model, "Checkpoint folder or dummy:NAME");
   add_override(cmd, "--device", o.device, "cpu, gpu, or auto: the GPU when one is present (auto)")
       ->check(CLI::IsMember({"cpu", "gpu", "auto"}));
+  add_override(cmd, "--dtype", o.dtype,
+               "What the GPU engine computes in: f16, bf16, or auto: bf16 for checkpoints saved "
+               "in bfloat16, f16 otherwise (auto); the CPU engine computes in float32")
+      ->check(CLI::IsMember({"f16", "bf16", "auto"}));
   add_byte_size_override(cmd, "--gpu-memory-limit", o.gpu_memory_limit,
                          "Cap on GPU memory, e.g. 14.5GiB (default: all free); on --device cpu, "
                          "the cap of the compute arena that stands in for the GPU");
@@ -103,7 +108,8 @@ EngineOptions engine_options(const RunConfig& config, const std::optional<AutoWo
       .backend = {.device = parse_device_choice(config.device.value_or("auto"), "device"),
                   .n_threads = config.threads.value_or(0),
                   .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
-                  .gpu_memory_limit = config.gpu_memory_limit.value_or(0)},
+                  .gpu_memory_limit = config.gpu_memory_limit.value_or(0),
+                  .gpu_dtype = parse_gpu_dtype_choice(config.dtype.value_or("auto"), "dtype")},
       .offload_dir = config.offload_dir.value_or("")};
   // The run YAML's values were checked when it was read: what fails here is a flag.
   options.swa = swa_options(config, "the --swa-* flags");

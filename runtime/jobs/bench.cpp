@@ -111,6 +111,7 @@ nlohmann::json bench_report(const Engine& engine, const BenchWorkload& w, const 
   const bool gpu = engine.device().kind() == DeviceKind::kGpu;
   nlohmann::json report = {{"model", engine.spec().name},
                            {"device", engine.device().name()},
+                           {"dtype", dtype_name(engine.activation_dtype())},
                            {"batch_size", w.batch_size},
                            {"prompt_len", w.prompt_len},
                            {"gen_len", w.gen_len},

@@ -40,7 +40,7 @@ ModelSpec open_model_spec(const std::string& model) {
 
 Engine::Engine(const EngineOptions& options)
     : spec_(open_model_spec(options.model)),
-      backend_(make_backend(options.backend)),
+      backend_(make_backend(options.backend, spec_.torch_dtype)),
       policy_(options.policy),
       swa_(options.swa),
       offload_dir_(options.offload_dir.empty() ? default_offload_dir() : options.offload_dir) {

@@ -68,6 +68,7 @@ YamlKeyReaders run_config_readers(RunConfig& c, const std::filesystem::path& bas
       {"batch_size", yaml_value(c.batch_size, "an integer")},
       {"stop_at_eos", yaml_value(c.stop_at_eos, "true or false")},
       {"device", name_value(c.device, "cpu, gpu or auto", parse_device_choice)},
+      {"dtype", name_value(c.dtype, "f16, bf16 or auto", parse_gpu_dtype_choice)},
       {"gpu_memory_limit", byte_size(c.gpu_memory_limit)},
       {"threads", yaml_value(c.threads, "an integer")},
       {"cpu_memory_limit", byte_size(c.cpu_memory_limit)},
@@ -141,6 +142,7 @@ void RunConfig::merge(const RunConfig& o) {
   take(batch_size, o.batch_size);
   take(stop_at_eos, o.stop_at_eos);
   take(device, o.device);
+  take(dtype, o.dtype);
   take(gpu_memory_limit, o.gpu_memory_limit);
   take(threads, o.threads);
   take(cpu_memory_limit, o.cpu_memory_limit);

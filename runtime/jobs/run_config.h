@@ -27,6 +27,7 @@ struct RunConfig {
   std::optional<bool> stop_at_eos;
   std::optional<int32_t> threads;
   std::optional<std::string> device;         // cpu | gpu | auto
+  std::optional<std::string> dtype;          // the GPU engine's: f16 | bf16 | auto
   std::optional<uint64_t> gpu_memory_limit;  // bytes
   std::optional<uint64_t> cpu_memory_limit;  // bytes
   std::optional<uint64_t> dummy_seed;

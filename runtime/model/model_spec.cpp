@@ -86,6 +86,17 @@ Activation parse_activation(const std::string& name, const std::string& source) 
                   "' (supported: relu, gelu, gelu_new, gelu_pytorch_tanh, silu)"));
 }
 
+// config.json's torch_dtype (transformers 5 writes dtype); float32 when absent.
+DType parse_torch_dtype(const ConfigReader& config) {
+  const char* key = config.has("dtype") ? "dtype" : "torch_dtype";
+  const std::string name = config.string(key, "float32");
+  if (name == "float32") return DType::kF32;
+  if (name == "float16") return DType::kF16;
+  if (name == "bfloat16") return DType::kBF16;
+  throw Error(str(config.source(), ": unsupported ", key, " '", name,
+                  "' (supported: float32, float16, bfloat16)"));
+}
+
 void check_common(const ModelSpec& spec, const std::string& source) {
   ALISA_CHECK(spec.n_kv_heads > 0 && spec.n_heads % spec.n_kv_heads == 0, source,
               ": num_key_value_heads ", spec.n_kv_heads, " does not divide num_attention_heads ",
@@ -243,6 +254,7 @@ ModelSpec model_spec_from_json(const std::string& json_text, const std::string& 
     ALISA_CHECK(id >= 0 && id < spec.vocab_size, source, ": eos_token_id ", id,
                 " is outside the vocabulary of ", spec.vocab_size);
   }
+  spec.torch_dtype = parse_torch_dtype(config);
   spec.name = source;
   return spec;
 }

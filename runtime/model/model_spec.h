@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "policy/footprint.h"
+#include "runtime/base/dtype.h"
 #include "runtime/base/kernel_params.h"
 
 namespace alisa {
@@ -46,6 +47,9 @@ struct ModelSpec {
   int32_t pad_token_id = -1;
   int32_t bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;
+  // The dtype the model was trained and saved in (config.json's torch_dtype, or dtype in
+  // transformers 5); float32 when absent, as Hugging Face assumes. bfloat16 picks the GPU dtype.
+  DType torch_dtype = DType::kF32;
 
   int64_t q_dim() const { return n_heads * head_dim; }
   int64_t kv_dim() const { return n_kv_heads * head_dim; }

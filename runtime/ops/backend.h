@@ -15,6 +15,16 @@ enum class DeviceChoice : uint8_t { kAuto, kCpu, kGpu };
 // "cpu", "gpu", "auto"; throws alisa::Error naming `what` otherwise.
 DeviceChoice parse_device_choice(const std::string& text, const std::string& what);
 
+// What the GPU engine computes in: f16, bf16, or auto (the checkpoint's torch_dtype: bfloat16
+// checkpoints run in bfloat16, the others in float16). The CPU engine computes in float32.
+enum class GpuDtypeChoice : uint8_t { kAuto, kF16, kBF16 };
+
+// "auto", "f16", "bf16"; throws alisa::Error naming `what` otherwise.
+GpuDtypeChoice parse_gpu_dtype_choice(const std::string& text, const std::string& what);
+
+// The GPU engine's dtype for a checkpoint stored in `stored_dtype`.
+DType gpu_compute_dtype(GpuDtypeChoice choice, DType stored_dtype);
+
 struct BackendOptions {
   DeviceChoice device = DeviceChoice::kAuto;
   int n_threads = 0;            // CPU threads; 0: all cores
@@ -22,6 +32,7 @@ struct BackendOptions {
   // bytes; 0: the GPU's free memory. On CPU runs it caps the compute arena that stands in for
   // GPU memory (so offloading policies run without a GPU); 0 there: cpu_memory_limit.
   size_t gpu_memory_limit = 0;
+  GpuDtypeChoice gpu_dtype = GpuDtypeChoice::kAuto;
 };
 
 struct Backend {
@@ -37,7 +48,11 @@ struct Backend {
   Ops* host_ops() const { return cpu_ops ? cpu_ops.get() : ops.get(); }
 };
 
-Backend make_backend(const BackendOptions& options);
+// `stored_dtype`: the checkpoint's torch_dtype, which picks the GPU dtype under kAuto.
+Backend make_backend(const BackendOptions& options, DType stored_dtype);
+
+// Whether `options` run on the GPU (--device gpu, or auto with a GPU present).
+bool uses_gpu(const BackendOptions& options);
 
 // Whether this build has GPU kernels and a CUDA device is present.
 bool gpu_available();

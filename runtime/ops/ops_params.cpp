@@ -266,7 +266,7 @@ SamplingParams sampling_params(const Tensor& logits, const Tensor& rng_keys, uin
 namespace {
 
 bool is_float(DType t) {
-  return t == DType::kF32 || t == DType::kF16;
+  return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16;
 }
 
 // scale and min (or zero): f16, contiguous, n values each.
@@ -283,7 +283,7 @@ void check_int4(const Tensor& values, const Tensor& packed, const Tensor& scale,
   const int64_t n = values.numel();
   ALISA_ASSERT(!values.empty() && values.is_contiguous() && is_float(values.dtype()), what, " ",
                values.shape_string(), " ", dtype_name(values.dtype()),
-               ": contiguous f16 or f32 expected");
+               ": contiguous f16, bf16 or f32 expected");
   check_rows(packed, int4_packed_bytes(n), 1, DType::kU8, what);
   check_affine(scale, min, int4_n_groups(n, kInt4Group), what);
 }
@@ -292,7 +292,7 @@ void check_int4(const Tensor& values, const Tensor& packed, const Tensor& scale,
 void check_row_view(const Tensor& t, const char* what) {
   ALISA_ASSERT(!t.empty() && t.rank() == 2 && t.stride(1) == 1 && t.stride(0) >= t.size(1) &&
                    is_float(t.dtype()),
-               what, " must be f16 or f32 [rows, row_len] with unit column stride, got ",
+               what, " must be f16, bf16 or f32 [rows, row_len] with unit column stride, got ",
                t.shape_string(), " ", dtype_name(t.dtype()));
 }
 

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "kernels_cpu/convert_cpu.h"
 #include "kernels_cpu/quantize_cpu.h"
 
@@ -17,12 +20,27 @@ struct HostStaging {
   std::vector<uint8_t> packed;
 };
 
+// float16 holds magnitudes up to 65504: a weight beyond (a bfloat16 model's, say) would become
+// infinity, so the run is refused rather than computed wrong. int4's scales and minima are float16.
+void check_float16_range(const std::vector<float>& values, const WeightSlot& slot,
+                         const WeightSource& source, bool compress) {
+  constexpr float kFloat16Max = 65504.0f;
+  const auto beyond = std::find_if(values.begin(), values.end(), [](float v) {
+    return std::isfinite(v) && std::fabs(v) > kFloat16Max;
+  });
+  ALISA_CHECK(beyond == values.end(), source.description(), ": tensor '", slot.name, "' holds ",
+              *beyond, ", beyond float16's range (65504), which ",
+              compress ? "compress_weights' float16 scales need" : "this float16 run needs",
+              "; run it in bfloat16 (--dtype bf16)", compress ? " without compression" : "");
+}
+
 // The slot's values as stored, in host memory: converted to `dtype`, or int4-compressed.
 const void* read_stored(const WeightSource& source, const WeightSlot& slot, DType dtype,
                         bool compress, HostStaging& host) {
   const int64_t n = numel_of(slot.shape);
   host.values.resize(static_cast<size_t>(n));
   source.read_f32(slot, host.values.data());
+  if (compress || dtype == DType::kF16) check_float16_range(host.values, slot, source, compress);
   if (compress) {
     const Int4Layout layout(n);
     host.packed.resize(layout.total);
@@ -53,8 +71,6 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
     : dtype_(dtype), compute_(tiers.compute) {
   ALISA_ASSERT(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16, "weights in ",
                dtype_name(dtype));
-  ALISA_CHECK(!placement.compress || dtype != DType::kBF16,
-              "compress_weights dequantises to float16 or float32, not bfloat16");
   const std::vector<WeightSlot> layout = weight_layout(spec);
   source.validate(layout);
   resident_.resize(static_cast<size_t>(spec.n_layers));

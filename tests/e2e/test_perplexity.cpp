@@ -13,8 +13,8 @@ namespace {
 
 // The demo models checked on `device`: on the CPU (float32, about 20 s a model on 2 cores) the
 // OPT model, on the GPU both.
-std::vector<std::string> perplexity_models(DeviceChoice device) {
-  if (device == DeviceChoice::kGpu) return {"opt-code", "llama-code"};
+std::vector<std::string> perplexity_models(const TestDevice& device) {
+  if (device.gpu()) return {"opt-code", "llama-code"};
   return {"opt-code"};
 }
 
@@ -22,12 +22,12 @@ std::vector<std::string> perplexity_models(DeviceChoice device) {
 
 TEST_CASE("held-out perplexity of the demo models matches PyTorch's",
           "[e2e][perplexity][devices]") {
-  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE_COPY(from_range(perplexity_models(device)));
   const std::filesystem::path dir = demo_model_path(name);
   const nlohmann::json reference =
       nlohmann::json::parse(read_text(dir / "reference.json"))["heldout_perplexity"];
-  Engine engine({.model = dir.string(), .backend = {.device = device}});
+  Engine engine({.model = dir.string(), .backend = device.backend()});
   const std::vector<int32_t> ids =
       engine.tokenizer()->encode(read_text(dir / reference["file"].get<std::string>()), false);
   const PerplexityResult r = compute_perplexity(
@@ -36,11 +36,11 @@ TEST_CASE("held-out perplexity of the demo models matches PyTorch's",
   CHECK(r.n_windows == reference["n_windows"].get<int64_t>());
   const double expected = reference["value"].get<double>();
   INFO(device_name(device) << ": alisa " << r.perplexity << ", PyTorch " << expected);
-  if (device == DeviceChoice::kGpu) {
+  if (device.gpu()) {
     WARN(name << ": GPU perplexity " << r.perplexity << ", PyTorch (float32) " << expected);
   }
-  // float32 on the CPU; float16 activations on the GPU.
-  const double tolerance = device == DeviceChoice::kGpu ? 2e-3 : 1e-5;
+  // float32 on the CPU; float16 or bfloat16 activations on the GPU.
+  const double tolerance = device.tolerance(1e-5, 2e-3);
   CHECK(std::abs(r.perplexity - expected) <= tolerance * expected);
 }
 

@@ -31,27 +31,12 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
   return *this;
 }
 
-uint16_t half_bits(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t abs = x & 0x7fffffffu;
-  // runtime/base/dtype.h's float_to_half_bits is right for normal results, inf and NaN, but rounds
-  // results in the f16 subnormal range wrongly (it shifts one bit too far): redone here.
-  if (abs >= 0x38800000u) return float_to_half_bits(f);
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  if (abs <= 0x33000000u) return sign;       // at most 2^-25: rounds to zero (2^-25 ties to even)
-  const uint32_t shift = 126 - (abs >> 23);  // 14 .. 24
-  const uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
-  uint32_t result = mantissa >> shift;
-  const uint32_t rest = mantissa & ((1u << shift) - 1);
-  const uint32_t halfway = 1u << (shift - 1);
-  if (rest > halfway || (rest == halfway && (result & 1u))) ++result;
-  return static_cast<uint16_t>(sign | result);
-}
-
 void round_to(DType dtype, std::vector<float>& values) {
-  if (dtype != DType::kF16) return;
-  for (float& v : values) v = half_bits_to_float(half_bits(v));
+  if (dtype == DType::kF16) {
+    for (float& v : values) v = half_bits_to_float(float_to_half_bits(v));
+  } else if (dtype == DType::kBF16) {
+    for (float& v : values) v = bf16_bits_to_float(float_to_bf16_bits(v));
+  }
 }
 
 std::vector<float> random_rounded(DType dtype, size_t n, uint64_t seed, float lo, float hi) {
@@ -70,15 +55,41 @@ void download_bytes(void* dst, const void* src, size_t bytes) {
   ALISA_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 
-void copy_to_device(DType dtype, void* dst, const std::vector<float>& values) {
-  if (dtype == DType::kF16) {
-    std::vector<uint16_t> bits(values.size());
-    for (size_t i = 0; i < values.size(); ++i) bits[i] = half_bits(values[i]);
-    upload_bytes(dst, bits.data(), bits.size() * sizeof(uint16_t));
-  } else {
-    ALISA_ASSERT(dtype == DType::kF32, "copy_to_device: dtype ", dtype_name(dtype));
-    upload_bytes(dst, values.data(), values.size() * sizeof(float));
+void encode(DType dtype, const std::vector<float>& values, void* dst) {
+  if (dtype == DType::kF32) {
+    std::memcpy(dst, values.data(), values.size() * sizeof(float));
+    return;
   }
+  ALISA_ASSERT(is_16bit(dtype), "encode: dtype ", dtype_name(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint16_t bits =
+        dtype == DType::kF16 ? float_to_half_bits(values[i]) : float_to_bf16_bits(values[i]);
+    std::memcpy(static_cast<char*>(dst) + 2 * i, &bits, 2);  // dst may be raw bytes
+  }
+}
+
+std::vector<uint8_t> encode(DType dtype, const std::vector<float>& values) {
+  std::vector<uint8_t> bytes(values.size() * dtype_size(dtype));
+  encode(dtype, values, bytes.data());
+  return bytes;
+}
+
+float decode(DType dtype, const void* src, size_t i) {
+  const char* at = static_cast<const char*>(src) + i * dtype_size(dtype);  // src may be raw bytes
+  if (dtype == DType::kF32) {
+    float f;
+    std::memcpy(&f, at, 4);
+    return f;
+  }
+  ALISA_ASSERT(is_16bit(dtype), "decode: dtype ", dtype_name(dtype));
+  uint16_t bits;
+  std::memcpy(&bits, at, 2);
+  return dtype == DType::kF16 ? half_bits_to_float(bits) : bf16_bits_to_float(bits);
+}
+
+void copy_to_device(DType dtype, void* dst, const std::vector<float>& values) {
+  const std::vector<uint8_t> bytes = encode(dtype, values);
+  upload_bytes(dst, bytes.data(), bytes.size());
 }
 
 DeviceBuffer upload(DType dtype, const std::vector<float>& values) {
@@ -92,15 +103,9 @@ DeviceBuffer poisoned(DType dtype, size_t n) {
 }
 
 std::vector<float> download(DType dtype, const void* src, size_t n) {
+  const std::vector<uint8_t> bytes = download_raw<uint8_t>(src, n * dtype_size(dtype));
   std::vector<float> values(n);
-  if (dtype == DType::kF16) {
-    std::vector<uint16_t> bits(n);
-    download_bytes(bits.data(), src, n * sizeof(uint16_t));
-    for (size_t i = 0; i < n; ++i) values[i] = half_bits_to_float(bits[i]);
-  } else {
-    ALISA_ASSERT(dtype == DType::kF32, "download: dtype ", dtype_name(dtype));
-    download_bytes(values.data(), src, n * sizeof(float));
-  }
+  for (size_t i = 0; i < n; ++i) values[i] = decode(dtype, bytes.data(), i);
   return values;
 }
 

@@ -1,4 +1,5 @@
-// Helpers of the GPU kernel tests: device buffers, f16 rounding on upload, NaN poisoning.
+// Helpers of the GPU kernel tests: device buffers, f16 / bf16 rounding on upload, NaN poisoning,
+// tolerances per dtype.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -35,18 +36,38 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
-// float -> IEEE binary16 bits, round to nearest even, subnormals included.
-uint16_t half_bits(float f);
+// The float dtypes the GPU kernels take (bf16 last: the f16 and f32 cases keep their seeds).
+constexpr DType kFloatDtypes[] = {DType::kF16, DType::kF32, DType::kBF16};
 
-// Rounds every value to `dtype` (f16: round to nearest even; f32: unchanged), in place, so the
-// reference sees exactly what the kernel sees.
+// Whether `dtype` is one of the 16-bit floats (f16, bf16): their kernels share the 16-bit paths.
+constexpr bool is_16bit(DType dtype) {
+  return dtype == DType::kF16 || dtype == DType::kBF16;
+}
+
+// A tolerance for `dtype`, given the f32 one and the f16 one. f16 keeps 11 significant bits
+// (unit roundoff 2^-11), bf16 only 8 (2^-8): each of its roundings errs 8 times as much, so bf16
+// gets 8 * f16_tol (the f16 tolerances are written as a few f16 roundings).
+constexpr double tolerance_for(DType dtype, double f32_tol, double f16_tol) {
+  return dtype == DType::kF32 ? f32_tol : dtype == DType::kBF16 ? 8 * f16_tol : f16_tol;
+}
+
+// Rounds every value to `dtype` (f16, bf16: round to nearest even; f32: unchanged), in place, so
+// the reference sees exactly what the kernel sees.
 void round_to(DType dtype, std::vector<float>& values);
 
 // Random values in [lo, hi), already rounded to `dtype`.
 std::vector<float> random_rounded(DType dtype, size_t n, uint64_t seed, float lo = -1.0f,
                                   float hi = 1.0f);
 
-// A device copy of `values` in `dtype` (f16 or f32); values must already be representable.
+// `values` as `dtype` elements (f16, bf16 rounded to nearest even; f32) at host address dst.
+void encode(DType dtype, const std::vector<float>& values, void* dst);
+// The same as bytes.
+std::vector<uint8_t> encode(DType dtype, const std::vector<float>& values);
+
+// Element i of `dtype` elements at host address src, as a float.
+float decode(DType dtype, const void* src, size_t i);
+
+// A device copy of `values` in `dtype` (f16, bf16 or f32); values must already be representable.
 DeviceBuffer upload(DType dtype, const std::vector<float>& values);
 
 // Copies `values` as `dtype` elements to device address `dst`.

@@ -1,4 +1,5 @@
-// GPU embedding, RMSNorm and LayerNorm against the double-accumulating references.
+// GPU embedding, RMSNorm and LayerNorm against the double-accumulating references, in f16, bf16
+// and f32.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -18,8 +19,6 @@ namespace {
 
 using test::DeviceBuffer;
 
-constexpr DType kDtypes[] = {DType::kF16, DType::kF32};
-
 }  // namespace
 
 TEST_CASE("gpu embedding matches the reference", "[gpu][embedding]") {
@@ -30,7 +29,7 @@ TEST_CASE("gpu embedding matches the reference", "[gpu][embedding]") {
   const Case cases[] = {{1, 5, 1, false},     {3, 17, 3, true},      {67, 130, 17, false},
                         {17, 257, 130, true}, {130, 1000, 64, true}, {257, 67, 256, false}};
   uint64_t seed = 100;
-  for (DType dtype : kDtypes) {
+  for (DType dtype : test::kFloatDtypes) {
     for (const Case& c : cases) {
       const int64_t n_positions = 300;
       const std::vector<float> table = test::random_rounded(dtype, c.vocab * c.dim, seed++);
@@ -67,7 +66,7 @@ TEST_CASE("gpu embedding matches the reference", "[gpu][embedding]") {
       std::vector<double> expected(c.n_tokens * c.dim);
       reference::embedding(r, expected.data());
       // A plain lookup copies bits; with positions the float sum is rounded once to the dtype.
-      const double rtol = !c.positions ? 0.0 : (dtype == DType::kF16 ? 1e-3 : 1e-7);
+      const double rtol = !c.positions ? 0.0 : test::tolerance_for(dtype, 1e-7, 1e-3);
       test::check_close(out, expected, rtol, c.positions ? 1e-7 : 0.0,
                         str("embedding ", dtype_name(dtype), " n_tokens=", c.n_tokens,
                             " vocab=", c.vocab, " dim=", c.dim, " positions=", c.positions));
@@ -77,25 +76,28 @@ TEST_CASE("gpu embedding matches the reference", "[gpu][embedding]") {
 
 TEST_CASE("gpu embedding writes NaN rows for out-of-range ids", "[gpu][embedding]") {
   const int64_t vocab = 7, dim = 16;
-  const std::vector<float> table = test::random_rounded(DType::kF16, vocab * dim, 5);
-  const std::vector<int32_t> ids = {1, static_cast<int32_t>(vocab), -1, 6};
-  DeviceBuffer table_d = test::upload(DType::kF16, table), ids_d = test::upload_raw(ids);
-  DeviceBuffer out_d = test::upload(DType::kF16, std::vector<float>(ids.size() * dim, 0.0f));
-  EmbeddingParams p;
-  p.token_ids = ids_d.as<int32_t>();
-  p.table = table_d.get();
-  p.out = out_d.get();
-  p.n_tokens = static_cast<int64_t>(ids.size());
-  p.vocab_size = vocab;
-  p.dim = dim;
-  p.dtype = DType::kF16;
-  gpu::embedding(p, nullptr);
-  const std::vector<float> out = test::download(DType::kF16, out_d.get(), ids.size() * dim);
-  for (int64_t d = 0; d < dim; ++d) {
-    CHECK(out[0 * dim + d] == table[1 * dim + d]);
-    CHECK(std::isnan(out[1 * dim + d]));
-    CHECK(std::isnan(out[2 * dim + d]));
-    CHECK(out[3 * dim + d] == table[6 * dim + d]);
+  for (DType dtype : {DType::kF16, DType::kBF16}) {
+    const std::vector<float> table = test::random_rounded(dtype, vocab * dim, 5);
+    const std::vector<int32_t> ids = {1, static_cast<int32_t>(vocab), -1, 6};
+    DeviceBuffer table_d = test::upload(dtype, table), ids_d = test::upload_raw(ids);
+    DeviceBuffer out_d = test::upload(dtype, std::vector<float>(ids.size() * dim, 0.0f));
+    EmbeddingParams p;
+    p.token_ids = ids_d.as<int32_t>();
+    p.table = table_d.get();
+    p.out = out_d.get();
+    p.n_tokens = static_cast<int64_t>(ids.size());
+    p.vocab_size = vocab;
+    p.dim = dim;
+    p.dtype = dtype;
+    gpu::embedding(p, nullptr);
+    const std::vector<float> out = test::download(dtype, out_d.get(), ids.size() * dim);
+    INFO(dtype_name(dtype));
+    for (int64_t d = 0; d < dim; ++d) {
+      CHECK(out[0 * dim + d] == table[1 * dim + d]);
+      CHECK(std::isnan(out[1 * dim + d]));
+      CHECK(std::isnan(out[2 * dim + d]));
+      CHECK(out[3 * dim + d] == table[6 * dim + d]);
+    }
   }
 }
 
@@ -113,7 +115,7 @@ TEST_CASE("gpu rms_norm and layer_norm match the reference", "[gpu][norm]") {
                         {3, 64, true, true, true},      {2, 16384, true, false, false}};
   enum class Kind { kRms, kLayer, kLayerNoBias };
   uint64_t seed = 200;
-  for (DType dtype : kDtypes) {
+  for (DType dtype : test::kFloatDtypes) {
     for (Kind kind : {Kind::kRms, Kind::kLayer, Kind::kLayerNoBias}) {
       for (const Case& c : cases) {
         const size_t n = static_cast<size_t>(c.n_rows * c.dim);
@@ -174,13 +176,14 @@ TEST_CASE("gpu rms_norm and layer_norm match the reference", "[gpu][norm]") {
             str(kind == Kind::kRms ? "rms_norm " : "layer_norm ", dtype_name(dtype),
                 has_bias ? " bias" : "", " rows=", c.n_rows, " dim=", c.dim,
                 " residual=", c.residual, " in_place=", c.in_place, " misaligned=", c.misaligned);
-        // f16: the output is rounded once (2^-11 relative); float statistics add ~1e-6.
-        const bool f16 = dtype == DType::kF16;
-        test::check_close(out, expected, f16 ? 2e-3 : 1e-5, f16 ? 2e-3 : 1e-5, what);
+        // 16-bit: the output is rounded once (2^-11 relative in f16); float statistics add ~1e-6.
+        test::check_close(out, expected, test::tolerance_for(dtype, 1e-5, 2e-3),
+                          test::tolerance_for(dtype, 1e-5, 2e-3), what);
         if (c.residual) {
           const std::vector<float> sum = test::download(dtype, rout_p, n);
           // x + residual is exact in float, then rounded once to the dtype.
-          test::check_close(sum, expected_sum, f16 ? 1e-3 : 1e-7, 1e-7, what + " residual_out");
+          test::check_close(sum, expected_sum, test::tolerance_for(dtype, 1e-7, 1e-3), 1e-7,
+                            what + " residual_out");
         }
         if (c.misaligned) {  // nothing written before the view
           const std::vector<float> head =

@@ -1,4 +1,6 @@
-// GPU linear (cuBLASLt, and the cublasGemmEx fallback) against the double-accumulating reference.
+// GPU linear (cuBLASLt, and the cublasGemmEx fallback) against the double-accumulating reference,
+// in f16, bf16 and f32; the bias added by cuBLASLt's epilogue or, where that is not taken (a
+// misaligned bias, the fallback), by the bias kernel.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -55,11 +57,11 @@ void run_case(gpu::LinearGpu& linear, DType dtype, const Case& c, uint64_t seed,
   r.weight_dtype = DType::kF32;
   std::vector<double> expected(c.m * c.n);
   reference::linear(r, expected.data());
-  // f16: float accumulation, then one rounding of y (two when the bias is added by a separate
-  // kernel): 2^-10 relative; |y| ~ sqrt(k) / 3. f32: float accumulation over k terms.
-  const bool f16 = dtype == DType::kF16;
+  // 16-bit: float accumulation, then one rounding of y (two when the bias is added by a separate
+  // kernel): 2^-10 relative in f16; |y| ~ sqrt(k) / 3. f32: float accumulation over k terms.
   const double scale = std::sqrt(static_cast<double>(c.k));
-  test::check_close(y, expected, f16 ? 2e-3 : 1e-5, f16 ? 1e-3 * scale : 1e-5 * scale,
+  test::check_close(y, expected, test::tolerance_for(dtype, 1e-5, 2e-3),
+                    test::tolerance_for(dtype, 1e-5, 1e-3) * scale,
                     str("linear ", path, " ", dtype_name(dtype), " m=", c.m, " n=", c.n, " k=", c.k,
                         " ldx=", ldx, " bias=", c.bias));
 }
@@ -73,7 +75,7 @@ TEST_CASE("gpu linear matches the reference", "[gpu][linear]") {
   uint64_t seed = 600;
   for (const bool use_lt : {true, false}) {
     gpu::LinearGpu linear(gpu::LinearGpu::kDefaultWorkspaceBytes, use_lt);
-    for (DType dtype : {DType::kF16, DType::kF32}) {
+    for (DType dtype : test::kFloatDtypes) {
       for (const Case& c : cases) {
         run_case(linear, dtype, c, seed, use_lt ? "lt" : "gemm_ex");
         seed += 3;

@@ -50,16 +50,6 @@ class MappedBuffer {
   void* device_ = nullptr;
 };
 
-// `values` stored as `dtype` elements at host address dst.
-void store_host(DType dtype, void* dst, const std::vector<float>& values) {
-  if (dtype == DType::kF16) {
-    uint16_t* out = static_cast<uint16_t*>(dst);
-    for (size_t i = 0; i < values.size(); ++i) out[i] = test::half_bits(values[i]);
-  } else {
-    std::memcpy(dst, values.data(), values.size() * sizeof(float));
-  }
-}
-
 std::vector<double> to_double(const std::vector<float>& v) {
   return std::vector<double>(v.begin(), v.end());
 }
@@ -199,8 +189,8 @@ TEST_CASE("gpu sparse_attention matches the CPU reference", "[gpu][swa]") {
       {128, 1, 0}, {128, kHeads, 8}, {80, 1, 4}, {17, kHeads, 0}, {64, kHeads, 0}};
   uint64_t seed = 2000;
   for (const AttnShape& shape : shapes) {
-    for (const DType dtype : {DType::kF16, DType::kF32}) {
-      for (const DType kv_dtype : {DType::kF16, DType::kF32}) {
+    for (const DType dtype : test::kFloatDtypes) {
+      for (const DType kv_dtype : test::kFloatDtypes) {
         const int64_t d = shape.head_dim, groups = shape.groups;
         const int64_t q_row = kHeads * d, kv_token = kKvHeads * d + shape.kv_extra;
         const size_t kv_elems = static_cast<size_t>(batch * kCapacity * kv_token);
@@ -252,8 +242,8 @@ TEST_CASE("gpu sparse_attention matches the CPU reference", "[gpu][swa]") {
         const DeviceBuffer seq_d = test::upload_raw(seqs);
         MappedBuffer k_host(kv_elems * dtype_size(kv_dtype)),
             v_host(kv_elems * dtype_size(kv_dtype));
-        store_host(kv_dtype, k_host.host(), k);
-        store_host(kv_dtype, v_host.host(), v);
+        test::encode(kv_dtype, k, k_host.host());
+        test::encode(kv_dtype, v, v_host.host());
         p.q = q_d.get();
         p.selected = sel_d.as<int32_t>();
         p.sequences = seq_d.as<SwaSequence>();
@@ -278,9 +268,9 @@ TEST_CASE("gpu sparse_attention matches the CPU reference", "[gpu][swa]") {
             str("sparse attention head_dim ", d, " groups ", groups, " kv_extra ", shape.kv_extra,
                 " q ", dtype_name(dtype), " kv ", dtype_name(kv_dtype));
         INFO(what);
-        const bool f16 = dtype == DType::kF16;
-        test::check_close(dev.out, to_double(out_ref), f16 ? 2e-3 : 1e-4, f16 ? 2e-3 : 1e-5,
-                          what + " out");
+        // 16-bit out: rounded once; the rest is float math on the same (rounded) values.
+        test::check_close(dev.out, to_double(out_ref), test::tolerance_for(dtype, 1e-4, 2e-3),
+                          test::tolerance_for(dtype, 1e-5, 2e-3), what + " out");
         // Weights of the selected tokens; the rest of each probs row is left alone.
         std::vector<float> probs_got, probs_want;
         bool tail_untouched = true;
@@ -350,7 +340,7 @@ TEST_CASE("gpu sparse_attention reads recomputed K/V rows below recomputed_below
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{128, 0}, {80, 4}, {64, 1}, {17, 0}};
   uint64_t seed = 2500;
   for (const auto& [d, rec_extra] : shapes) {
-    for (const DType dtype : {DType::kF16, DType::kF32}) {
+    for (const DType dtype : test::kFloatDtypes) {
       const DType kv_dtype = dtype;
       const int64_t q_row = kHeads * d, kv_token = kKvHeads * d;
       const int64_t rec_token = kv_token + rec_extra;
@@ -421,8 +411,8 @@ TEST_CASE("gpu sparse_attention reads recomputed K/V rows below recomputed_below
       const DeviceBuffer sel_d = test::upload_raw(selected);
       const DeviceBuffer seq_d = test::upload_raw(seqs);
       MappedBuffer k_host(kv_elems * dtype_size(kv_dtype)), v_host(kv_elems * dtype_size(kv_dtype));
-      store_host(kv_dtype, k_host.host(), k);
-      store_host(kv_dtype, v_host.host(), v);
+      test::encode(kv_dtype, k, k_host.host());
+      test::encode(kv_dtype, v, v_host.host());
       p.q = q_d.get();
       p.selected = sel_d.as<int32_t>();
       p.sequences = seq_d.as<SwaSequence>();
@@ -448,9 +438,8 @@ TEST_CASE("gpu sparse_attention reads recomputed K/V rows below recomputed_below
       const std::string what = str("recomputed sparse attention head_dim ", d, " rec_extra ",
                                    rec_extra, " ", dtype_name(dtype));
       INFO(what);
-      const bool f16 = dtype == DType::kF16;
-      test::check_close(dev.out, to_double(out_ref), f16 ? 2e-3 : 1e-4, f16 ? 2e-3 : 1e-5,
-                        what + " out");
+      test::check_close(dev.out, to_double(out_ref), test::tolerance_for(dtype, 1e-4, 2e-3),
+                        test::tolerance_for(dtype, 1e-5, 2e-3), what + " out");
       std::vector<float> probs_got, probs_want;
       for (int64_t b = 0; b < batch; ++b) {
         for (int64_t h = 0; h < kHeads; ++h) {
@@ -538,7 +527,8 @@ TEST_CASE("gpu swa_gather_hidden matches the CPU reference bitwise", "[gpu][swa]
       {64, 0, 0, 0, DType::kF16},   {64, 0, 0, 0, DType::kF32}, {256, 8, 8, 0, DType::kF16},
       {2048, 0, 0, 0, DType::kF32}, {64, 4, 0, 0, DType::kF16}, {64, 2, 0, 0, DType::kF16},
       {64, 0, 5, 0, DType::kF16},   {37, 0, 0, 0, DType::kF16}, {37, 3, 5, 1, DType::kF32},
-      {64, 0, 0, 1, DType::kF16},   {33, 0, 0, 0, DType::kU8}};
+      {64, 0, 0, 1, DType::kF16},   {33, 0, 0, 0, DType::kU8},  {64, 0, 0, 0, DType::kBF16},
+      {37, 0, 0, 0, DType::kBF16}};
   uint64_t seed = 5000;
   for (const GatherCase& c : cases) {
     std::mt19937_64 rng(seed++);
@@ -741,6 +731,8 @@ TEST_CASE("gpu swa_prefill_score matches the CPU reference", "[gpu][swa]") {
       {300, 4, 4, 128, 4, 0, SwaScore::kHistory, DType::kF32},
       {130, 4, 1, 17, 1, 3, SwaScore::kWindow, DType::kF16},  // scalar loads
       {40, 2, 2, 32, 2, 0, SwaScore::kDecay, DType::kF32},
+      {70, 8, 2, 64, 8, 4, SwaScore::kWindow, DType::kBF16},
+      {130, 4, 1, 17, 1, 3, SwaScore::kHistory, DType::kBF16},  // scalar loads
   };
   uint64_t seed = 4000;
   for (const PrefillCase& c : cases) {

@@ -3,12 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "kernels_cpu/quantize_cpu.h"
 #include "runtime/model/model_spec.h"
 #include "runtime/model/safetensors.h"
 #include "tests/support/test_devices.h"
+#include "tests/test_support.h"
 
 namespace alisa::test {
 
@@ -27,10 +30,10 @@ Policy policy_with(double wg, double wc, double cg, double cc, double ag, double
 }
 
 // A left-padded block of random prompts, prefill then greedy decode steps.
-Run run_policy(const std::filesystem::path& model, DeviceChoice device, const Policy& policy,
+Run run_policy(const std::filesystem::path& model, const TestDevice& device, const Policy& policy,
                const std::filesystem::path& offload_dir, int64_t n_decode, const SwaOptions& swa) {
   Engine engine({.model = model.string(),
-                 .backend = {.device = device, .n_threads = 2},
+                 .backend = device.backend(2),
                  .policy = policy,
                  .offload_dir = offload_dir,
                  .swa = swa});
@@ -74,7 +77,7 @@ bool bitwise_equal(const Run& a, const Run& b) {
   return a.tokens == b.tokens;
 }
 
-void check_runs_equal(const std::filesystem::path& model, DeviceChoice device,
+void check_runs_equal(const std::filesystem::path& model, const TestDevice& device,
                       std::span<const PolicyCase> cases, const Run& reference,
                       const std::filesystem::path& offload_dir, int64_t n_decode,
                       const SwaOptions& swa) {
@@ -158,41 +161,60 @@ std::vector<PolicyCase> compressed_cache_policies() {
   return cases;
 }
 
-void write_int4_rounded_checkpoint(const std::filesystem::path& model,
-                                   const std::filesystem::path& folder) {
+void write_checkpoint_copy(const std::filesystem::path& model, const std::filesystem::path& folder,
+                           DType dtype, const WeightTransform& transform) {
+  REQUIRE((dtype == DType::kF32 || dtype == DType::kBF16));
   const ModelSpec spec = load_model_spec(model);
   const std::unique_ptr<WeightSource> source = open_checkpoint_weights(model);
   std::vector<std::vector<float>> values;
+  std::vector<std::vector<uint16_t>> narrowed;
   std::vector<SafetensorsTensorView> views;
   for (const WeightSlot& slot : weight_layout(spec)) {
     int64_t n = 1;
     for (int64_t d : slot.shape) n *= d;
     std::vector<float>& x = values.emplace_back(static_cast<size_t>(n));
     source->read_f32(slot, x.data());
-    if (slot.layer >= 0 && slot.shape.size() == 2) {
-      std::vector<uint8_t> packed(static_cast<size_t>(int4_packed_bytes(n)));
-      std::vector<uint16_t> scale(static_cast<size_t>(int4_n_groups(n, kInt4Group)));
-      std::vector<uint16_t> min(scale.size());
-      quantize_int4_cpu({.x = x.data(),
-                         .x_dtype = DType::kF32,
-                         .packed = packed.data(),
-                         .scale = scale.data(),
-                         .min = min.data(),
-                         .n = n,
-                         .group = kInt4Group});
-      dequantize_int4_cpu({.packed = packed.data(),
-                           .scale = scale.data(),
-                           .min = min.data(),
-                           .out = x.data(),
-                           .out_dtype = DType::kF32,
-                           .n = n,
-                           .group = kInt4Group});
+    transform(slot, x);
+    const void* data = x.data();
+    if (dtype == DType::kBF16) {
+      std::vector<uint16_t>& bits = narrowed.emplace_back(x.size());
+      for (size_t i = 0; i < x.size(); ++i) bits[i] = float_to_bf16_bits(x[i]);
+      data = bits.data();
     }
-    views.push_back({slot.name, DType::kF32, slot.shape, x.data()});
+    views.push_back({slot.name, dtype, slot.shape, data});
   }
   std::filesystem::create_directories(folder);
   write_safetensors(folder / "model.safetensors", views);
-  std::filesystem::copy_file(model / "config.json", folder / "config.json");
+  nlohmann::json config = nlohmann::json::parse(read_text(model / "config.json"));
+  config.erase("torch_dtype");
+  config["dtype"] = dtype == DType::kBF16 ? "bfloat16" : "float32";
+  std::ofstream(folder / "config.json") << config.dump(2);
+}
+
+void write_int4_rounded_checkpoint(const std::filesystem::path& model,
+                                   const std::filesystem::path& folder) {
+  write_checkpoint_copy(
+      model, folder, DType::kF32, [](const WeightSlot& slot, std::vector<float>& x) {
+        if (slot.layer < 0 || slot.shape.size() != 2) return;
+        const int64_t n = static_cast<int64_t>(x.size());
+        std::vector<uint8_t> packed(static_cast<size_t>(int4_packed_bytes(n)));
+        std::vector<uint16_t> scale(static_cast<size_t>(int4_n_groups(n, kInt4Group)));
+        std::vector<uint16_t> min(scale.size());
+        quantize_int4_cpu({.x = x.data(),
+                           .x_dtype = DType::kF32,
+                           .packed = packed.data(),
+                           .scale = scale.data(),
+                           .min = min.data(),
+                           .n = n,
+                           .group = kInt4Group});
+        dequantize_int4_cpu({.packed = packed.data(),
+                             .scale = scale.data(),
+                             .min = min.data(),
+                             .out = x.data(),
+                             .out_dtype = DType::kF32,
+                             .n = n,
+                             .group = kInt4Group});
+      });
 }
 
 }  // namespace alisa::test

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <vector>
 
 #include "runtime/jobs/engine.h"
+#include "tests/support/test_devices.h"
 
 namespace alisa::test {
 
@@ -20,7 +22,7 @@ struct Run {
 Policy policy_with(double wg, double wc, double cg, double cc, double ag, double ac);
 
 // A 7-token prompt (left-padded by s % 3 for sequence s), then n_decode greedy steps.
-Run run_policy(const std::filesystem::path& model, DeviceChoice device, const Policy& policy,
+Run run_policy(const std::filesystem::path& model, const TestDevice& device, const Policy& policy,
                const std::filesystem::path& offload_dir, int64_t n_decode = 4,
                const SwaOptions& swa = {});
 
@@ -33,7 +35,7 @@ struct PolicyCase {
 };
 std::vector<PolicyCase> data_moving_policies();
 // CHECKs that each case's run is bitwise `reference`, naming the case when not.
-void check_runs_equal(const std::filesystem::path& model, DeviceChoice device,
+void check_runs_equal(const std::filesystem::path& model, const TestDevice& device,
                       std::span<const PolicyCase> cases, const Run& reference,
                       const std::filesystem::path& offload_dir, int64_t n_decode = 4,
                       const SwaOptions& swa = {});
@@ -60,6 +62,12 @@ std::vector<PolicyCase> swa_cpu_attention_placements();
 // Phase III: swa_compute_placements() with the oldest positions of CPU-resident caches kept as
 // hidden states (all of the prompt's), their K and V recomputed when selected.
 std::vector<PolicyCase> swa_recompute_placements();
+// Writes to `folder` a copy of the checkpoint at `model`: every tensor passed through
+// `transform` (its slot and float32 values) and stored in `dtype` (f32 or bf16), config.json's
+// dtype saying so.
+using WeightTransform = std::function<void(const WeightSlot& slot, std::vector<float>& values)>;
+void write_checkpoint_copy(const std::filesystem::path& model, const std::filesystem::path& folder,
+                           DType dtype, const WeightTransform& transform);
 // Writes to `folder` a float32 copy of the checkpoint at `model` whose layer matrices went through
 // int4 and back (group-wise, as compress_weights stores them): a dense run of it must give what a
 // compressed run of the original gives.

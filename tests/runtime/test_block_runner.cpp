@@ -37,7 +37,7 @@ TEST_CASE("place_by_percent tracks the asked split within one item", "[offload]"
 }
 
 TEST_CASE("policies that only move data give bitwise-identical logits", "[offload][e2e][devices]") {
-  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
@@ -47,11 +47,11 @@ TEST_CASE("policies that only move data give bitwise-identical logits", "[offloa
 
 TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy tokens",
           "[offload][e2e][devices]") {
-  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   // CPU runs: float32 both sides. GPU runs: float16 activations, the CPU attending the same
   // float16 (pinned) cache with float32 accumulation.
-  const double tolerance = device == DeviceChoice::kGpu ? 2e-2 : 1e-5;
+  const double tolerance = device.tolerance(1e-5, 2e-2);
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
   const Run resident = run_policy(model, device, policy_with(100, 0, 100, 0, 100, 0), disk.path());
@@ -70,7 +70,7 @@ TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy toke
 
 TEST_CASE("int4 weights: every placement gives the logits of the int4-rounded dense model",
           "[offload][e2e][devices]") {
-  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk, rounded;
@@ -85,9 +85,8 @@ TEST_CASE("int4 weights: every placement gives the logits of the int4-rounded de
 
 TEST_CASE("int8 KV cache: every placement gives the same logits, near the float ones",
           "[offload][e2e][devices]") {
-  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
-  const bool gpu = device == DeviceChoice::kGpu;
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
   const Run dense = run_policy(model, device, policy_with(100, 0, 100, 0, 100, 0), disk.path());
@@ -100,8 +99,9 @@ TEST_CASE("int8 KV cache: every placement gives the same logits, near the float 
   REQUIRE(int8.logits.size() == dense.logits.size());
   for (size_t step = 0; step < dense.logits.size(); ++step) {
     INFO(device_name(device) << ", " << name << " int8 against float, step " << step);
-    const Comparison c = compare(int8.logits[step].data(), dense.logits[step].data(),
-                                 dense.logits[step].size(), 0, step == 0 ? 0 : (gpu ? 1e-1 : 5e-2));
+    const Comparison c =
+        compare(int8.logits[step].data(), dense.logits[step].data(), dense.logits[step].size(), 0,
+                step == 0 ? 0 : device.tolerance(5e-2, 1e-1));
     CHECK(c.ok());
     if (step > 0) CHECK(c.max_abs_error > 0);
   }
@@ -112,7 +112,7 @@ TEST_CASE("int8 KV cache: every placement gives the same logits, near the float 
   Policy cpu_attention = policy_with(20, 80, 0, 100, 0, 100);
   cpu_attention.compress_cache = true;
   cpu_attention.cpu_attention = true;
-  const double tolerance = gpu ? 2e-2 : 1e-5;
+  const double tolerance = device.tolerance(1e-5, 2e-2);
   const Run cpu = run_policy(model, device, cpu_attention, disk.path());
   for (size_t step = 0; step < cpu.logits.size(); ++step) {
     INFO(device_name(device) << ", " << name << " CPU attention over the int8 cache, step "

@@ -45,20 +45,20 @@ bool same_logits(const Run& a, const Run& b) {
 TEST_CASE("SWA sparsity 0 is the dense path", "[swa][offload][e2e]") {
   ScratchDir disk;
   const std::filesystem::path model = fixture_path("opt-tiny");
-  const Run dense = run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode);
+  const Run dense = run_policy(model, kCpuDevice, resident(), disk.path(), kDecode);
   SwaOptions zero = kSparse;
   zero.sparsity = 0;
-  CHECK(bitwise_equal(run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, zero),
-                      dense));
+  CHECK(
+      bitwise_equal(run_policy(model, kCpuDevice, resident(), disk.path(), kDecode, zero), dense));
 }
 
 TEST_CASE("SWA with a budget over every token gives the dense logits",
           "[swa][offload][e2e][devices]") {
-  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   // float32 on the CPU; float16 activations on the GPU, where the sparse kernels and the dense
   // ones round differently.
-  const double tolerance = device == DeviceChoice::kGpu ? 1e-2 : 1e-5;
+  const double tolerance = device.tolerance(1e-5, 1e-2);
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
   const Run dense = run_policy(model, device, resident(), disk.path(), kDecode);
@@ -77,7 +77,7 @@ TEST_CASE("SWA with a budget over every token gives the dense logits",
 }
 
 TEST_CASE("SWA gives the same logits wherever the cache lies", "[swa][offload][e2e][devices]") {
-  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
@@ -88,7 +88,7 @@ TEST_CASE("SWA gives the same logits wherever the cache lies", "[swa][offload][e
   const Run dense = run_policy(model, device, resident(), disk.path(), kDecode);
   CHECK_FALSE(same_logits(reference, dense));  // tokens were left out
   check_runs_equal(model, device, swa_compute_placements(), reference, disk.path(), kDecode, swa);
-  if (device == DeviceChoice::kCpu) {
+  if (!device.gpu()) {
     // CPU attention on a CPU run is the compute device's own attention: bit for bit.
     check_runs_equal(model, device, swa_cpu_attention_placements(), reference, disk.path(), kDecode,
                      swa);
@@ -99,9 +99,10 @@ TEST_CASE("SWA gives the same logits wherever the cache lies", "[swa][offload][e
   for (const PolicyCase& c : swa_cpu_attention_placements()) {
     const Run cpu = run_policy(model, device, c.policy, disk.path(), kDecode, swa);
     for (size_t step = 0; step < cpu.logits.size(); ++step) {
-      INFO("GPU, " << name << ", " << c.what << ", step " << step);
+      INFO(device_name(device) << ", " << name << ", " << c.what << ", step " << step);
+      const double tolerance = device.tolerance(0, 2e-2);
       CHECK(compare(cpu.logits[step].data(), reference.logits[step].data(), cpu.logits[step].size(),
-                    2e-2, 2e-2)
+                    tolerance, tolerance)
                 .ok());
     }
     CHECK(cpu.tokens == reference.tokens);
@@ -115,11 +116,11 @@ TEST_CASE("SWA on the GPU follows the CPU engine while their tokens agree", "[gp
   ScratchDir disk;
   SwaOptions swa = kSparse;
   swa.granularity = GENERATE(SwaGranularity::kLayer, SwaGranularity::kHead);
-  const Run gpu = run_policy(model, DeviceChoice::kGpu, resident(), disk.path(), kDecode, swa);
+  const Run gpu = run_policy(model, kGpuF16Device, resident(), disk.path(), kDecode, swa);
   // The CPU engine (float32) selects the same tokens: logits within float16 tolerance for as
   // long as the two feed the same tokens (a near-tie in the greedy choice may part them later;
   // the kernels' own tests compare selections on equal inputs).
-  const Run cpu = run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, swa);
+  const Run cpu = run_policy(model, kCpuDevice, resident(), disk.path(), kDecode, swa);
   size_t compared = 0;
   for (size_t step = 0; step < cpu.logits.size(); ++step) {
     INFO(name << ", the CPU engine, step " << step);
@@ -134,11 +135,11 @@ TEST_CASE("SWA on the GPU follows the CPU engine while their tokens agree", "[gp
 
 TEST_CASE("SWA Phase III (recomputed K and V) gives the logits of Phase I and II",
           "[swa][offload][e2e][devices]") {
-  const DeviceChoice device = GENERATE(from_range(test_devices()));
+  const TestDevice device = GENERATE(from_range(test_devices()));
   const std::string name = GENERATE("opt-tiny", "llama-tiny");
   // The recomputed K and V come from a GEMM over other rows: equal up to rounding (float32 on
   // the CPU, float16 on the GPU).
-  const double tolerance = device == DeviceChoice::kGpu ? 2e-2 : 1e-5;
+  const double tolerance = device.tolerance(1e-5, 2e-2);
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
   const Run reference = run_policy(model, device, resident(), disk.path(), kDecode, kSparse);
@@ -160,10 +161,10 @@ TEST_CASE("SWA Phase III is refused where it cannot run, naming the key", "[swa]
   Policy policy = policy_with(100, 0, 0, 100, 100, 0);
   policy.cache_recompute_percent = 50;
   const std::filesystem::path model = fixture_path("opt-tiny");
-  CHECK_THROWS_WITH(run_policy(model, DeviceChoice::kCpu, policy, disk.path(), kDecode),
+  CHECK_THROWS_WITH(run_policy(model, kCpuDevice, policy, disk.path(), kDecode),
                     Contains("cache_recompute_percent") && Contains("sparse window attention"));
   policy.cpu_attention = true;
-  CHECK_THROWS_WITH(run_policy(model, DeviceChoice::kCpu, policy, disk.path(), kDecode, kSparse),
+  CHECK_THROWS_WITH(run_policy(model, kCpuDevice, policy, disk.path(), kDecode, kSparse),
                     Contains("cache_recompute_percent") && Contains("cpu_attention"));
 }
 
@@ -203,9 +204,8 @@ TEST_CASE("cache_recompute_percent: auto keeps hidden states only when the cap n
   CHECK(kept <= 7);
   CHECK(run_with_cap(automatic, 0) == 0);  // no cap: nothing to save
   // With room to spare, auto is Phase II: bitwise the run without recomputation.
-  CHECK(
-      bitwise_equal(run_policy(model, DeviceChoice::kCpu, automatic, disk.path(), kDecode, kSparse),
-                    run_policy(model, DeviceChoice::kCpu, policy, disk.path(), kDecode, kSparse)));
+  CHECK(bitwise_equal(run_policy(model, kCpuDevice, automatic, disk.path(), kDecode, kSparse),
+                      run_policy(model, kCpuDevice, policy, disk.path(), kDecode, kSparse)));
 }
 
 TEST_CASE("generate with Phase III pads every block's prompt step over the kept positions",
@@ -243,8 +243,8 @@ TEST_CASE("SWA over an int8 cache gives the same logits wherever the cache lies"
   for (PolicyCase& c : cases) c.policy.compress_cache = true;
   Policy int8 = resident();
   int8.compress_cache = true;
-  const Run reference = run_policy(model, DeviceChoice::kCpu, int8, disk.path(), kDecode, kSparse);
-  check_runs_equal(model, DeviceChoice::kCpu, cases, reference, disk.path(), kDecode, kSparse);
+  const Run reference = run_policy(model, kCpuDevice, int8, disk.path(), kDecode, kSparse);
+  check_runs_equal(model, kCpuDevice, cases, reference, disk.path(), kDecode, kSparse);
 }
 
 TEST_CASE("the score modes and granularities select differently", "[swa][offload][e2e]") {
@@ -255,11 +255,11 @@ TEST_CASE("the score modes and granularities select differently", "[swa][offload
        {SwaScore::kWindow, SwaScore::kDecay, SwaScore::kHistory, SwaScore::kRecent}) {
     SwaOptions swa = kSparse;
     swa.score = score;
-    runs.push_back(run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, swa));
+    runs.push_back(run_policy(model, kCpuDevice, resident(), disk.path(), kDecode, swa));
   }
   SwaOptions head = kSparse;
   head.granularity = SwaGranularity::kHead;
-  runs.push_back(run_policy(model, DeviceChoice::kCpu, resident(), disk.path(), kDecode, head));
+  runs.push_back(run_policy(model, kCpuDevice, resident(), disk.path(), kDecode, head));
   for (size_t a = 0; a < runs.size(); ++a) {
     for (size_t b = a + 1; b < runs.size(); ++b) {
       INFO("runs " << a << " and " << b);

@@ -4,22 +4,18 @@
 
 namespace alisa::test {
 
-std::vector<DeviceChoice> test_devices() {
-  std::vector<DeviceChoice> devices = {DeviceChoice::kCpu};
-  if (gpu_available()) devices.push_back(DeviceChoice::kGpu);
+std::vector<TestDevice> test_devices() {
+  std::vector<TestDevice> devices = {{.device = DeviceChoice::kCpu}};
+  if (gpu_available()) {
+    devices.push_back({.device = DeviceChoice::kGpu, .dtype = GpuDtypeChoice::kF16});
+    devices.push_back({.device = DeviceChoice::kGpu, .dtype = GpuDtypeChoice::kBF16});
+  }
   return devices;
 }
 
-const char* device_name(DeviceChoice device) {
-  switch (device) {
-    case DeviceChoice::kCpu:
-      return "CPU";
-    case DeviceChoice::kGpu:
-      return "GPU";
-    case DeviceChoice::kAuto:
-      break;
-  }
-  return "auto";
+const char* device_name(const TestDevice& device) {
+  if (!device.gpu()) return "CPU";
+  return device.bf16() ? "GPU bf16" : "GPU f16";
 }
 
 bool skip_without_gpu() {

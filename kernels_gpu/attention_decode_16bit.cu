@@ -1,5 +1,6 @@
-// attention_decode's split kernel for f16 with head_dim % 8 == 0 and 16-byte aligned rows (see
-// attention_decode.cuh); the other cases and the merge are in attention_decode.cu.
+// attention_decode's split kernel for the 16-bit floats (f16, bf16) with head_dim % 8 == 0 and
+// 16-byte aligned rows (see attention_decode.cuh); the other cases and the merge are in
+// attention_decode.cu.
 #include <atomic>
 
 #include "kernels_gpu/attention_decode_common.cuh"
@@ -42,13 +43,13 @@ __device__ __forceinline__ void store_rows(float* dst, const float (&src)[kRows]
   }
 }
 
-// ---- f16 split kernel ------------------------------------------------------------------------
+// ---- 16-bit split kernel -----------------------------------------------------------------------
 // Grid (splits, n_kv_heads * row chunks, batch); block: one key chunk of one kv head for up to
 // kMaxRows query rows of its group (row = query index * group + head within the group; kRows is
 // the row count rounded up to a power of two). Needs head_dim % 8 == 0 and 16-byte aligned rows.
 //
 // Each of the 4 warps streams its own 16-key tiles of the chunk (warp w takes tiles w, w + 4, ...)
-// with cp.async into a private 3-stage ring of K and V (f16, rows padded to an odd number of
+// with cp.async into a private 3-stage ring of K and V (in T, rows padded to an odd number of
 // 16-byte chunks: conflict-free), so the copies of the next two tiles are in flight while one is
 // computed, and the warps never wait for each other until the end. Masked and out-of-range keys
 // are zero-filled by the copy (never read) and get score -inf. Per tile:
@@ -67,24 +68,26 @@ __host__ __device__ constexpr int padded_chunks(int head_dim) {
   return (head_dim / 8) | 1;  // 16-byte chunks per K/V row in shared memory: odd
 }
 
-size_t f16_kernel_smem(int rows, int head_dim) {
-  return sizeof(__half) * kWarps * kStages * 2 * kWarpKeys * padded_chunks(head_dim) * 8 +
+// T is 2 bytes wide whichever 16-bit float it is.
+size_t kernel_16bit_smem(int rows, int head_dim) {
+  return 2 * kWarps * kStages * 2 * kWarpKeys * padded_chunks(head_dim) * 8 +
          sizeof(float) * (rows * head_dim + kWarps * kWarpKeys * rows);
 }
 
-template <int kRows, int kDim>
+template <typename T, int kRows, int kDim>
 __global__ void __launch_bounds__(kThreads, 2)
-    decode_f16_kernel(AttentionParams p, int keys_per_split, int n_splits, float* o_part,
-                      float* m_part, float* l_part) {
+    decode_16bit_kernel(AttentionParams p, int keys_per_split, int n_splits, float* o_part,
+                        float* m_part, float* l_part) {
   static_assert(kRows == 1 || kRows == 2 || kRows == 4 || kRows == 8, "rows per block");
   static_assert(kDim % 16 == 0 && kDim <= kAttentionMaxHeadDim, "an even number of chunks");
+  static_assert(kHalfWidth<T>, "a 16-bit float");
   launch_dependents();
   extern __shared__ float4 smem_f4[];
   const int d = kDim > 0 ? kDim : static_cast<int>(p.head_dim);
   const int n_chunks = d / 8;
   const int ldh = padded_chunks(d) * 8;  // K/V row stride in halves
   const int warp_halves = kStages * 2 * kWarpKeys * ldh;
-  __half* kv_s = reinterpret_cast<__half*>(smem_f4);  // [warp][stage][K|V][key][ldh]
+  T* kv_s = reinterpret_cast<T*>(smem_f4);  // [warp][stage][K|V][key][ldh]
   float* q_s = reinterpret_cast<float*>(kv_s + kWarps * warp_halves);  // [kRows][d]
   float* p_s = q_s + kRows * d;                                        // [warp][key][kRows]
 
@@ -103,17 +106,15 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
   for (int r = 0; r < kRows; ++r) limit[r] = static_cast<int>(p.q_start) + (row0 + r) / group;
 
-  const __half* k =
-      static_cast<const __half*>(p.k) + b * p.kv_batch_stride + static_cast<int64_t>(kvh) * d;
-  const __half* v =
-      static_cast<const __half*>(p.v) + b * p.kv_batch_stride + static_cast<int64_t>(kvh) * d;
+  const T* k = static_cast<const T*>(p.k) + b * p.kv_batch_stride + static_cast<int64_t>(kvh) * d;
+  const T* v = static_cast<const T*>(p.v) + b * p.kv_batch_stride + static_cast<int64_t>(kvh) * d;
   const uint8_t* mask = p.key_mask != nullptr ? p.key_mask + b * p.mask_batch_stride : nullptr;
   const int key_end = static_cast<int>(attention_key_end(p, 0, p.n_q));
   const int begin = split * keys_per_split;
   const int end = min(key_end, begin + keys_per_split);
   const int block_tiles = (end - begin + kWarpKeys - 1) / kWarpKeys;
   const int n_tiles = block_tiles > warp ? (block_tiles - warp + kWarps - 1) / kWarps : 0;
-  __half* ring = kv_s + warp * warp_halves;
+  T* ring = kv_s + warp * warp_halves;
   float* probs_s = p_s + warp * kWarpKeys * kRows;
   auto tile_key0 = [&](int t) { return begin + (warp + t * kWarps) * kWarpKeys; };
 
@@ -128,8 +129,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     const unsigned bits = __ballot_sync(kFullMask, ok);
     if (t < n_tiles) {
       const int64_t key0 = tile_key0(t);
-      __half* ks = ring + stage * 2 * kWarpKeys * ldh;
-      __half* vs = ks + kWarpKeys * ldh;
+      T* ks = ring + stage * 2 * kWarpKeys * ldh;
+      T* vs = ks + kWarpKeys * ldh;
       for (int item = lane; item < kWarpKeys * n_chunks; item += kWarpSize) {
         const int key = item / n_chunks;
         const int c = item - key * n_chunks;
@@ -157,17 +158,17 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
   for (int s = 0; s < kStages; ++s) ok[s] = lane_key_ok(s);
   constexpr int kQPerThread = kRows * kAttentionMaxHeadDim / kThreads;
-  __half q_h[kQPerThread];
+  T q_h[kQPerThread];
 #pragma unroll
   for (int i = 0; i < kQPerThread; ++i) {
     const int item = threadIdx.x + i * kThreads;
     const int r = item / d;
-    q_h[i] = __float2half_rn(0.0f);
+    q_h[i] = from_float<T>(0.0f);
     if (item < kRows * d && r < n_rows) {
       const int c = item - r * d;
       const int qi = (row0 + r) / group;
       const int head = kvh * group + (row0 + r) % group;
-      q_h[i] = static_cast<const __half*>(
+      q_h[i] = static_cast<const T*>(
           p.q)[b * p.q_batch_stride + qi * p.q_token_stride + static_cast<int64_t>(head) * d + c];
     }
   }
@@ -182,7 +183,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
   for (int i = 0; i < kQPerThread; ++i) {
     const int item = threadIdx.x + i * kThreads;
-    if (item < kRows * d) q_s[item] = __half2float(q_h[i]) * q_scale;
+    if (item < kRows * d) q_s[item] = to_float(q_h[i]) * q_scale;
   }
   __syncthreads();  // q_s is written
 
@@ -201,21 +202,21 @@ __global__ void __launch_bounds__(kThreads, 2)
     cp_async_commit();
     next_ok = lane_key_ok(t + kStages);
 
-    const __half* ks = ring + stage * 2 * kWarpKeys * ldh;
-    const __half* vs = ks + kWarpKeys * ldh;
+    const T* ks = ring + stage * 2 * kWarpKeys * ldh;
+    const T* vs = ks + kWarpKeys * ldh;
     stage = stage + 1 == kStages ? 0 : stage + 1;
 
     // Scores (base-2 logits) of key jj for every row, over this lane's half of the chunks.
     float dot[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) dot[r] = 0.0f;
-    const __half* krow = ks + jj * ldh;
+    const T* krow = ks + jj * ldh;
 #pragma unroll
     for (int c0 = 0; c0 < (kDim > 0 ? kDim / 8 : kAttentionMaxHeadDim / 8); c0 += 2) {
       const int c = c0 + h;
       if (kDim == 0 && c >= n_chunks) break;
       float kf[8];
-      halves_to_float(*reinterpret_cast<const uint4*>(krow + c * 8), kf);
+      pairs_to_float<T>(*reinterpret_cast<const uint4*>(krow + c * 8), kf);
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         const float4 q0 = *reinterpret_cast<const float4*>(q_s + r * d + c * 8);
@@ -261,7 +262,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
       for (int j = 0; j < kWarpKeys; ++j) {
         float vf[4];
-        halves_to_float(*reinterpret_cast<const uint2*>(vs + j * ldh + lane * 4), vf);
+        pairs_to_float<T>(*reinterpret_cast<const uint2*>(vs + j * ldh + lane * 4), vf);
         float pj[kRows];
         load_rows<kRows>(probs_s + j * kRows, pj);
 #pragma unroll
@@ -310,9 +311,9 @@ __global__ void __launch_bounds__(kThreads, 2)
     const int qi = (row0 + r) / group;
     const int head = kvh * group + (row0 + r) % group;
     if (n_splits == 1) {
-      static_cast<__half*>(p.out)[b * p.out_batch_stride + qi * p.out_token_stride +
-                                  static_cast<int64_t>(head) * d + c] =
-          __float2half_rn(sum > 0.0f ? o / sum : 0.0f);
+      static_cast<T*>(p.out)[b * p.out_batch_stride + qi * p.out_token_stride +
+                             static_cast<int64_t>(head) * d + c] =
+          from_float<T>(sum > 0.0f ? o / sum : 0.0f);
     } else {
       const int64_t index = ((split * p.batch + b) * p.n_q + qi) * p.n_heads + head;
       o_part[index * d + c] = o;
@@ -339,34 +340,43 @@ void prepare_kernel(Kernel kernel, size_t smem, std::atomic<uint64_t>& prepared)
   prepared.fetch_or(bit, std::memory_order_acq_rel);
 }
 
-template <int kRows, int kDim>
-void launch_f16(const AttentionParams& p, int keys_per_split, int n_splits, float* o_part,
-                float* m_part, float* l_part, dim3 grid, cudaStream_t stream) {
+template <typename T, int kRows, int kDim>
+void launch_16bit(const AttentionParams& p, int keys_per_split, int n_splits, float* o_part,
+                  float* m_part, float* l_part, dim3 grid, cudaStream_t stream) {
   static std::atomic<uint64_t> prepared{0};
-  auto kernel = decode_f16_kernel<kRows, kDim>;
+  auto kernel = decode_16bit_kernel<T, kRows, kDim>;
   // The limit covers every head_dim this instantiation takes.
-  prepare_kernel(kernel, f16_kernel_smem(kRows, kDim > 0 ? kDim : kAttentionMaxHeadDim), prepared);
-  const size_t smem = f16_kernel_smem(kRows, static_cast<int>(p.head_dim));
+  prepare_kernel(kernel, kernel_16bit_smem(kRows, kDim > 0 ? kDim : kAttentionMaxHeadDim),
+                 prepared);
+  const size_t smem = kernel_16bit_smem(kRows, static_cast<int>(p.head_dim));
   kernel<<<grid, kThreads, smem, stream>>>(p, keys_per_split, n_splits, o_part, m_part, l_part);
   ALISA_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-bool f16_applies(const AttentionParams& p) {
-  return p.dtype == DType::kF16 && p.head_dim % 8 == 0 && attention_vec_ok(p);
+bool applies_16bit(const AttentionParams& p) {
+  return (p.dtype == DType::kF16 || p.dtype == DType::kBF16) && p.head_dim % 8 == 0 &&
+         attention_vec_ok(p);
 }
 
-void launch_f16_split(const AttentionParams& p, int keys_per_split, int n_splits, float* o_part,
-                      float* m_part, float* l_part, dim3 grid, cudaStream_t stream) {
+void launch_16bit_split(const AttentionParams& p, int keys_per_split, int n_splits, float* o_part,
+                        float* m_part, float* l_part, dim3 grid, cudaStream_t stream) {
   // Instantiated for head_dim 128, 64 and any other (0), and for 1, 2, 4 or 8 rows.
   const int64_t dim = p.head_dim == 128 || p.head_dim == 64 ? p.head_dim : 0;
   const int rows = pow2_rows(p.n_q * (p.n_heads / p.n_kv_heads), kMaxRows);
-  dispatch_value<128, 64, 0>(dim, "attention_decode head_dim", [&](auto kDim) {
-    dispatch_value<1, 2, 4, 8>(rows, "attention_decode rows", [&](auto kRows) {
-      launch_f16<decltype(kRows)::value, decltype(kDim)::value>(p, keys_per_split, n_splits, o_part,
-                                                                m_part, l_part, grid, stream);
-    });
+  dispatch_float_dtype(p.dtype, "attention_decode", [&](auto t) {
+    using T = typename decltype(t)::type;
+    if constexpr (kHalfWidth<T>) {
+      dispatch_value<128, 64, 0>(dim, "attention_decode head_dim", [&](auto kDim) {
+        dispatch_value<1, 2, 4, 8>(rows, "attention_decode rows", [&](auto kRows) {
+          launch_16bit<T, decltype(kRows)::value, decltype(kDim)::value>(
+              p, keys_per_split, n_splits, o_part, m_part, l_part, grid, stream);
+        });
+      });
+    } else {
+      throw InternalError("attention_decode: the 16-bit split kernel takes f16 or bf16");
+    }
   });
 }
 

@@ -86,14 +86,7 @@ struct Simd {
 }  // namespace
 }  // namespace alisa::attention_detail
 
+#define ALISA_ATTEND_HALF_ENTRY attend_half_avx2
 #include "kernels_cpu/attention_cpu_half_kernel.h"
-
-namespace alisa::attention_detail {
-
-void attend_half_avx2(const HalfTile& t) {
-  attend_half(t);
-}
-
-}  // namespace alisa::attention_detail
 
 #endif

@@ -1,9 +1,10 @@
 // The 16-bit-KV attention tile (float16 or bfloat16 rows), written once against a vector-ops
 // struct `Simd` and compiled once per instruction set and KV format. Each
 // attention_cpu_half_<isa>.cpp defines ALISA_SIMD_TARGET (the target attribute every function here
-// carries, so that Simd's intrinsics inline into it) and Simd (a vector of kWidth floats: loads,
-// float16 and bfloat16 loads converted in registers, fma, sum, exp), includes this file once and
-// exports attend_half_<isa>. Include it from those files only.
+// carries, so that Simd's intrinsics inline into it), Simd (a vector of kWidth floats: loads,
+// float16 and bfloat16 loads converted in registers, fma, sum, exp) and ALISA_ATTEND_HALF_ENTRY
+// (attend_half_<isa>, the entry point this file defines for it), and includes this file once.
+// Include it from those files only.
 #pragma once
 
 #include <algorithm>
@@ -12,8 +13,8 @@
 
 #include "kernels_cpu/attention_cpu_half.h"
 
-#ifndef ALISA_SIMD_TARGET
-#error "define ALISA_SIMD_TARGET and Simd before including attention_cpu_half_kernel.h"
+#if !defined(ALISA_SIMD_TARGET) || !defined(ALISA_ATTEND_HALF_ENTRY)
+#error "define ALISA_SIMD_TARGET, ALISA_ATTEND_HALF_ENTRY and Simd before including this"
 #endif
 
 namespace alisa::attention_detail {
@@ -230,4 +231,10 @@ ALISA_SIMD_TARGET void attend_half(const HalfTile& t) {
 }
 
 }  // namespace
+
+// The instruction set's entry point (attention_cpu_half.h).
+void ALISA_ATTEND_HALF_ENTRY(const HalfTile& t) {
+  attend_half(t);
+}
+
 }  // namespace alisa::attention_detail

@@ -426,24 +426,32 @@ double total_seconds(const std::vector<Stage>& stages, const Placement& x) {
 }
 
 MemoryPlan memory_plan_of(const CostInputs& in, const Policy& policy) {
-  return in.memory_plan ? in.memory_plan(policy) : plan_memory(in.model, in.workload, policy);
+  const Workload& w = in.workload;
+  return block_memory_plan(in.model, in.tensors, in.swa, policy, w.prompt_len + w.gen_len,
+                           w.prompt_len, in.activation_bytes);
 }
 
 Prediction predict(const CostInputs& in, const Policy& policy) {
+  if (in.tensors.empty()) return predict(in, policy, {});
+  return predict(in, policy,
+                 layer_disk_reads(in.tensors, place_weights(in.tensors, in.activation_bytes,
+                                                            weight_placement_of(policy))));
+}
+
+Prediction predict(const CostInputs& in, const Policy& policy,
+                   const std::vector<LayerDiskRead>& layer_reads) {
   const std::vector<Stage> stages = cost_stages(in, policy);
   const Placement x = placement_of(policy);
   const double layers = static_cast<double>(in.model.n_layers);
   // The schedule reads a layer's disk-resident weights while the layer two before it computes
   // and waits for them when the layer before starts: a read longer than a layer stalls the
-  // schedule by the difference. The stages price the mean layer's read; the runtime places
-  // whole matrices, so some layers read much more than others.
+  // schedule by the difference. The stages price the mean layer's read; whole matrices are
+  // placed, so some layers read much more than others.
   std::vector<double> layer_reads_s;
-  if (in.disk_weights) {
-    for (const LayerDiskRead& read : in.disk_weights(policy)) {
-      if (read.requests > 0) {
-        layer_reads_s.push_back(
-            disk_read_s(in.hardware, read.bytes, static_cast<double>(read.requests)));
-      }
+  for (const LayerDiskRead& read : layer_reads) {
+    if (read.requests > 0) {
+      layer_reads_s.push_back(
+          disk_read_s(in.hardware, read.bytes, static_cast<double>(read.requests)));
     }
   }
   Prediction out;

@@ -10,15 +10,16 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "policy/disk_reads.h"
+#include "policy/block_plan.h"
 #include "policy/footprint.h"
 #include "policy/hardware.h"
 #include "policy/memory_plan.h"
 #include "policy/policy.h"
+#include "policy/swa_memory.h"
+#include "policy/weight_placement.h"
 
 namespace alisa {
 
@@ -54,26 +55,16 @@ struct Stage {
   std::vector<ResourceTime> resources;
 };
 
-// Sparse Window Attention as the cost model sees it (runtime/program/swa.h has the full options).
-struct SparseSettings {
-  double sparsity = 0;  // 0: dense attention
-  int64_t min_tokens = 16;
-  bool head_granularity = false;
-};
-
-// The memory a policy needs per tier (the runtime's plan; plan_memory where nothing is added).
-using MemoryPlanFn = std::function<MemoryPlan(const Policy&)>;
-
-using DiskWeightsFn = std::function<std::vector<LayerDiskRead>(const Policy&)>;
-
 struct CostInputs {
   ModelFootprint model;
   Workload workload;
   HardwareProfile hardware;
-  SparseSettings swa;
-  int64_t cpu_threads = 0;     // CPU attention workers; 0: every core of the profile
-  MemoryPlanFn memory_plan;    // empty: plan_memory(model, workload, policy)
-  DiskWeightsFn disk_weights;  // empty: every layer reads its mean share
+  SwaOptions swa;           // dense attention unless swa.enabled()
+  int64_t cpu_threads = 0;  // CPU attention workers; 0: every core of the profile
+  // The model's stored weights in checkpoint order: the plan places them tensor by tensor and
+  // each layer's disk read is priced. Empty: every layer holds (and reads) its mean share.
+  std::vector<TensorShape> tensors;
+  size_t activation_bytes = 2;  // the run's activation dtype: 2 on GPU runs, 4 on CPU runs
 };
 
 // The stages of a policy's discrete choices (its batch shape, cpu_attention, compression,
@@ -107,8 +98,11 @@ struct Prediction {
 // The cost of `policy` (its batch shape, placement, attention and compression choices).
 // Throws alisa::Error for a workload the model cannot hold or an invalid policy.
 Prediction predict(const CostInputs& in, const Policy& policy);
+// The same with each layer's disk read given (predict above places in.tensors for them).
+Prediction predict(const CostInputs& in, const Policy& policy,
+                   const std::vector<LayerDiskRead>& layer_reads);
 
-// The memory plan of `policy` under `in` (in.memory_plan, or plan_memory).
+// The memory plan of `policy` under `in`: block_memory_plan over the workload's block.
 MemoryPlan memory_plan_of(const CostInputs& in, const Policy& policy);
 
 }  // namespace alisa

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <initializer_list>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -174,6 +175,22 @@ Bracket bracket(const std::vector<Entry>& table, int64_t x, Key key, bool log_sc
                        : static_cast<double>(x - lo) / static_cast<double>(hi - lo);
   const auto index = static_cast<size_t>(upper - table.begin());
   return {index - 1, index, f};
+}
+
+// The attention rates of `table` (the profile's `key`, of `who`'s attention) at `x` entries
+// (threads, batch): each rate of `rates` interpolated between the entries on either side.
+template <typename Rate>
+Rate interpolated(const HardwareProfile& p, const std::vector<Rate>& table, const char* key,
+                  const char* who, int64_t x, int64_t Rate::*count, bool log_scale,
+                  std::initializer_list<double Rate::*> rates) {
+  ALISA_CHECK(!table.empty(), "hardware profile '", p.name, "' has no ", who, " attention rates ('",
+              key, "' is empty)");
+  const Bracket b = bracket(
+      table, x, [count](const Rate& r) { return r.*count; }, log_scale);
+  Rate out{};
+  out.*count = x;
+  for (double Rate::*rate : rates) out.*rate = b.mix(table[b.lower].*rate, table[b.upper].*rate);
+  return out;
 }
 
 }  // namespace
@@ -400,31 +417,18 @@ double gemm_tflops(const HardwareProfile& p, int64_t m, int64_t n, int64_t k) {
 }
 
 CpuAttentionRate cpu_attention_rate(const HardwareProfile& p, int64_t threads) {
-  ALISA_CHECK(!p.cpu_attention.empty(), "hardware profile '", p.name,
-              "' has no CPU attention rates ('cpu_attention' is empty)");
   ALISA_ASSERT(threads >= 0, "cpu_attention_rate of ", threads, " threads");
-  const int64_t t = threads == 0 ? p.cpu_cores : threads;
-  const std::vector<CpuAttentionRate>& table = p.cpu_attention;
-  const Bracket b = bracket(
-      table, t, [](const CpuAttentionRate& r) { return r.threads; }, false);
-  const CpuAttentionRate &lower = table[b.lower], &upper = table[b.upper];
-  return {.threads = t,
-          .dense_gbps = b.mix(lower.dense_gbps, upper.dense_gbps),
-          .sparse_gbps = b.mix(lower.sparse_gbps, upper.sparse_gbps)};
+  return interpolated(p, p.cpu_attention, "cpu_attention", "CPU",
+                      threads == 0 ? p.cpu_cores : threads, &CpuAttentionRate::threads, false,
+                      {&CpuAttentionRate::dense_gbps, &CpuAttentionRate::sparse_gbps});
 }
 
 GpuAttentionRate gpu_attention_rate(const HardwareProfile& p, int64_t batch) {
-  ALISA_CHECK(!p.gpu_attention.empty(), "hardware profile '", p.name,
-              "' has no GPU attention rates ('gpu_attention' is empty)");
   ALISA_ASSERT(batch > 0, "gpu_attention_rate of a batch of ", batch);
-  const std::vector<GpuAttentionRate>& table = p.gpu_attention;
-  const Bracket b = bracket(
-      table, batch, [](const GpuAttentionRate& r) { return r.batch; }, true);
-  const GpuAttentionRate &lower = table[b.lower], &upper = table[b.upper];
-  return {.batch = batch,
-          .dense_gbps = b.mix(lower.dense_gbps, upper.dense_gbps),
-          .sparse_gbps = b.mix(lower.sparse_gbps, upper.sparse_gbps),
-          .mapped_sparse_gbps = b.mix(lower.mapped_sparse_gbps, upper.mapped_sparse_gbps)};
+  return interpolated(p, p.gpu_attention, "gpu_attention", "GPU", batch, &GpuAttentionRate::batch,
+                      true,
+                      {&GpuAttentionRate::dense_gbps, &GpuAttentionRate::sparse_gbps,
+                       &GpuAttentionRate::mapped_sparse_gbps});
 }
 
 }  // namespace alisa

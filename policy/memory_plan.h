@@ -56,7 +56,8 @@ uint64_t kv_part_bytes(uint64_t rows, uint64_t row_len, uint64_t capacity, bool 
 // prompt_len, n gen_len, t = s + n; Wl, Wg the stored bytes of one layer's and of the global
 // weights; wg, wc, cg, cc, ag, ac the policy's GPU and CPU percentages (the rest on disk).
 //   weights      L * Wl split by wg / wc (each layer's mean share), the globals on the GPU; the
-//                runtime's plan counts each tensor where the WeightStore puts it (WeightBytes)
+//                block's plan counts each tensor where the WeightStore puts it (WeightBytes,
+//                policy/block_plan.h)
 //   KV cache     P = kv_part_bytes(b * KV heads, head_dim, t): one unit's K (or V); the L *
 //                num_gpu_batches (layer, GPU batch) units are homed whole by kv_unit_homes
 //                (policy/placement.h: cg / cc over the units), 2 P each; with
@@ -77,7 +78,7 @@ uint64_t kv_part_bytes(uint64_t rows, uint64_t row_len, uint64_t capacity, bool 
 //   max(P, hb) + 2 * (2P + hb) of load and store stagings; with cpu_attention (and a unit on the
 //   CPU) two sets of one GPU batch's decode q, k, v and output, 2 * b * (2 q + 2 kv) * a, and
 //   with compress_cache the dequantised KV above. Sparse Window Attention's state is added by
-//   the runtime (runtime/schedule/block_memory.h).
+//   block_memory_plan (policy/block_plan.h).
 // Throws alisa::Error for a workload with s < 1, n < 0, or s + n beyond the model's positions.
 MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy);
 
@@ -91,9 +92,8 @@ struct WeightBytes {
 };
 // The terms above, from the footprint alone: every layer holds its mean share on each tier.
 WeightBytes mean_weight_bytes(const ModelFootprint& model, const Policy& policy);
-// The plan with the weights' terms given: the runtime knows each tensor's tier
-// (runtime/schedule/weight_placement.h), and a layer's share varies, so its slots are sized for the
-// largest layer's.
+// The plan with the weights' terms given: placed tensor by tensor (policy/block_plan.h), a
+// layer's share varies, so its slots are sized for the largest layer's.
 // `activation_bytes`: the run's activation dtype (2 on GPU runs, 4 on CPU runs).
 MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, const Policy& policy,
                        const WeightBytes& weights, uint64_t activation_bytes = 2);

@@ -6,6 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "runtime/base/common.h"
 #include "runtime/base/yaml_reader.h"
@@ -27,30 +31,66 @@ void check_split(double gpu, double cpu, const std::string& source, const char* 
               "), more than 100 (the rest, 100 - gpu - cpu, goes to disk)");
 }
 
+// The settings of a policy file, in the order files and messages list them, but for
+// cache_recompute_percent (last, as it also takes "auto"). Every number among them is a
+// percentage.
+using SettingField = std::variant<int64_t Policy::*, double Policy::*, bool Policy::*>;
+const std::pair<const char*, SettingField> kSettings[] = {
+    {"gpu_batch_size", &Policy::gpu_batch_size},
+    {"num_gpu_batches", &Policy::num_gpu_batches},
+    {"weights_gpu_percent", &Policy::weights_gpu_percent},
+    {"weights_cpu_percent", &Policy::weights_cpu_percent},
+    {"cache_gpu_percent", &Policy::cache_gpu_percent},
+    {"cache_cpu_percent", &Policy::cache_cpu_percent},
+    {"activations_gpu_percent", &Policy::activations_gpu_percent},
+    {"activations_cpu_percent", &Policy::activations_cpu_percent},
+    {"cpu_attention", &Policy::cpu_attention},
+    {"pin_weights", &Policy::pin_weights},
+    {"compress_weights", &Policy::compress_weights},
+    {"compress_cache", &Policy::compress_cache},
+};
+constexpr const char* kRecomputeKey = "cache_recompute_percent";
+
+// What a setting's YAML value must be, by its type.
+const char* expected_value(int64_t) {
+  return "an integer";
+}
+const char* expected_value(double) {
+  return "a number";
+}
+const char* expected_value(bool) {
+  return "true or false";
+}
+
+// A setting's value as a policy file writes it (numbers to 10 significant digits).
+struct ValueText {
+  std::string operator()(int64_t x) const { return str(x); }
+  std::string operator()(double x) const {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.10g", x);
+    return text;
+  }
+  std::string operator()(bool x) const { return x ? "true" : "false"; }
+  std::string operator()(const std::string& x) const { return x; }
+};
+
 // The keys of a policy YAML, in the order messages list them, each read into `p`.
 YamlKeyReaders policy_readers(Policy& p) {
-  return {
-      {"gpu_batch_size", yaml_value(p.gpu_batch_size, "an integer")},
-      {"num_gpu_batches", yaml_value(p.num_gpu_batches, "an integer")},
-      {"weights_gpu_percent", yaml_value(p.weights_gpu_percent, "a number")},
-      {"weights_cpu_percent", yaml_value(p.weights_cpu_percent, "a number")},
-      {"cache_gpu_percent", yaml_value(p.cache_gpu_percent, "a number")},
-      {"cache_cpu_percent", yaml_value(p.cache_cpu_percent, "a number")},
-      {"activations_gpu_percent", yaml_value(p.activations_gpu_percent, "a number")},
-      {"activations_cpu_percent", yaml_value(p.activations_cpu_percent, "a number")},
-      {"cpu_attention", yaml_value(p.cpu_attention, "true or false")},
-      {"pin_weights", yaml_value(p.pin_weights, "true or false")},
-      {"compress_weights", yaml_value(p.compress_weights, "true or false")},
-      {"compress_cache", yaml_value(p.compress_cache, "true or false")},
-      {"cache_recompute_percent",
-       [&p](const YAML::Node& value, const YamlKey& key) {
-         if (value.IsScalar() && value.Scalar() == "auto") {
-           p.cache_recompute_auto = true;
-         } else {
-           p.cache_recompute_percent = yaml_scalar<double>(value, key.where, "a number or auto");
-         }
-       }},
-  };
+  YamlKeyReaders readers;
+  for (const auto& [key, field] : kSettings) {
+    readers.emplace_back(
+        key,
+        std::visit([&p](auto member) { return yaml_value(p.*member, expected_value(p.*member)); },
+                   field));
+  }
+  readers.emplace_back(kRecomputeKey, [&p](const YAML::Node& value, const YamlKey& key) {
+    if (value.IsScalar() && value.Scalar() == "auto") {
+      p.cache_recompute_auto = true;
+    } else {
+      p.cache_recompute_percent = yaml_scalar<double>(value, key.where, "a number or auto");
+    }
+  });
+  return readers;
 }
 
 }  // namespace
@@ -78,13 +118,12 @@ void validate(const Policy& p, const std::string& source) {
   ALISA_CHECK(p.gpu_batch_size <= kMaxBlockSize / p.num_gpu_batches, source,
               ": gpu_batch_size * num_gpu_batches (", p.gpu_batch_size, " * ", p.num_gpu_batches,
               ") must be at most ", kMaxBlockSize);
-  check_percent(p.weights_gpu_percent, source, "weights_gpu_percent");
-  check_percent(p.weights_cpu_percent, source, "weights_cpu_percent");
-  check_percent(p.cache_gpu_percent, source, "cache_gpu_percent");
-  check_percent(p.cache_cpu_percent, source, "cache_cpu_percent");
-  check_percent(p.activations_gpu_percent, source, "activations_gpu_percent");
-  check_percent(p.activations_cpu_percent, source, "activations_cpu_percent");
-  check_percent(p.cache_recompute_percent, source, "cache_recompute_percent");
+  for (const auto& [key, field] : kSettings) {
+    if (const auto* percent = std::get_if<double Policy::*>(&field)) {
+      check_percent(p.**percent, source, key);
+    }
+  }
+  check_percent(p.cache_recompute_percent, source, kRecomputeKey);
   check_split(p.weights_gpu_percent, p.weights_cpu_percent, source, "weights");
   check_split(p.cache_gpu_percent, p.cache_cpu_percent, source, "cache");
   check_split(p.activations_gpu_percent, p.activations_cpu_percent, source, "activations");
@@ -107,24 +146,28 @@ Policy load_policy(const std::filesystem::path& path) {
   return policy_from_yaml(read_yaml_file(path, "policy"), path.string());
 }
 
+std::vector<std::pair<std::string, PolicyValue>> policy_settings(const Policy& p) {
+  std::vector<std::pair<std::string, PolicyValue>> settings;
+  for (const auto& [key, field] : kSettings) {
+    settings.emplace_back(key, std::visit(
+                                   [&p](auto member) {
+                                     using T = std::decay_t<decltype(p.*member)>;
+                                     return PolicyValue(std::in_place_type<T>, p.*member);
+                                   },
+                                   field));
+  }
+  settings.emplace_back(kRecomputeKey, p.cache_recompute_auto
+                                           ? PolicyValue(std::in_place_type<std::string>, "auto")
+                                           : PolicyValue(p.cache_recompute_percent));
+  return settings;
+}
+
 std::string policy_to_yaml(const Policy& p) {
-  const auto number = [](double x) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.10g", x);
-    return std::string(text);
-  };
-  const auto flag = [](bool x) { return x ? "true" : "false"; };
-  return str("gpu_batch_size: ", p.gpu_batch_size, "\nnum_gpu_batches: ", p.num_gpu_batches,
-             "\nweights_gpu_percent: ", number(p.weights_gpu_percent),
-             "\nweights_cpu_percent: ", number(p.weights_cpu_percent),
-             "\ncache_gpu_percent: ", number(p.cache_gpu_percent),
-             "\ncache_cpu_percent: ", number(p.cache_cpu_percent),
-             "\nactivations_gpu_percent: ", number(p.activations_gpu_percent),
-             "\nactivations_cpu_percent: ", number(p.activations_cpu_percent),
-             "\ncpu_attention: ", flag(p.cpu_attention), "\npin_weights: ", flag(p.pin_weights),
-             "\ncompress_weights: ", flag(p.compress_weights),
-             "\ncompress_cache: ", flag(p.compress_cache), "\ncache_recompute_percent: ",
-             p.cache_recompute_auto ? "auto" : number(p.cache_recompute_percent), "\n");
+  std::string yaml;
+  for (const auto& [key, value] : policy_settings(p)) {
+    yaml += key + ": " + std::visit(ValueText{}, value) + "\n";
+  }
+  return yaml;
 }
 
 }  // namespace alisa

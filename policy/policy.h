@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 namespace alisa {
 
@@ -59,6 +62,10 @@ void validate(const Policy& policy, const std::string& source);
 Policy policy_from_yaml(const std::string& yaml_text, const std::string& source);
 // Reads and parses a policy file; errors name the path.
 Policy load_policy(const std::filesystem::path& path);
+// A policy's settings as its file lists them, in order: each key with its value (an integer, a
+// percentage, true or false; cache_recompute_percent's may be "auto").
+using PolicyValue = std::variant<int64_t, double, bool, std::string>;
+std::vector<std::pair<std::string, PolicyValue>> policy_settings(const Policy& policy);
 // The YAML policy_from_yaml reads back to the same policy (every key, percentages to 10
 // significant digits).
 std::string policy_to_yaml(const Policy& policy);

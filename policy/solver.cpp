@@ -152,9 +152,7 @@ std::vector<Variant> variants(const CostInputs& in, const SolverOptions& options
   // is smaller than K and V.
   std::vector<double> recompute = {0};
   const Workload& w = in.workload;
-  const bool phase3 =
-      in.swa.sparsity > 0 && !in.swa.head_granularity && in.model.hidden_size < 2 * in.model.kv_dim;
-  if (phase3) {
+  if (phase3_applies(in.model, in.swa)) {
     for (int quarter = 1; quarter <= 4; ++quarter) {
       recompute.push_back(100.0 * static_cast<double>(w.prompt_len) * quarter / 4 /
                           static_cast<double>(w.prompt_len + w.gen_len));
@@ -285,6 +283,11 @@ std::optional<Policy> place_policy(const CostInputs& in, const Policy& choice,
     if (fits(memory_plan_of(in, policy), options.caps)) return policy;
   }
   return std::nullopt;
+}
+
+bool phase3_applies(const ModelFootprint& model, const SwaOptions& swa) {
+  return swa.enabled() && swa.granularity == SwaGranularity::kLayer &&
+         model.hidden_size < 2 * model.kv_dim;
 }
 
 double auto_recompute_percent(const Policy& policy, const MemoryPlanFn& plan, uint64_t cpu_cap,

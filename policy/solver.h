@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,12 +50,18 @@ struct FixedPlacement {
 std::optional<Policy> place_policy(const CostInputs& in, const Policy& choice,
                                    const SolverOptions& options, const FixedPlacement& fixed = {});
 
+// Whether Phase III can save memory: it runs with sparse window attention at layer granularity
+// and saves only where a hidden state is smaller than a token's K and V.
+bool phase3_applies(const ModelFootprint& model, const SwaOptions& swa);
+
+// The memory a policy needs per tier, as a caller plans it (block_memory_plan over its block).
+using MemoryPlanFn = std::function<MemoryPlan(const Policy&)>;
+
 // Phase III's share for a policy that says `cache_recompute_percent: auto`: the least that makes
 // the CPU tier of `plan` fit `cpu_cap` (1% steps), raised only while more of the prompt can be
 // kept; 0 where nothing fits (the plan without it is then the one refused) or where Phase III
-// does not apply to the run (`applies`: sparse window attention at layer granularity, and a
-// hidden state smaller than a token's K and V) or to the policy (cpu_attention, compress_cache,
-// or no cache on the CPU).
+// does not apply to the run (`applies`: phase3_applies) or to the policy (cpu_attention,
+// compress_cache, or no cache on the CPU).
 double auto_recompute_percent(const Policy& policy, const MemoryPlanFn& plan, uint64_t cpu_cap,
                               int64_t capacity, int64_t prompt_len, bool applies);
 

@@ -31,9 +31,9 @@ constexpr int64_t kMaxAttentionCopies = 64;       // cache copies rotated at the
 }  // namespace
 
 double measure_gpu_memory_gbps(size_t n_bytes) {
-  const DeviceMemory src(n_bytes), dst(n_bytes);
+  const auto src = device_memory(n_bytes), dst = device_memory(n_bytes);
   ALISA_CUDA_CHECK(cudaMemset(src.get(), 0x5a, n_bytes));
-  const Stream stream;
+  const auto stream = non_blocking_stream();
   const double seconds = best_event_seconds(stream.get(), [&] {
     ALISA_CUDA_CHECK(
         cudaMemcpyAsync(dst.get(), src.get(), n_bytes, cudaMemcpyDeviceToDevice, stream.get()));
@@ -43,7 +43,7 @@ double measure_gpu_memory_gbps(size_t n_bytes) {
 
 double measure_launch_us(int launches) {
   ALISA_CHECK(launches > 0, "launch calibration: ", launches, " launches");
-  const Stream stream;
+  const auto stream = non_blocking_stream();
   const double seconds = median_event_seconds(
       stream.get(), [&] { gpu::launch_empty_kernels(launches, stream.get()); });
   return 1e6 * seconds / launches;
@@ -55,7 +55,7 @@ std::vector<GemmRate> measure_gemm_rates(const std::vector<GemmShape>& shapes,
               "GEMM calibration: token counts must be positive");
   const int64_t max_m = *std::max_element(ms.begin(), ms.end());
   const int64_t l2_bytes = device_attribute(cudaDevAttrL2CacheSize);
-  const Stream stream;
+  const auto stream = non_blocking_stream();
   gpu::LinearGpu linear;  // the runtime's: cuBLASLt with its workspace and plan cache
   std::vector<GemmRate> rates;
   uint64_t seed = 1;
@@ -65,9 +65,9 @@ std::vector<GemmRate> measure_gemm_rates(const std::vector<GemmShape>& shapes,
     // A layer's weights are read once per step: rotate over copies the L2 cannot hold together.
     const int64_t copies = std::clamp<int64_t>(
         (2 * l2_bytes + static_cast<int64_t>(w_bytes) - 1) / static_cast<int64_t>(w_bytes), 1, 16);
-    const DeviceMemory w(static_cast<size_t>(copies) * w_bytes);
-    const DeviceMemory x(static_cast<size_t>(max_m * shape.k) * 2);
-    const DeviceMemory y(static_cast<size_t>(max_m * shape.n) * 2);
+    const auto w = device_memory(static_cast<size_t>(copies) * w_bytes);
+    const auto x = device_memory(static_cast<size_t>(max_m * shape.k) * 2);
+    const auto y = device_memory(static_cast<size_t>(max_m * shape.n) * 2);
     gpu::fill_random_f16(w.get(), copies * shape.n * shape.k, seed++, stream.get());
     gpu::fill_random_f16(x.get(), max_m * shape.k, seed++, stream.get());
     for (const int64_t m : ms) {
@@ -222,7 +222,7 @@ std::vector<GpuAttentionRate> measure_gpu_attention(const GpuAttentionShape& s,
     GpuAttentionRate& r = rates.emplace_back();
     r.batch = batch;
     {
-      const DeviceMemory caches(cache_bytes);
+      const auto caches = device_memory(cache_bytes);
       gpu::fill_random_f16(caches.get(), static_cast<int64_t>(cache_bytes / 2), seed++, stream);
       r.dense_gbps = rate(caches.get(), s.capacity, dense);
       r.sparse_gbps = rate(caches.get(), total, sparse);
@@ -230,7 +230,7 @@ std::vector<GpuAttentionRate> measure_gpu_attention(const GpuAttentionShape& s,
     {
       // A CPU-resident cache that SWA reads in place: pinned and mapped like the CPU tier
       // (PinnedHostDevice), attended through its device address (BlockRunner::mapped).
-      const HostMemory host(cache_bytes, true);
+      const auto host = host_memory(cache_bytes, true);
       void* mapped = nullptr;
       ALISA_CUDA_CHECK(cudaHostGetDevicePointer(&mapped, host.get(), 0));
       gpu::fill_random_f16(mapped, static_cast<int64_t>(cache_bytes / 2), seed++, stream);

@@ -26,10 +26,10 @@ constexpr int kMappedBlocksPerSm = 4;  // with 256 threads: enough reads in flig
 
 CopyRates measure_copy_rates(size_t n_bytes, bool pinned) {
   const int device = current_device();
-  const HostMemory host_src(n_bytes, pinned), host_dst(n_bytes, pinned);
-  const DeviceMemory device_dst(n_bytes), device_src(n_bytes);
+  const auto host_src = host_memory(n_bytes, pinned), host_dst = host_memory(n_bytes, pinned);
+  const auto device_dst = device_memory(n_bytes), device_src = device_memory(n_bytes);
   ALISA_CUDA_CHECK(cudaMemset(device_src.get(), 0x5a, n_bytes));
-  const Stream up, down;
+  const auto up = non_blocking_stream(), down = non_blocking_stream();
   const std::function<void()> h2d = [&] {
     ALISA_CUDA_CHECK(cudaMemcpyAsync(device_dst.get(), host_src.get(), n_bytes,
                                      cudaMemcpyHostToDevice, up.get()));
@@ -71,9 +71,9 @@ CopyRates measure_copy_rates(size_t n_bytes, bool pinned) {
 double measure_h2d_pinned_under_load(size_t n_bytes,
                                      const std::function<void(const std::atomic<bool>& stop)>& load,
                                      double lead_in_s) {
-  const HostMemory host_src(n_bytes, true);
-  const DeviceMemory device_dst(n_bytes);
-  const Stream up;
+  const auto host_src = host_memory(n_bytes, true);
+  const auto device_dst = device_memory(n_bytes);
+  const auto up = non_blocking_stream();
   const std::function<void()> h2d = [&] {
     ALISA_CUDA_CHECK(cudaMemcpyAsync(device_dst.get(), host_src.get(), n_bytes,
                                      cudaMemcpyHostToDevice, up.get()));
@@ -97,9 +97,9 @@ double measure_h2d_pinned_under_load(size_t n_bytes,
 
 double pinned_h2d_during(size_t n_bytes, const std::function<void()>& work, double lead_in_s) {
   const int device = current_device();
-  const HostMemory host_src(n_bytes, true);
-  const DeviceMemory device_dst(n_bytes);
-  const Stream up;
+  const auto host_src = host_memory(n_bytes, true);
+  const auto device_dst = device_memory(n_bytes);
+  const auto up = non_blocking_stream();
   std::atomic<bool> done{false};
   std::exception_ptr failure;
   std::thread worker([&] {
@@ -134,13 +134,13 @@ double pinned_h2d_during(size_t n_bytes, const std::function<void()>& work, doub
 
 MappedRates measure_mapped_rates(size_t n_bytes) {
   n_bytes = std::max<size_t>(n_bytes / 16 * 16, 16);
-  const HostMemory host(n_bytes, true);
+  const auto host = host_memory(n_bytes, true);
   void* mapped = nullptr;
   ALISA_CUDA_CHECK(cudaHostGetDevicePointer(&mapped, host.get(), 0));
-  const DeviceMemory sink(sizeof(uint32_t));
+  const auto sink = device_memory(sizeof(uint32_t));
   const unsigned blocks =
       static_cast<unsigned>(kMappedBlocksPerSm * device_attribute(cudaDevAttrMultiProcessorCount));
-  const Stream stream;
+  const auto stream = non_blocking_stream();
   const double bytes = static_cast<double>(n_bytes);
   MappedRates rates;
   rates.read_gbps =

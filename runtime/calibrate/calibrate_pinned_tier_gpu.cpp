@@ -33,7 +33,7 @@ void PinnedCpuTier::fill_f16(void* data, int64_t count, uint64_t seed) {
   constexpr int64_t kChunk = int64_t{32} << 20;  // float16 values: 64 MiB of staging
   const int64_t chunk = std::min(count, kChunk);
   if (chunk <= 0) return;
-  const calibration::DeviceMemory staging(static_cast<size_t>(chunk) * 2);
+  const auto staging = calibration::device_memory(static_cast<size_t>(chunk) * 2);
   const cudaStream_t stream = gpu_->stream(Queue::kCacheOut);
   for (int64_t at = 0; at < count; at += chunk) {
     const int64_t n = std::min(chunk, count - at);

@@ -18,8 +18,6 @@ class PinnedCpuTier {
  public:
   PinnedCpuTier();
   ~PinnedCpuTier();
-  PinnedCpuTier(const PinnedCpuTier&) = delete;
-  PinnedCpuTier& operator=(const PinnedCpuTier&) = delete;
   // Valid while this lives.
   CpuTierMemory memory();
 

@@ -27,37 +27,30 @@ class EventPair {
 
 }  // namespace
 
-DeviceMemory::DeviceMemory(size_t n_bytes) {
-  ALISA_CUDA_CHECK(cudaMalloc(&data_, n_bytes));
+Owned<char> device_memory(size_t n_bytes) {
+  void* data = nullptr;
+  ALISA_CUDA_CHECK(cudaMalloc(&data, n_bytes));
+  return {static_cast<char*>(data), [](char* p) { (void)cudaFree(p); }};
 }
 
-DeviceMemory::~DeviceMemory() {
-  (void)cudaFree(data_);
-}
-
-HostMemory::HostMemory(size_t n_bytes, bool pinned) : pinned_(pinned) {
+Owned<char> host_memory(size_t n_bytes, bool pinned) {
+  void* data = nullptr;
   if (pinned) {
-    ALISA_CUDA_CHECK(cudaHostAlloc(&data_, n_bytes, cudaHostAllocPortable | cudaHostAllocMapped));
+    ALISA_CUDA_CHECK(cudaHostAlloc(&data, n_bytes, cudaHostAllocPortable | cudaHostAllocMapped));
   } else {
-    data_ = new char[n_bytes];
+    data = new char[n_bytes];
   }
-  std::memset(data_, 0x5a, n_bytes);
+  Owned<char> host(
+      static_cast<char*>(data),
+      pinned ? +[](char* p) { (void)cudaFreeHost(p); } : +[](char* p) { delete[] p; });
+  std::memset(host.get(), 0x5a, n_bytes);
+  return host;
 }
 
-HostMemory::~HostMemory() {
-  if (pinned_) {
-    (void)cudaFreeHost(data_);
-  } else {
-    delete[] static_cast<char*>(data_);
-  }
-}
-
-Stream::Stream() {
-  ALISA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-}
-
-Stream::~Stream() {
-  (void)cudaStreamDestroy(stream_);
+Owned<CUstream_st> non_blocking_stream() {
+  cudaStream_t stream = nullptr;
+  ALISA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  return {stream, [](cudaStream_t s) { (void)cudaStreamDestroy(s); }};
 }
 
 double event_seconds(cudaStream_t stream, const std::function<void()>& enqueue) {

@@ -7,49 +7,21 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 
 namespace alisa::calibration {
 
+// A resource freed, once, by the function it comes with (no copies).
+template <typename T>
+using Owned = std::unique_ptr<T, void (*)(T*)>;
+
 // cudaMalloc'd device memory.
-class DeviceMemory {
- public:
-  explicit DeviceMemory(size_t n_bytes);
-  ~DeviceMemory();
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  char* get() const { return static_cast<char*>(data_); }
-
- private:
-  void* data_ = nullptr;
-};
-
+Owned<char> device_memory(size_t n_bytes);
 // Pinned (cudaHostAlloc, mapped, as PinnedHostDevice allocates the CPU tier) or pageable host
 // memory, its pages touched so that no copy pays for faulting them in.
-class HostMemory {
- public:
-  HostMemory(size_t n_bytes, bool pinned);
-  ~HostMemory();
-  HostMemory(const HostMemory&) = delete;
-  HostMemory& operator=(const HostMemory&) = delete;
-  char* get() const { return static_cast<char*>(data_); }
-
- private:
-  void* data_ = nullptr;
-  bool pinned_;
-};
-
+Owned<char> host_memory(size_t n_bytes, bool pinned);
 // A non-blocking stream.
-class Stream {
- public:
-  Stream();
-  ~Stream();
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
+Owned<CUstream_st> non_blocking_stream();
 
 // Seconds between events recorded on `stream` before and after what `enqueue` queues there.
 double event_seconds(cudaStream_t stream, const std::function<void()>& enqueue);

@@ -10,21 +10,11 @@ namespace alisa::cli {
 namespace {
 
 nlohmann::json policy_json(const Policy& p) {
-  return {{"gpu_batch_size", p.gpu_batch_size},
-          {"num_gpu_batches", p.num_gpu_batches},
-          {"weights_gpu_percent", p.weights_gpu_percent},
-          {"weights_cpu_percent", p.weights_cpu_percent},
-          {"cache_gpu_percent", p.cache_gpu_percent},
-          {"cache_cpu_percent", p.cache_cpu_percent},
-          {"activations_gpu_percent", p.activations_gpu_percent},
-          {"activations_cpu_percent", p.activations_cpu_percent},
-          {"cpu_attention", p.cpu_attention},
-          {"pin_weights", p.pin_weights},
-          {"compress_weights", p.compress_weights},
-          {"compress_cache", p.compress_cache},
-          {"cache_recompute_percent", p.cache_recompute_auto
-                                          ? nlohmann::json("auto")
-                                          : nlohmann::json(p.cache_recompute_percent)}};
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [key, value] : policy_settings(p)) {
+    std::visit([&json, &key](const auto& x) { json[key] = x; }, value);
+  }
+  return json;
 }
 
 nlohmann::json swa_json(const SwaOptions& s) {

@@ -1,7 +1,7 @@
 #include "runtime/jobs/auto_policy.h"
 
 #include "runtime/jobs/engine.h"
-#include "runtime/schedule/block_memory.h"
+#include "runtime/model/tensor_shapes.h"
 
 namespace alisa {
 
@@ -33,18 +33,10 @@ CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hw,
   in.model = model_footprint(spec);
   in.workload = r.workload;
   in.hardware = hw;
-  in.swa = {.sparsity = r.swa.sparsity,
-            .min_tokens = r.swa.min_tokens,
-            .head_granularity = r.swa.granularity == SwaGranularity::kHead};
+  in.swa = r.swa;
   in.cpu_threads = r.threads;
-  const std::vector<WeightSlot> layout = weight_layout(spec);
-  in.memory_plan = [spec, layout, r, capacity](const Policy& policy) {
-    return block_memory_plan(spec, layout, r.swa, policy, capacity, r.workload.prompt_len,
-                             r.activation_dtype);
-  };
-  in.disk_weights = [layout, dtype = r.activation_dtype](const Policy& policy) {
-    return layer_disk_reads(layout, place_weights(layout, dtype, weight_placement_of(policy)));
-  };
+  in.tensors = tensor_shapes(weight_layout(spec));
+  in.activation_bytes = dtype_size(r.activation_dtype);
   return in;
 }
 

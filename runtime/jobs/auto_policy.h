@@ -1,6 +1,7 @@
 // `alisa plan` and `policy: auto`: the policy solver (policy/solver.h) and cost model
 // (policy/cost_model.h) for a named model, a workload, memory caps and a calibrated machine
-// (configs/hardware/NAME.yaml), with the runtime's own memory plan (runtime/block_memory.h).
+// (configs/hardware/NAME.yaml); the model's tensors go with it, so the solver plans with the
+// block's exact memory plan (policy/block_plan.h).
 #pragma once
 
 #include <cstddef>

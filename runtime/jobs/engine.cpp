@@ -5,6 +5,7 @@
 
 #include "policy/memory_plan.h"
 #include "policy/solver.h"
+#include "runtime/model/tensor_shapes.h"
 #include "runtime/program/swa.h"
 #include "runtime/schedule/block_memory.h"
 
@@ -50,8 +51,12 @@ Engine::Engine(const EngineOptions& options)
   if (policy_) {
     // Refuse a plan whose weights alone do not fit before anything is allocated; the whole plan
     // (cache, activations, workspace) is checked when a workload's runner is made.
-    MemoryPlan plan = block_weight_plan(weight_layout(spec_), policy, activation_dtype());
-    plan.gpu.workspace = plan.cpu.workspace = 0;  // the weights themselves must fit first
+    const WeightBytes weights = placed_weight_bytes(tensor_shapes(weight_layout(spec_)), policy,
+                                                    dtype_size(activation_dtype()));
+    MemoryPlan plan;  // the weights themselves must fit first
+    plan.gpu.weights = weights.gpu;
+    plan.cpu.weights = weights.cpu;
+    plan.disk.weights = weights.disk;
     check_fits(plan, {.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()},
                "the policy's weights");
   }
@@ -108,12 +113,9 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
     return block_memory_plan(spec_, swa_, p, capacity, max_step_tokens, activation_dtype());
   };
   if (policy.cache_recompute_auto) {
-    // Phase III runs with SWA at layer granularity and saves only where a hidden state is
-    // smaller than K and V.
-    const bool applies = swa_.enabled() && swa_.granularity == SwaGranularity::kLayer &&
-                         spec_.hidden_size < 2 * spec_.kv_dim();
-    policy.cache_recompute_percent = auto_recompute_percent(policy, plan_for, caps.cpu_bytes,
-                                                            capacity, max_step_tokens, applies);
+    policy.cache_recompute_percent =
+        auto_recompute_percent(policy, plan_for, caps.cpu_bytes, capacity, max_step_tokens,
+                               phase3_applies(model_footprint(spec_), swa_));
   }
   check_fits(plan_for(policy), caps, policy_ ? "the policy" : "the batch");
   const BlockShape shape{.gpu_batch_size = policy.gpu_batch_size,

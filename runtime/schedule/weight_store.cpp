@@ -7,6 +7,7 @@
 
 #include "kernels_cpu/convert_cpu.h"
 #include "kernels_cpu/quantize_cpu.h"
+#include "runtime/model/tensor_shapes.h"
 
 namespace alisa {
 namespace {
@@ -76,7 +77,7 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
   resident_.resize(static_cast<size_t>(spec.n_layers));
   layers_.resize(static_cast<size_t>(spec.n_layers));
 
-  const PlacedWeights placed = place_weights(layout, dtype, placement);
+  const PlacedWeights placed = place_weights(tensor_shapes(layout), dtype_size(dtype), placement);
   slot_bytes_ = placed.slot_bytes;
   staging_bytes_ = placed.staging_bytes;
   dense_slot_bytes_ = placed.dense_slot_bytes;

@@ -9,8 +9,8 @@
 #include <memory>
 #include <vector>
 
+#include "policy/weight_placement.h"
 #include "runtime/model/weights.h"
-#include "runtime/schedule/weight_placement.h"
 #include "runtime/tiers/copy_engine.h"
 #include "runtime/tiers/tiers.h"
 

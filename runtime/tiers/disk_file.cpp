@@ -67,6 +67,55 @@ bool shares_alignment(const void* buffer, uint64_t offset) {
   return (reinterpret_cast<uintptr_t>(buffer) - offset) % kBlock == 0;
 }
 
+// The pread or pwrite loop over n bytes: `io(done)` moves the rest from `done` on (returning
+// ::pread's or ::pwrite's result), EINTR retries and any other error throws `fail(errno, done)`.
+// Stops early at 0 bytes (a read's end of file) or an O_DIRECT count that is not a block multiple
+// (short only at the end of the file, and unable to resume at that offset). Returns the bytes done.
+template <typename Io, typename Fail>
+size_t transfer_all(size_t n, bool direct, Io&& io, Fail&& fail) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = io(done);
+    if (r < 0) {
+      const int error = errno;
+      if (error == EINTR) continue;
+      throw fail(error, done);
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+    if (direct && done % kBlock != 0) break;
+  }
+  return done;
+}
+
+// The O_DIRECT route of [offset, offset + n) between the file and the caller's `buffer`, for
+// reads and writes alike: the block-aligned middle goes straight through `direct(mid0, mid1)`
+// when the buffer shares the file's alignment; the rest (or everything) goes through an aligned
+// bounce buffer, one chunk of at most kChunk at a time: `chunk(bounce, c0, c1, want0, want1)`
+// moves the file's [c0, c1), of which [want0, want1) are the caller's bytes.
+template <typename Direct, typename Chunk>
+void route_direct(uint64_t offset, uint64_t n, const void* buffer, Direct&& direct, Chunk&& chunk) {
+  auto bounce = [&](uint64_t begin, uint64_t end) {
+    if (begin == end) return;
+    const uint64_t a0 = align_down(begin), a1 = align_up(end);
+    const uint64_t capacity = std::min(a1 - a0, kChunk);
+    AlignedBuffer aligned(capacity);
+    for (uint64_t c0 = a0; c0 < a1; c0 += capacity) {
+      const uint64_t c1 = std::min(c0 + capacity, a1);
+      chunk(aligned.data, c0, c1, std::max(c0, begin), std::min(c1, end));
+    }
+  };
+  const uint64_t end = offset + n;
+  const uint64_t mid0 = align_up(offset), mid1 = align_down(end);
+  if (mid0 < mid1 && shares_alignment(buffer, offset)) {
+    direct(mid0, mid1);
+    bounce(offset, mid0);
+    bounce(mid1, end);
+  } else {
+    bounce(offset, end);
+  }
+}
+
 }  // namespace
 
 DiskFile::DiskFile(fs::path path, int fd, uint64_t size, bool direct, bool writable)
@@ -189,22 +238,15 @@ void DiskFile::close() noexcept {
 
 size_t DiskFile::pread_all(uint64_t offset, void* dst, size_t n) const {
   auto* out = static_cast<std::byte*>(dst);
-  size_t got = 0;
-  while (got < n) {
-    const ssize_t r = ::pread(fd_, out + got, n - got, static_cast<off_t>(offset + got));
-    if (r < 0) {
-      const int error = errno;
-      if (error == EINTR) continue;
-      throw Error(str("cannot read ", path_.string(), " at offset ", offset + got, " (", n - got,
-                      " bytes): ", errno_text(error)));
-    }
-    if (r == 0) break;
-    got += static_cast<size_t>(r);
-    // O_DIRECT stops short of a block only at the end of the file, and could not go on from an
-    // unaligned offset anyway.
-    if (direct_ && got % kBlock != 0) break;
-  }
-  return got;
+  return transfer_all(
+      n, direct_,
+      [&](size_t got) {
+        return ::pread(fd_, out + got, n - got, static_cast<off_t>(offset + got));
+      },
+      [&](int error, size_t got) {
+        return Error(str("cannot read ", path_.string(), " at offset ", offset + got, " (", n - got,
+                         " bytes): ", errno_text(error)));
+      });
 }
 
 void DiskFile::fail_end_of_file(uint64_t offset, size_t n) const {
@@ -214,27 +256,25 @@ void DiskFile::fail_end_of_file(uint64_t offset, size_t n) const {
 
 void DiskFile::pwrite_all(uint64_t offset, const void* src, size_t n) {
   const auto* in = static_cast<const std::byte*>(src);
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pwrite(fd_, in + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0) {
-      const int error = errno;
-      if (error == EINTR) continue;
-      if (is_disk_full(error)) {
+  const size_t written = transfer_all(
+      n, direct_,
+      [&](size_t done) {
+        return ::pwrite(fd_, in + done, n - done, static_cast<off_t>(offset + done));
+      },
+      [&](int error, size_t done) {
+        if (!is_disk_full(error)) {
+          return Error(str("cannot write ", path_.string(), " at offset ", offset + done, " (",
+                           n - done, " bytes): ", errno_text(error)));
+        }
         const fs::path folder = folder_of(path_);
-        throw Error(str("disk full: cannot write ", format_bytes(n - done), " at offset ",
-                        offset + done, " of ", path_.string(), " in ", folder.string(), " (",
-                        free_text(folder), " free)"));
-      }
-      throw Error(str("cannot write ", path_.string(), " at offset ", offset + done, " (", n - done,
-                      " bytes): ", errno_text(error)));
-    }
-    done += static_cast<size_t>(r);
-    if (done < n && (r == 0 || (direct_ && done % kBlock != 0))) {
-      // No progress, or a direct write cut mid-block (which cannot resume at that offset).
-      throw Error(str("cannot write ", path_.string(), " at offset ", offset + done, " (", n - done,
-                      " bytes): short write, is the disk full?"));
-    }
+        return Error(str("disk full: cannot write ", format_bytes(n - done), " at offset ",
+                         offset + done, " of ", path_.string(), " in ", folder.string(), " (",
+                         free_text(folder), " free)"));
+      });
+  if (written < n) {
+    // No progress, or a direct write cut mid-block (which cannot resume at that offset).
+    throw Error(str("cannot write ", path_.string(), " at offset ", offset + written, " (",
+                    n - written, " bytes): short write, is the disk full?"));
   }
 }
 
@@ -247,30 +287,17 @@ void DiskFile::read(uint64_t offset, void* dst, size_t n) const {
     if (pread_all(offset, out, n) < n) fail_end_of_file(offset, n);
     return;
   }
-  // [begin, end) through an aligned bounce buffer, kChunk at a time.
-  auto bounce = [&](uint64_t begin, uint64_t end) {
-    if (begin == end) return;
-    const uint64_t a0 = align_down(begin), a1 = align_up(end);
-    const uint64_t capacity = std::min(a1 - a0, kChunk);
-    AlignedBuffer buffer(capacity);
-    for (uint64_t c0 = a0; c0 < a1; c0 += capacity) {
-      const uint64_t c1 = std::min(c0 + capacity, a1);
-      const uint64_t want0 = std::max(c0, begin), want1 = std::min(c1, end);
-      if (pread_all(c0, buffer.data, c1 - c0) < want1 - c0) fail_end_of_file(offset, n);
-      std::memcpy(out + (want0 - offset), buffer.data + (want0 - c0), want1 - want0);
-    }
-  };
-  const uint64_t end = offset + n;
-  const uint64_t mid0 = align_up(offset), mid1 = align_down(end);
-  if (mid0 < mid1 && shares_alignment(dst, offset)) {
-    if (pread_all(mid0, out + (mid0 - offset), mid1 - mid0) < mid1 - mid0) {
-      fail_end_of_file(offset, n);
-    }
-    bounce(offset, mid0);
-    bounce(mid1, end);
-  } else {
-    bounce(offset, end);
-  }
+  route_direct(
+      offset, n, dst,
+      [&](uint64_t mid0, uint64_t mid1) {
+        if (pread_all(mid0, out + (mid0 - offset), mid1 - mid0) < mid1 - mid0) {
+          fail_end_of_file(offset, n);
+        }
+      },
+      [&](std::byte* bounce, uint64_t c0, uint64_t c1, uint64_t want0, uint64_t want1) {
+        if (pread_all(c0, bounce, c1 - c0) < want1 - c0) fail_end_of_file(offset, n);
+        std::memcpy(out + (want0 - offset), bounce + (want0 - c0), want1 - want0);
+      });
 }
 
 void DiskFile::write(uint64_t offset, const void* src, size_t n) {
@@ -284,40 +311,25 @@ void DiskFile::write(uint64_t offset, const void* src, size_t n) {
     pwrite_all(offset, in, n);
     return;
   }
-  // [begin, end) through an aligned bounce buffer; a block only partly covered is read first so
-  // its other bytes survive. The file is kBlock-rounded, so whole blocks always exist.
-  auto bounce = [&](uint64_t begin, uint64_t end) {
-    if (begin == end) return;
-    const uint64_t a0 = align_down(begin), a1 = align_up(end);
-    const uint64_t capacity = std::min(a1 - a0, kChunk);
-    AlignedBuffer buffer(capacity);
-    auto load_block = [&](uint64_t chunk, uint64_t block) {
-      if (pread_all(block, buffer.data + (block - chunk), kBlock) <
-          std::min(kBlock, size_ - block)) {
-        fail_end_of_file(block, kBlock);  // the file shrank under us
-      }
-    };
-    for (uint64_t c0 = a0; c0 < a1; c0 += capacity) {
-      const uint64_t c1 = std::min(c0 + capacity, a1);
-      const uint64_t want0 = std::max(c0, begin), want1 = std::min(c1, end);
-      // Another write may share a partly covered block: read-modify-write those one at a time.
-      std::unique_lock<std::mutex> lock(*partial_blocks_, std::defer_lock);
-      if (want0 > c0 || want1 < c1) lock.lock();
-      if (want0 > c0) load_block(c0, c0);
-      if (want1 < c1 && !(want0 > c0 && c1 - c0 == kBlock)) load_block(c0, c1 - kBlock);
-      std::memcpy(buffer.data + (want0 - c0), in + (want0 - offset), want1 - want0);
-      pwrite_all(c0, buffer.data, c1 - c0);
-    }
-  };
-  const uint64_t end = offset + n;
-  const uint64_t mid0 = align_up(offset), mid1 = align_down(end);
-  if (mid0 < mid1 && shares_alignment(src, offset)) {
-    pwrite_all(mid0, in + (mid0 - offset), mid1 - mid0);
-    bounce(offset, mid0);
-    bounce(mid1, end);
-  } else {
-    bounce(offset, end);
-  }
+  // A block only partly covered is read first so its other bytes survive. The file is
+  // kBlock-rounded, so whole blocks always exist.
+  route_direct(
+      offset, n, src,
+      [&](uint64_t mid0, uint64_t mid1) { pwrite_all(mid0, in + (mid0 - offset), mid1 - mid0); },
+      [&](std::byte* bounce, uint64_t c0, uint64_t c1, uint64_t want0, uint64_t want1) {
+        auto load_block = [&](uint64_t block) {
+          if (pread_all(block, bounce + (block - c0), kBlock) < std::min(kBlock, size_ - block)) {
+            fail_end_of_file(block, kBlock);  // the file shrank under us
+          }
+        };
+        // Another write may share a partly covered block: read-modify-write those one at a time.
+        std::unique_lock<std::mutex> lock(*partial_blocks_, std::defer_lock);
+        if (want0 > c0 || want1 < c1) lock.lock();
+        if (want0 > c0) load_block(c0);
+        if (want1 < c1 && !(want0 > c0 && c1 - c0 == kBlock)) load_block(c1 - kBlock);
+        std::memcpy(bounce + (want0 - c0), in + (want0 - offset), want1 - want0);
+        pwrite_all(c0, bounce, c1 - c0);
+      });
 }
 
 uint64_t free_disk_bytes(const fs::path& folder) {

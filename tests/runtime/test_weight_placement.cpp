@@ -6,11 +6,12 @@
 #include <memory>
 #include <vector>
 
+#include "policy/weight_placement.h"
 #include "runtime/core/device.h"
 #include "runtime/model/model_spec.h"
+#include "runtime/model/tensor_shapes.h"
 #include "runtime/model/weights.h"
 #include "runtime/schedule/block_memory.h"
-#include "runtime/schedule/weight_placement.h"
 #include "runtime/schedule/weight_store.h"
 #include "tests/test_support.h"
 
@@ -35,8 +36,8 @@ TEST_CASE("place_weights sizes the slots for the largest layer's share, not the 
   Policy p;
   p.weights_gpu_percent = 4.5;
   p.weights_cpu_percent = 31;
-  const PlacedWeights w =
-      place_weights(alisa::weight_layout(spec), DType::kF16, alisa::weight_placement_of(p));
+  const PlacedWeights w = place_weights(alisa::tensor_shapes(alisa::weight_layout(spec)), 2,
+                                        alisa::weight_placement_of(p));
   const alisa::WeightBytes mean = alisa::mean_weight_bytes(alisa::model_footprint(spec), p);
   CHECK(on(w, Tier::kCompute) + on(w, Tier::kCpu) + on(w, Tier::kDisk) ==
         static_cast<uint64_t>(spec.n_parameters()) * 2);
@@ -60,8 +61,8 @@ TEST_CASE("layer_disk_reads gives each layer's disk-resident matrices", "[weight
   Policy p;
   p.weights_gpu_percent = 14.07;
   p.weights_cpu_percent = 82.13;
-  const std::vector<alisa::WeightSlot> layout = alisa::weight_layout(spec);
-  const PlacedWeights w = place_weights(layout, DType::kF16, alisa::weight_placement_of(p));
+  const std::vector<alisa::TensorShape> layout = alisa::tensor_shapes(alisa::weight_layout(spec));
+  const PlacedWeights w = place_weights(layout, 2, alisa::weight_placement_of(p));
   const std::vector<alisa::LayerDiskRead> reads = alisa::layer_disk_reads(layout, w);
   REQUIRE(reads.size() <= static_cast<size_t>(spec.n_layers));
   double bytes = 0;
@@ -76,8 +77,8 @@ TEST_CASE("layer_disk_reads gives each layer's disk-resident matrices", "[weight
   CHECK(layers_reading < spec.n_layers);
   // Nothing on disk: no reads.
   p.weights_cpu_percent = 100 - p.weights_gpu_percent;
-  for (const alisa::LayerDiskRead& read : alisa::layer_disk_reads(
-           layout, place_weights(layout, DType::kF16, alisa::weight_placement_of(p)))) {
+  for (const alisa::LayerDiskRead& read :
+       alisa::layer_disk_reads(layout, place_weights(layout, 2, alisa::weight_placement_of(p)))) {
     CHECK(read.requests == 0);
   }
 }
@@ -98,8 +99,8 @@ TEST_CASE("the block memory plan counts the weights a WeightStore allocates", "[
   CHECK(plan.cpu.weights == cpu.used_bytes());
   CHECK(plan.gpu.weights == store.bytes_on(Tier::kCompute));
   CHECK(plan.disk.weights == store.bytes_on(Tier::kDisk));
-  const PlacedWeights placed =
-      place_weights(alisa::weight_layout(spec), DType::kF32, alisa::weight_placement_of(p));
+  const PlacedWeights placed = place_weights(alisa::tensor_shapes(alisa::weight_layout(spec)), 4,
+                                             alisa::weight_placement_of(p));
   CHECK(placed.slot_bytes == store.slot_bytes());
   CHECK(placed.staging_bytes == store.staging_bytes());
   CHECK(placed.dense_slot_bytes == store.dense_slot_bytes());

@@ -8,6 +8,7 @@
 #include "runtime/base/common.h"
 #include "runtime/base/swa_budget.h"
 #include "runtime/model/model_spec.h"
+#include "runtime/model/tensor_shapes.h"
 #include "tests/unit/cost_test_support.h"
 
 namespace alisa {
@@ -100,13 +101,10 @@ TEST_CASE("cost model: a layer whose disk read outlasts a layer stalls the sched
   hw.disk_read_gbps = 1;
   hw.disk_read_latency_us = 100;
   CostInputs in = inputs("opt-1.3b", 32, 11, hw);
-  in.disk_weights = [&](const Policy&) {
-    std::vector<LayerDiskRead> reads(static_cast<size_t>(in.model.n_layers));
-    reads[0] = {.bytes = 1e9, .requests = 2};
-    return reads;
-  };
+  std::vector<LayerDiskRead> reads(static_cast<size_t>(in.model.n_layers));
+  reads[0] = {.bytes = 1e9, .requests = 2};
   Policy p = offloaded(2, 4);
-  Prediction out = predict(in, p);
+  Prediction out = predict(in, p, reads);
   CHECK(out.prefill_s == Approx(1.0002).epsilon(1e-6));
   CHECK(out.decode_s == Approx(10 * 1.0002).epsilon(1e-6));
   CHECK(out.weight_read_stall_s == Approx(11 * 1.0002).epsilon(1e-6));
@@ -115,11 +113,8 @@ TEST_CASE("cost model: a layer whose disk read outlasts a layer stalls the sched
   hw.h2d_pinned = {.alone_gbps = 10, .duplex_gbps = 10};
   in.hardware = hw;
   p.weights_gpu_percent = 0, p.weights_cpu_percent = 100;
-  in.disk_weights = [&](const Policy&) {
-    return std::vector<LayerDiskRead>(static_cast<size_t>(in.model.n_layers),
-                                      {.bytes = 5e6, .requests = 1});
-  };
-  out = predict(in, p);
+  reads.assign(static_cast<size_t>(in.model.n_layers), {.bytes = 5e6, .requests = 1});
+  out = predict(in, p, reads);
   CHECK(out.weight_read_stall_s == 0);
   CHECK(out.bottleneck == "pcie_h2d");
 }
@@ -312,13 +307,11 @@ TEST_CASE("cost model: reports every resource, the memory plan and the bottlenec
                                           "pcie_d2h", "pcie_duplex", "pcie_h2d"});
   CHECK(out.bottleneck == "host");  // CPU attention, and each unit's launches and waits
   CHECK(out.memory.cpu.cache == plan_memory(in.model, in.workload, p).cpu.cache);
-  // A memory plan of the caller's replaces plan_memory.
-  in.memory_plan = [](const Policy&) {
-    MemoryPlan plan;
-    plan.gpu.workspace = 7;
-    return plan;
-  };
-  CHECK(predict(in, p).memory.gpu.total() == 7);
+  // With the model's tensors, the weights are counted where the WeightStore places them.
+  in.tensors = tensor_shapes(weight_layout(named_model_spec("opt-6.7b")));
+  CHECK(predict(in, p).memory.gpu.weights == placed_weight_bytes(in.tensors, p, 2).gpu);
+  CHECK(predict(in, p).memory.cpu.workspace ==
+        block_memory_plan(in.model, in.tensors, {}, p, 128 + 256, 128, 2).cpu.workspace);
 }
 
 TEST_CASE("cost model: refuses bad inputs, naming them", "[cost_model]") {

@@ -1,4 +1,4 @@
-#include "runtime/schedule/weight_placement.h"
+#include "policy/weight_placement.h"
 
 #include <algorithm>
 
@@ -25,8 +25,8 @@ Int4Layout::Int4Layout(int64_t n)
       min_offset(scale_offset + round_up(static_cast<size_t>(n_groups) * 2, kSlotAlignment)),
       total(min_offset + static_cast<size_t>(n_groups) * 2) {}
 
-bool compressible(const WeightSlot& slot, const WeightPlacement& placement) {
-  return placement.compress && slot.layer >= 0 && slot.shape.size() == 2;
+bool compressible(const TensorShape& tensor, const WeightPlacement& placement) {
+  return placement.compress && tensor.layer >= 0 && tensor.shape.size() == 2;
 }
 
 namespace {
@@ -34,13 +34,13 @@ namespace {
 // Layer matrices are placed by the percentages; vectors (biases, norms: a few KB a layer) stay
 // on the compute device, or nearly every layer would stream and the schedule could not load a
 // layer's matrices further ahead than the layer before it.
-bool streamable(const WeightSlot& slot) {
-  return slot.layer >= 0 && slot.shape.size() == 2;
+bool streamable(const TensorShape& tensor) {
+  return tensor.layer >= 0 && tensor.shape.size() == 2;
 }
 
 }  // namespace
 
-PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
+PlacedWeights place_weights(const std::vector<TensorShape>& layout, size_t value_bytes,
                             const WeightPlacement& placement) {
   PlacedWeights out;
   out.tensors.resize(layout.size());
@@ -50,7 +50,7 @@ PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
     const int64_t n = numel_of(layout[i].shape);
     PlacedTensor& t = out.tensors[i];
     t.compressed = compressible(layout[i], placement);
-    t.n_bytes = t.compressed ? Int4Layout(n).total : static_cast<size_t>(n) * dtype_size(dtype);
+    t.n_bytes = t.compressed ? Int4Layout(n).total : static_cast<size_t>(n) * value_bytes;
     if (streamable(layout[i])) sizes.push_back(t.n_bytes);
     n_layers = std::max(n_layers, layout[i].layer + 1);
   }
@@ -66,8 +66,8 @@ PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
     const size_t j = static_cast<size_t>(layout[i].layer);
     if (t.compressed) {
       t.dense_offset = dense_used[j];
-      dense_used[j] += round_up(static_cast<size_t>(numel_of(layout[i].shape)) * dtype_size(dtype),
-                                kSlotAlignment);
+      dense_used[j] +=
+          round_up(static_cast<size_t>(numel_of(layout[i].shape)) * value_bytes, kSlotAlignment);
     }
     if (t.tier == Tier::kCompute) continue;
     t.slot_offset = slot_used[j];
@@ -85,7 +85,7 @@ PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
   return out;
 }
 
-std::vector<LayerDiskRead> layer_disk_reads(const std::vector<WeightSlot>& layout,
+std::vector<LayerDiskRead> layer_disk_reads(const std::vector<TensorShape>& layout,
                                             const PlacedWeights& placed) {
   std::vector<LayerDiskRead> reads;
   for (size_t i = 0; i < layout.size(); ++i) {

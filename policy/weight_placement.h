@@ -1,5 +1,5 @@
 // Where a policy's weight percentages put each tensor of a model, and the buffers the block
-// schedule needs for them, computed from the architecture alone: the WeightStore lays its
+// schedule needs for them, computed from the tensors' shapes alone: the WeightStore lays its
 // weights out by it, and the memory plan counts the same bytes before anything loads (a layer's
 // share of a tier varies from layer to layer, and the slots are sized for the largest).
 #pragma once
@@ -8,13 +8,17 @@
 #include <cstdint>
 #include <vector>
 
-#include "policy/disk_reads.h"
+#include "policy/placement.h"
 #include "policy/policy.h"
-#include "runtime/base/dtype.h"
-#include "runtime/model/weights.h"
-#include "runtime/tiers/tiers.h"
 
 namespace alisa {
+
+// A stored weight as the placement sees it. The runtime derives the list, in checkpoint order,
+// from its weight_layout (runtime/model/tensor_shapes.h).
+struct TensorShape {
+  std::vector<int64_t> shape;
+  int64_t layer = -1;  // -1: a global weight
+};
 
 struct WeightPlacement {
   double compute_percent = 100;
@@ -43,7 +47,7 @@ int64_t numel_of(const std::vector<int64_t>& shape);
 inline constexpr size_t kSlotAlignment = 256;
 
 // Layer matrices are compressed; vectors (biases, norms) are too small to gain.
-bool compressible(const WeightSlot& slot, const WeightPlacement& placement);
+bool compressible(const TensorShape& tensor, const WeightPlacement& placement);
 
 struct PlacedTensor {
   Tier tier = Tier::kCompute;  // global weights stay on the compute tier
@@ -55,25 +59,32 @@ struct PlacedTensor {
 };
 
 struct PlacedWeights {
-  std::vector<PlacedTensor> tensors;  // per weight_layout entry
+  std::vector<PlacedTensor> tensors;  // per entry of the layout
   // Compute bytes of a slot for any layer's non-resident tensors, host bytes of the staging of
   // any layer's disk-resident ones, compute bytes of the dense slot of any layer's compressed
   // matrices.
   size_t slot_bytes = 0;
   size_t staging_bytes = 0;
   size_t dense_slot_bytes = 0;
-  uint64_t tier_bytes[3] = {0, 0, 0};  // by Tier
+  uint64_t tier_bytes[kNumTiers] = {0, 0, 0};  // by Tier
 };
 
 // Layer matrices in checkpoint order by place_by_percent over their stored bytes (within one
-// matrix of the asked split), vectors and global weights on the compute tier; `dtype` is what
-// dense tensors are stored in.
-PlacedWeights place_weights(const std::vector<WeightSlot>& layout, DType dtype,
+// matrix of the asked split), vectors and global weights on the compute tier; dense tensors are
+// stored with `value_bytes` a value (the run's activation dtype).
+PlacedWeights place_weights(const std::vector<TensorShape>& layout, size_t value_bytes,
                             const WeightPlacement& placement);
+
+// What one layer's weights read from disk: whole tensors are placed, so a layer's share of the
+// disk varies from layer to layer.
+struct LayerDiskRead {
+  double bytes = 0;
+  int64_t requests = 0;  // tensors, a read each
+};
 
 // What each layer reads from disk under `placed` (of `layout`), layer by layer: the cost model
 // prices the layers whose read outlasts the layer computing under it.
-std::vector<LayerDiskRead> layer_disk_reads(const std::vector<WeightSlot>& layout,
+std::vector<LayerDiskRead> layer_disk_reads(const std::vector<TensorShape>& layout,
                                             const PlacedWeights& placed);
 
 }  // namespace alisa

@@ -126,25 +126,20 @@ TEST_CASE("per-family keys and defaults follow Hugging Face's config classes", "
     config.erase("head_dim");
     CHECK(parse(config).head_dim == 128);
   }
-  SECTION("Qwen3 with attention_bias: all four projections") {
-    Json config = fixture_config("qwen3-tiny");
-    config["attention_bias"] = true;
-    const ModelSpec spec = parse(config);
-    CHECK(spec.qkv_bias);
-    CHECK(spec.o_bias);
+  SECTION("LLaMA and Qwen3 with attention_bias: all four projections; Qwen2 keeps o bare") {
+    for (const char* name : {"llama-tiny", "qwen3-tiny", "qwen2-tiny"}) {
+      INFO(name);
+      Json config = fixture_config(name);
+      config["attention_bias"] = true;
+      const ModelSpec spec = parse(config);
+      CHECK(spec.qkv_bias);
+      CHECK(spec.o_bias == (std::string(name) != "qwen2-tiny"));
+    }
   }
   SECTION("Mistral's null head_dim is hidden_size / num_attention_heads") {
     Json config = fixture_config("mistral-tiny");
     config["head_dim"] = nullptr;
     CHECK(parse(config).head_dim == 8);
-  }
-  SECTION("LLaMA with attention_bias: all four projections") {
-    Json config = fixture_config("llama-tiny");
-    config["attention_bias"] = true;
-    const ModelSpec spec = parse(config);
-    CHECK(spec.qkv_bias);
-    CHECK(spec.o_bias);
-    CHECK_FALSE(spec.qk_norm);
   }
   SECTION("the KV heads are required where the config class's default would not fit") {
     for (const char* name : {"mistral-tiny", "qwen2-tiny", "qwen3-tiny"}) {

@@ -216,8 +216,13 @@ TEST_CASE("every named architecture parses and has its published size", "[model_
   CHECK(named_model_spec("opt-125m").n_parameters() == 125'239'296);
   CHECK(named_model_spec("llama-2-7b").n_parameters() == 6'738'415'616);
   CHECK(named_model_spec("llama-3.1-8b").n_parameters() == 8'030'261'248);
-  CHECK(named_model_spec("qwen2.5-7b").n_parameters() == 7'615'616'512);
+  CHECK(named_model_spec("llama-3.1-70b").n_parameters() == 70'553'706'496);
   CHECK(named_model_spec("mistral-7b").n_parameters() == 7'248'023'552);
+  CHECK(named_model_spec("qwen2.5-7b").n_parameters() == 7'615'616'512);
+  CHECK(named_model_spec("qwen2.5-14b").n_parameters() == 14'770'033'664);
+  CHECK(named_model_spec("qwen2.5-32b").n_parameters() == 32'763'876'352);
+  CHECK(named_model_spec("qwen3-8b").n_parameters() == 8'190'735'360);  // q_norm, k_norm included
+  CHECK(named_model_spec("qwen3-32b").n_parameters() == 32'762'123'264);
 
   const ModelSpec opt = named_model_spec("opt-6.7b");
   CHECK(opt.family == alisa::ModelFamily::kOpt);

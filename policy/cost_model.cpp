@@ -17,6 +17,8 @@ constexpr int64_t kDecodeRanges = 8;
 // attention, residual adds, the MLP's matrices and activation, the cache write), and SWA's
 // score update, selection and sparse attention on top.
 constexpr double kKernelsPerUnit = 14;
+// Qwen3's per-head q and k norms.
+constexpr double kQkNormKernels = 2;
 constexpr double kSwaKernelsPerUnit = 3;
 // The head: final norm, the LM head GEMM, sampling, and the step's one host synchronisation.
 constexpr double kHeadKernels = 4;
@@ -48,6 +50,10 @@ double gemm_s(const HardwareProfile& hw, double rows, int64_t n, int64_t k) {
   const double nk = static_cast<double>(n) * static_cast<double>(k);
   return std::max(2.0 * rows * nk / (gemm_tflops(hw, m, n, k) * kTFLOP),
                   2.0 * nk / (hw.gpu_memory_gbps * kGB));
+}
+
+double kernels_per_unit(const ModelFootprint& m) {
+  return kKernelsPerUnit + (m.qk_norm ? kQkNormKernels : 0);
 }
 
 double layer_gemm_s(const HardwareProfile& hw, const ModelFootprint& model, double rows) {
@@ -206,7 +212,7 @@ Stage prefill_stage(const CostInputs& in, const Policy& p, const Sizes& z) {
                          kTFLOP);
   Affine& gpu = st["gpu"];
   gpu.c0 += z.G * (layer_gemm_s(hw, in.model, rows) + attention_s +
-                   kKernelsPerUnit * hw.gpu_launch_us * 1e-6);
+                   kernels_per_unit(in.model) * hw.gpu_launch_us * 1e-6);
   add_weight_stream(st, z, hw, p);
   add_activation_stream(st, z, hw, z.s);
   // The prompt's K and V go home: every unit not on the GPU stores them (Phase III keeps hidden
@@ -249,7 +255,7 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
   // One unit's GEMMs and launches; its attention depends on where its cache lies (below).
   const double unit_compute_s =
       layer_gemm_s(hw, in.model, z.b) +
-      (kKernelsPerUnit + (swa ? kSwaKernelsPerUnit : 0)) * hw.gpu_launch_us * 1e-6;
+      (kernels_per_unit(in.model) + (swa ? kSwaKernelsPerUnit : 0)) * hw.gpu_launch_us * 1e-6;
   gpu.c0 += z.G * unit_compute_s;
   add_weight_stream(st, z, hw, p);
   add_activation_stream(st, z, hw, 1);

@@ -25,11 +25,14 @@ ModelFootprint footprint_from_sizes(const ModelSizes& s) {
   f.kv_dim = s.kv_dim;
   f.embed_dim = s.embed_dim;
   f.n_kv_heads = s.n_kv_heads;
+  f.qk_norm = s.qk_norm;
   // Per layer: q [q_dim, d], k and v [kv_dim, d], o [d, q_dim]; MLP 2 or 3 matrices of d * ffn.
   f.layer_matrix_params =
       2 * d * s.q_dim + 2 * d * s.kv_dim + (s.gated_mlp ? 3 : 2) * d * s.ffn_dim;
   f.layer_vector_params = 2 * norm_params;  // the attention and MLP norms
-  if (s.attention_bias) f.layer_vector_params += s.q_dim + 2 * s.kv_dim + d;
+  if (s.qkv_bias) f.layer_vector_params += s.q_dim + 2 * s.kv_dim;
+  if (s.o_bias) f.layer_vector_params += d;
+  if (s.qk_norm) f.layer_vector_params += 2 * (s.kv_dim / s.n_kv_heads);  // q_norm, k_norm
   if (s.mlp_bias) f.layer_vector_params += (s.gated_mlp ? 2 : 1) * s.ffn_dim + d;
   // Global: token embeddings [vocab, embed_dim], an untied head of the same shape, OPT's
   // position table, project_in/out, the final norm.

@@ -14,10 +14,12 @@ struct ModelSizes {
   int64_t kv_dim = 0;       // n_kv_heads * head_dim
   int64_t n_kv_heads = 0;
   int64_t ffn_dim = 0;
-  bool gated_mlp = false;       // LLaMA's gate, up, down
-  bool attention_bias = false;  // q/k/v/o biases
-  bool mlp_bias = false;        // MLP biases
-  bool layer_norm = true;       // LayerNorm (weight and bias); false: RMSNorm (weight only)
+  bool gated_mlp = false;  // LLaMA's gate, up, down
+  bool qkv_bias = false;   // q/k/v biases
+  bool o_bias = false;     // the output projection's bias
+  bool qk_norm = false;    // per-head RMSNorm weights of q and k ([head_dim] each)
+  bool mlp_bias = false;   // MLP biases
+  bool layer_norm = true;  // LayerNorm (weight and bias); false: RMSNorm (weight only)
   bool final_norm = true;
   int64_t vocab_size = 0;
   int64_t embed_dim = 0;  // token embedding width; != hidden_size: project_in/out exist
@@ -38,6 +40,7 @@ struct ModelFootprint {
   int64_t kv_dim = 0;
   int64_t n_kv_heads = 0;
   int64_t embed_dim = 0;
+  bool qk_norm = false;  // two more norm kernels per layer
   // Parameters of one decoder layer and of the global weights (embeddings, positions,
   // projections, head, final norm), split into 2-D matrices (compressible) and 1-D vectors
   // (biases, norm weights: never compressed, as in FlexGen).

@@ -27,6 +27,12 @@ std::filesystem::path fixture_path(const std::string& name) {
   return path;
 }
 
+const std::vector<std::string>& fixture_model_names() {
+  static const std::vector<std::string> names = {"opt-tiny",     "llama-tiny", "llama3-tiny",
+                                                 "mistral-tiny", "qwen2-tiny", "qwen3-tiny"};
+  return names;
+}
+
 std::filesystem::path repo_dir() {
   const char* override_dir = std::getenv("ALISA_REPO_DIR");
   return std::filesystem::absolute(override_dir != nullptr ? override_dir : ALISA_SOURCE_DIR);

@@ -12,6 +12,11 @@ namespace alisa::test {
 // ../shared/fixtures/<name>; fails the test (throws) with a clear message when it is missing.
 std::filesystem::path fixture_path(const std::string& name);
 
+// The fixture models the engine is held to Hugging Face on, one per family and option: opt-tiny,
+// llama-tiny, llama3-tiny (Llama-3.1 rope scaling), mistral-tiny, qwen2-tiny (q/k/v biases, tied
+// embeddings), qwen3-tiny (per-head q/k norms, head_dim unrelated to hidden_size / heads).
+const std::vector<std::string>& fixture_model_names();
+
 // This repository's root: ALISA_REPO_DIR where set (a copy on the GPU host), else the source
 // folder the tests were built from.
 std::filesystem::path repo_dir();

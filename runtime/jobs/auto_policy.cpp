@@ -29,6 +29,7 @@ CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hw,
   ALISA_CHECK(capacity <= spec.max_positions, "workload: prompt_len + gen_len (",
               r.workload.prompt_len, " + ", r.workload.gen_len, ") is more than ", spec.name,
               "'s max_positions ", spec.max_positions);
+  check_within_sliding_window(spec, capacity);
   CostInputs in;
   in.model = model_footprint(spec);
   in.workload = r.workload;

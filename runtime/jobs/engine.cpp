@@ -93,6 +93,7 @@ BatchRunner Engine::make_runner(const BatchShape& shape) {
               "policy keeps ",
               100 - policy_->weights_gpu_percent, "% of them elsewhere",
               policy_->compress_weights ? " and compresses them" : "");
+  check_within_sliding_window(spec_, shape.capacity);
   BatchShape with_dtype = shape;
   with_dtype.activation_dtype = activation_dtype();
   return BatchRunner(spec_, *weights_, ops(), device(), with_dtype);
@@ -101,6 +102,7 @@ BatchRunner Engine::make_runner(const BatchShape& shape) {
 std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int64_t capacity,
                                                        int64_t max_step_tokens) {
   ALISA_ASSERT(n_sequences >= 1, "a block of no sequences");
+  check_within_sliding_window(spec_, capacity);
   Policy policy = policy_.value_or(Policy{});
   if (!policy_) policy.gpu_batch_size = n_sequences;
   // A job smaller than the block gets fewer (or smaller) GPU batches, not padding.

@@ -1,90 +1,16 @@
 #include "runtime/model/model_spec.h"
 
-#include <cmath>
 #include <fstream>
-#include <nlohmann/json.hpp>
-#include <numbers>
 #include <sstream>
 
 #include "runtime/base/common.h"
 #include "runtime/model/embedded_models.h"
+#include "runtime/model/llama_families.h"
 
 namespace alisa {
 namespace {
 
-using Json = nlohmann::json;
-
-// Typed access to config keys with errors that name the file and key.
-class ConfigReader {
- public:
-  ConfigReader(const Json& json, std::string source) : json_(json), source_(std::move(source)) {}
-
-  bool has(const char* key) const { return json_.contains(key) && !json_[key].is_null(); }
-
-  int64_t integer(const char* key) const {
-    ALISA_CHECK(has(key), source_, ": missing key '", key, "'");
-    return integer_value(json_[key], key);
-  }
-  int64_t integer(const char* key, int64_t fallback) const {
-    return has(key) ? integer_value(json_[key], key) : fallback;
-  }
-  int64_t positive(const char* key) const {
-    const int64_t value = integer(key);
-    ALISA_CHECK(value > 0, source_, ": '", key, "' must be positive, got ", value);
-    return value;
-  }
-  double number(const char* key, double fallback) const {
-    if (!has(key)) return fallback;
-    ALISA_CHECK(json_[key].is_number(), source_, ": '", key, "' must be a number");
-    return json_[key].get<double>();
-  }
-  bool boolean(const char* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    ALISA_CHECK(json_[key].is_boolean(), source_, ": '", key, "' must be true or false");
-    return json_[key].get<bool>();
-  }
-  std::string string(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    ALISA_CHECK(json_[key].is_string(), source_, ": '", key, "' must be a string");
-    return json_[key].get<std::string>();
-  }
-  // A token id, or a list of them (eos_token_id may be either).
-  std::vector<int32_t> token_ids(const char* key) const {
-    std::vector<int32_t> ids;
-    if (!has(key)) return ids;
-    const Json& value = json_[key];
-    if (value.is_array()) {
-      for (const Json& item : value) ids.push_back(static_cast<int32_t>(integer_value(item, key)));
-    } else {
-      ids.push_back(static_cast<int32_t>(integer_value(value, key)));
-    }
-    return ids;
-  }
-  const Json* object(const char* key) const {
-    if (!has(key)) return nullptr;
-    ALISA_CHECK(json_[key].is_object(), source_, ": '", key, "' must be an object");
-    return &json_[key];
-  }
-  const std::string& source() const { return source_; }
-
- private:
-  int64_t integer_value(const Json& value, const char* key) const {
-    ALISA_CHECK(value.is_number_integer(), source_, ": '", key, "' must be an integer");
-    return value.get<int64_t>();
-  }
-  const Json& json_;
-  std::string source_;
-};
-
-Activation parse_activation(const std::string& name, const std::string& source) {
-  if (name == "relu") return Activation::kRelu;
-  if (name == "gelu") return Activation::kGelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
-    return Activation::kGeluTanh;
-  if (name == "silu" || name == "swish") return Activation::kSilu;
-  throw Error(str(source, ": unsupported activation '", name,
-                  "' (supported: relu, gelu, gelu_new, gelu_pytorch_tanh, silu)"));
-}
+using Json = ConfigReader::Json;
 
 // config.json's torch_dtype (transformers 5 writes dtype); float32 when absent.
 DType parse_torch_dtype(const ConfigReader& config) {
@@ -122,7 +48,7 @@ ModelSpec parse_opt(const ConfigReader& config) {
   spec.norm_eps = 1e-5f;  // torch.nn.LayerNorm's default, which OPT uses
   spec.activation = parse_activation(config.string("activation_function", "relu"), config.source());
   spec.tie_word_embeddings = config.boolean("tie_word_embeddings", true);
-  spec.attention_bias = spec.mlp_bias = config.boolean("enable_bias", true);
+  spec.qkv_bias = spec.o_bias = spec.mlp_bias = config.boolean("enable_bias", true);
   spec.learned_positions = true;
   spec.position_offset = 2;
   spec.word_embed_proj_dim = config.integer("word_embed_proj_dim", spec.hidden_size);
@@ -135,78 +61,73 @@ ModelSpec parse_opt(const ConfigReader& config) {
   return spec;
 }
 
-// Hugging Face's rope initialisation: default, linear and llama3 scaling.
-std::vector<float> rope_inverse_frequencies(const ConfigReader& config, int64_t head_dim,
-                                            float theta) {
-  // Hugging Face keeps inv_freq in float32 whatever dtype the weights load in: compute in double
-  // and round once to float32, never to the checkpoint's dtype.
-  std::vector<float> inv_freq(head_dim / 2);
-  for (int64_t i = 0; i < head_dim / 2; ++i) {
-    const double exponent = static_cast<double>(2 * i) / static_cast<double>(head_dim);
-    inv_freq[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(theta), exponent));
+// The model types alisa runs and the Hugging Face class each one's checkpoints are saved from.
+struct FamilyEntry {
+  const char* model_type;
+  ModelFamily family;
+  const char* architecture;
+};
+constexpr FamilyEntry kFamilies[] = {
+    {"opt", ModelFamily::kOpt, "OPTForCausalLM"},
+    {"llama", ModelFamily::kLlama, "LlamaForCausalLM"},
+    {"mistral", ModelFamily::kMistral, "MistralForCausalLM"},
+    {"qwen2", ModelFamily::kQwen2, "Qwen2ForCausalLM"},
+    {"qwen3", ModelFamily::kQwen3, "Qwen3ForCausalLM"},
+};
+
+// Model types known not to run yet, and why (the key that says so).
+struct RefusedType {
+  const char* model_type;
+  const char* reason;
+};
+constexpr RefusedType kRefusedTypes[] = {
+    {"mixtral", "a sparse mixture of experts ('num_local_experts' MLPs per layer)"},
+    {"qwen2_moe", "a sparse mixture of experts ('num_experts' MLPs per layer)"},
+    {"qwen3_moe", "a sparse mixture of experts ('num_experts' MLPs per layer)"},
+};
+
+const FamilyEntry& family_of(const ConfigReader& config) {
+  const std::string& source = config.source();
+  ALISA_CHECK(config.has("model_type"), source, ": missing key 'model_type'");
+  const std::string model_type = config.string("model_type", "");
+  const FamilyEntry* entry = nullptr;
+  for (const FamilyEntry& family : kFamilies) {
+    if (model_type == family.model_type) entry = &family;
   }
-  const Json* scaling = config.object("rope_scaling");
-  const Json* parameters = config.object("rope_parameters");
-  const Json* rope = scaling != nullptr ? scaling : parameters;
-  if (rope == nullptr) return inv_freq;
-  const ConfigReader rope_config(*rope, config.source() + " rope parameters");
-  std::string type = rope_config.string("rope_type", rope_config.string("type", "default"));
-  if (type == "default") return inv_freq;
-  const double factor = rope_config.number("factor", 1.0);
-  ALISA_CHECK(factor > 0, config.source(), ": rope factor must be positive");
-  if (type == "linear") {
-    for (float& f : inv_freq) f = static_cast<float>(f / factor);
-    return inv_freq;
-  }
-  if (type == "llama3") {
-    const double low = rope_config.number("low_freq_factor", 1.0);
-    const double high = rope_config.number("high_freq_factor", 4.0);
-    const double old_context =
-        static_cast<double>(rope_config.integer("original_max_position_embeddings", 8192));
-    const double low_wavelen = old_context / low;
-    const double high_wavelen = old_context / high;
-    for (float& f : inv_freq) {
-      const double wavelen = 2 * std::numbers::pi / f;
-      if (wavelen > low_wavelen) {
-        f = static_cast<float>(f / factor);
-      } else if (wavelen >= high_wavelen) {
-        const double smooth = (old_context / wavelen - low) / (high - low);
-        f = static_cast<float>((1 - smooth) * f / factor + smooth * f);
-      }
+  if (entry == nullptr) {
+    for (const RefusedType& refused : kRefusedTypes) {
+      ALISA_CHECK(model_type != refused.model_type, source, ": model_type '", model_type, "' is ",
+                  refused.reason, ", which alisa does not run yet");
     }
-    return inv_freq;
+    std::string known;
+    for (const FamilyEntry& family : kFamilies) {
+      known += str(known.empty() ? "" : ", ", family.model_type);
+    }
+    throw Error(
+        str(source, ": unsupported model_type '", model_type, "' (alisa runs ", known, ")"));
   }
-  throw Error(str(config.source(), ": unsupported rope type '", type,
-                  "' (supported: default, linear, llama3)"));
+  // A checkpoint of another head (sequence classification, a vision model's text part) or a
+  // model_type that does not match its class would load wrong weights or run the wrong program.
+  for (const std::string& architecture : config.strings("architectures")) {
+    ALISA_CHECK(architecture == entry->architecture, source, ": 'architectures' names '",
+                architecture, "' but model_type '", model_type, "' runs as ", entry->architecture);
+  }
+  return *entry;
 }
 
-ModelSpec parse_llama(const ConfigReader& config) {
-  ModelSpec spec;
-  spec.family = ModelFamily::kLlama;
-  spec.vocab_size = config.positive("vocab_size");
-  spec.hidden_size = config.positive("hidden_size");
-  spec.n_layers = config.positive("num_hidden_layers");
-  spec.n_heads = config.positive("num_attention_heads");
-  spec.n_kv_heads = config.integer("num_key_value_heads", spec.n_heads);
-  spec.head_dim = config.integer("head_dim", spec.hidden_size / spec.n_heads);
-  spec.ffn_dim = config.positive("intermediate_size");
-  spec.max_positions = config.positive("max_position_embeddings");
-  spec.norm = NormKind::kRmsNorm;
-  spec.norm_eps = static_cast<float>(config.number("rms_norm_eps", 1e-6));
-  spec.activation = parse_activation(config.string("hidden_act", "silu"), config.source());
-  spec.gated_mlp = true;
-  spec.tie_word_embeddings = config.boolean("tie_word_embeddings", false);
-  spec.attention_bias = config.boolean("attention_bias", false);
-  spec.mlp_bias = config.boolean("mlp_bias", false);
-  spec.word_embed_proj_dim = spec.hidden_size;
-  double theta = config.number("rope_theta", 10000.0);
-  if (const Json* parameters = config.object("rope_parameters")) {
-    theta = ConfigReader(*parameters, config.source()).number("rope_theta", theta);
+void check_eos(const ModelSpec& spec, const std::string& source) {
+  for (int32_t id : spec.eos_token_ids) {
+    ALISA_CHECK(id >= 0 && id < spec.vocab_size, source, ": eos_token_id ", id,
+                " is outside the vocabulary of ", spec.vocab_size);
   }
-  spec.rope_theta = static_cast<float>(theta);
-  ALISA_CHECK(spec.head_dim > 0, config.source(), ": head_dim must be positive");
-  spec.rope_inv_freq = rope_inverse_frequencies(config, spec.head_dim, spec.rope_theta);
-  return spec;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  ALISA_CHECK(in.good(), "cannot read ", path.string(), ": no such file or not readable");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace
@@ -214,7 +135,9 @@ ModelSpec parse_llama(const ConfigReader& config) {
 int64_t ModelSpec::n_parameters() const {
   const int64_t d = hidden_size;
   int64_t attention = d * q_dim() + 2 * d * kv_dim() + q_dim() * d;
-  if (attention_bias) attention += q_dim() + 2 * kv_dim() + d;
+  if (qkv_bias) attention += q_dim() + 2 * kv_dim();
+  if (o_bias) attention += d;
+  if (qk_norm) attention += 2 * head_dim;
   int64_t mlp = (gated_mlp ? 3 : 2) * d * ffn_dim;
   if (mlp_bias) mlp += (gated_mlp ? 2 : 1) * ffn_dim + d;
   const int64_t norms = (norm == NormKind::kLayerNorm ? 4 : 2) * d;
@@ -228,32 +151,16 @@ int64_t ModelSpec::n_parameters() const {
 }
 
 ModelSpec model_spec_from_json(const std::string& json_text, const std::string& source) {
-  Json json;
-  try {
-    json = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
-    throw Error(str(source, ": not valid JSON: ", e.what()));
-  }
-  ALISA_CHECK(json.is_object(), source, ": expected a JSON object");
+  const Json json = ConfigReader::parse_object(json_text, source);
   const ConfigReader config(json, source);
-  ALISA_CHECK(config.has("model_type"), source, ": missing key 'model_type'");
-  const std::string model_type = config.string("model_type", "");
-  ModelSpec spec;
-  if (model_type == "opt") {
-    spec = parse_opt(config);
-  } else if (model_type == "llama") {
-    spec = parse_llama(config);
-  } else {
-    throw Error(str(source, ": unsupported model_type '", model_type, "' (alisa runs opt, llama)"));
-  }
+  const FamilyEntry& entry = family_of(config);
+  ModelSpec spec = entry.family == ModelFamily::kOpt ? parse_opt(config)
+                                                     : parse_llama_family(config, entry.family);
   check_common(spec, source);
   spec.pad_token_id = static_cast<int32_t>(config.integer("pad_token_id", -1));
   spec.bos_token_id = static_cast<int32_t>(config.integer("bos_token_id", -1));
   spec.eos_token_ids = config.token_ids("eos_token_id");
-  for (int32_t id : spec.eos_token_ids) {
-    ALISA_CHECK(id >= 0 && id < spec.vocab_size, source, ": eos_token_id ", id,
-                " is outside the vocabulary of ", spec.vocab_size);
-  }
+  check_eos(spec, source);
   spec.torch_dtype = parse_torch_dtype(config);
   spec.name = source;
   return spec;
@@ -261,11 +168,22 @@ ModelSpec model_spec_from_json(const std::string& json_text, const std::string& 
 
 ModelSpec load_model_spec(const std::filesystem::path& folder) {
   const std::filesystem::path path = folder / "config.json";
-  std::ifstream in(path);
-  ALISA_CHECK(in.good(), "cannot read ", path.string(), ": no such file or not readable");
-  std::ostringstream text;
-  text << in.rdbuf();
-  ModelSpec spec = model_spec_from_json(text.str(), path.string());
+  ModelSpec spec = model_spec_from_json(read_file(path), path.string());
+  const std::filesystem::path generation = folder / "generation_config.json";
+  if (std::filesystem::exists(generation)) {
+    const Json json = ConfigReader::parse_object(read_file(generation), generation.string());
+    const ConfigReader config(json, generation.string());
+    if (config.has("eos_token_id")) {
+      spec.eos_token_ids = config.token_ids("eos_token_id");
+      check_eos(spec, generation.string());
+    }
+    if (spec.bos_token_id < 0) {
+      spec.bos_token_id = static_cast<int32_t>(config.integer("bos_token_id", -1));
+    }
+    if (spec.pad_token_id < 0) {
+      spec.pad_token_id = static_cast<int32_t>(config.integer("pad_token_id", -1));
+    }
+  }
   spec.name = folder.string();
   return spec;
 }
@@ -290,6 +208,14 @@ std::vector<std::string> named_model_names() {
   return names;
 }
 
+void check_within_sliding_window(const ModelSpec& spec, int64_t positions) {
+  ALISA_CHECK(spec.sliding_window == 0 || positions <= spec.sliding_window, spec.name,
+              ": the run needs ", positions,
+              " positions per sequence (prompt + new tokens) but the model's sliding_window is ",
+              spec.sliding_window,
+              "; alisa has no sliding-window mask, so it runs such models only within the window");
+}
+
 ModelFootprint model_footprint(const ModelSpec& spec) {
   return footprint_from_sizes({.n_layers = spec.n_layers,
                                .hidden_size = spec.hidden_size,
@@ -298,7 +224,9 @@ ModelFootprint model_footprint(const ModelSpec& spec) {
                                .n_kv_heads = spec.n_kv_heads,
                                .ffn_dim = spec.ffn_dim,
                                .gated_mlp = spec.gated_mlp,
-                               .attention_bias = spec.attention_bias,
+                               .qkv_bias = spec.qkv_bias,
+                               .o_bias = spec.o_bias,
+                               .qk_norm = spec.qk_norm,
                                .mlp_bias = spec.mlp_bias,
                                .layer_norm = spec.norm == NormKind::kLayerNorm,
                                .final_norm = spec.final_norm,

@@ -69,16 +69,14 @@ void opt_layout(const ModelSpec& s, std::vector<WeightSlot>& slots) {
     using L = LayerWeights;
     add_layer(slots, j, p, "self_attn_layer_norm.weight", {d}, &L::attn_norm_weight, true);
     add_layer(slots, j, p, "self_attn_layer_norm.bias", {d}, &L::attn_norm_bias);
-    const std::pair<const char*, std::pair<Tensor L::*, Tensor L::*>> projections[] = {
-        {"q_proj", {&L::q_weight, &L::q_bias}},
-        {"k_proj", {&L::k_weight, &L::k_bias}},
-        {"v_proj", {&L::v_weight, &L::v_bias}},
-        {"out_proj", {&L::o_weight, &L::o_bias}}};
-    for (const auto& [name, fields] : projections) {
-      add_layer(slots, j, p, std::string("self_attn.") + name + ".weight", {d, d}, fields.first);
-      if (s.attention_bias) {
-        add_layer(slots, j, p, std::string("self_attn.") + name + ".bias", {d}, fields.second);
-      }
+    const std::tuple<const char*, bool, Tensor L::*, Tensor L::*> projections[] = {
+        {"q_proj", s.qkv_bias, &L::q_weight, &L::q_bias},
+        {"k_proj", s.qkv_bias, &L::k_weight, &L::k_bias},
+        {"v_proj", s.qkv_bias, &L::v_weight, &L::v_bias},
+        {"out_proj", s.o_bias, &L::o_weight, &L::o_bias}};
+    for (const auto& [name, has_bias, weight, bias] : projections) {
+      add_layer(slots, j, p, std::string("self_attn.") + name + ".weight", {d, d}, weight);
+      if (has_bias) add_layer(slots, j, p, std::string("self_attn.") + name + ".bias", {d}, bias);
     }
     add_layer(slots, j, p, "final_layer_norm.weight", {d}, &L::mlp_norm_weight, true);
     add_layer(slots, j, p, "final_layer_norm.bias", {d}, &L::mlp_norm_bias);
@@ -101,14 +99,18 @@ void llama_layout(const ModelSpec& s, std::vector<WeightSlot>& slots) {
     const std::string p = "model.layers." + std::to_string(j) + ".";
     using L = LayerWeights;
     add_layer(slots, j, p, "input_layernorm.weight", {d}, &L::attn_norm_weight, true);
-    const std::tuple<const char*, int64_t, int64_t, Tensor L::*, Tensor L::*> projections[] = {
-        {"self_attn.q_proj", s.q_dim(), d, &L::q_weight, &L::q_bias},
-        {"self_attn.k_proj", s.kv_dim(), d, &L::k_weight, &L::k_bias},
-        {"self_attn.v_proj", s.kv_dim(), d, &L::v_weight, &L::v_bias},
-        {"self_attn.o_proj", d, s.q_dim(), &L::o_weight, &L::o_bias}};
-    for (const auto& [name, rows, cols, weight, bias] : projections) {
+    const std::tuple<const char*, int64_t, int64_t, bool, Tensor L::*, Tensor L::*> projections[] =
+        {{"self_attn.q_proj", s.q_dim(), d, s.qkv_bias, &L::q_weight, &L::q_bias},
+         {"self_attn.k_proj", s.kv_dim(), d, s.qkv_bias, &L::k_weight, &L::k_bias},
+         {"self_attn.v_proj", s.kv_dim(), d, s.qkv_bias, &L::v_weight, &L::v_bias},
+         {"self_attn.o_proj", d, s.q_dim(), s.o_bias, &L::o_weight, &L::o_bias}};
+    for (const auto& [name, rows, cols, has_bias, weight, bias] : projections) {
       add_layer(slots, j, p, std::string(name) + ".weight", {rows, cols}, weight);
-      if (s.attention_bias) add_layer(slots, j, p, std::string(name) + ".bias", {rows}, bias);
+      if (has_bias) add_layer(slots, j, p, std::string(name) + ".bias", {rows}, bias);
+    }
+    if (s.qk_norm) {
+      add_layer(slots, j, p, "self_attn.q_norm.weight", {s.head_dim}, &L::q_norm_weight, true);
+      add_layer(slots, j, p, "self_attn.k_norm.weight", {s.head_dim}, &L::k_norm_weight, true);
     }
     add_layer(slots, j, p, "post_attention_layernorm.weight", {d}, &L::mlp_norm_weight, true);
     const std::tuple<const char*, int64_t, int64_t, Tensor L::*, Tensor L::*> mlp[] = {

@@ -21,6 +21,7 @@ struct LayerWeights {
   Tensor k_weight, k_bias;                  // [kv_dim, hidden], [kv_dim]
   Tensor v_weight, v_bias;                  // [kv_dim, hidden], [kv_dim]
   Tensor o_weight, o_bias;                  // [hidden, q_dim], [hidden]
+  Tensor q_norm_weight, k_norm_weight;      // [head_dim] (Qwen3's per-head q and k norms)
   Tensor mlp_norm_weight, mlp_norm_bias;    // [hidden]
   Tensor gate_weight, gate_bias;            // [ffn, hidden], [ffn] (gated MLPs only)
   Tensor up_weight, up_bias;                // [ffn, hidden], [ffn] (OPT's fc1)

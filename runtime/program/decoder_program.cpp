@@ -50,6 +50,12 @@ void DecoderProgram::norm(const Tensor& x, const Tensor& residual, const Tensor&
   }
 }
 
+void DecoderProgram::head_norm(const Tensor& x, const Tensor& weight, Ops& ops) const {
+  // An RMSNorm over rows of head_dim: [tokens, heads * head_dim] as [tokens * heads, head_dim].
+  const Tensor rows = x.reshape({x.numel() / spec_.head_dim, spec_.head_dim});
+  ops.rms_norm(rows, Tensor(), Tensor(), weight, spec_.norm_eps, rows);
+}
+
 void DecoderProgram::embed(const GlobalWeights& w, const StepBatch& step,
                            const DecoderScratch& scratch, const Tensor& hidden, Ops& ops) const {
   const int64_t n = step.batch * step.n_new;
@@ -93,6 +99,10 @@ void DecoderProgram::layer_qkv(const LayerWeights& w, const StepBatch& step,
   ops.linear(attention_input, w.q_weight, w.q_bias, q);
   ops.linear(attention_input, w.k_weight, w.k_bias, k);
   ops.linear(attention_input, w.v_weight, w.v_bias, v);
+  if (spec_.qk_norm) {
+    head_norm(q, w.q_norm_weight, ops);
+    head_norm(k, w.k_norm_weight, ops);
+  }
   if (!scratch.inv_freq.empty()) {
     ops.rotary(q.reshape({n, spec_.n_heads, hd}), step.position_ids, scratch.inv_freq);
     ops.rotary(k.reshape({n, spec_.n_kv_heads, hd}), step.position_ids, scratch.inv_freq);
@@ -146,6 +156,7 @@ SwaState DecoderProgram::recompute_kv(const KvRecompute& r, const SwaState& swa,
   const Tensor& input = spec_.norm_before ? r.normed : rows;
   ops.linear(input, w.k_weight, w.k_bias, r.k);
   ops.linear(input, w.v_weight, w.v_bias, r.v);
+  if (spec_.qk_norm) head_norm(r.k, w.k_norm_weight, ops);
   if (!scratch.inv_freq.empty()) {
     ops.rotary(r.k.reshape({n, spec_.n_kv_heads, hd}), r.positions, scratch.inv_freq);
   }

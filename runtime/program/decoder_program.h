@@ -1,6 +1,7 @@
 // The decoder, written once against Ops for every supported family: OPT (LayerNorm, learned
-// positions, ReLU MLP, optional post-LN and embedding projections) and LLaMA (RMSNorm, rotary
-// embeddings, SwiGLU, grouped-query attention). The spec's flags select the variant; the program
+// positions, ReLU MLP, optional post-LN and embedding projections) and LLaMA's layout (RMSNorm,
+// rotary embeddings, SwiGLU, grouped-query attention), which Mistral, Qwen2 (q/k/v biases, none on
+// o) and Qwen3 (per-head q and k norms) share. The spec's flags select the variant; the program
 // never knows which device runs it, never allocates and never moves data between tiers: the
 // caller (the engine now, the scheduler later) hands it weights, cache views and scratch.
 #pragma once
@@ -99,6 +100,8 @@ class DecoderProgram {
  private:
   void norm(const Tensor& x, const Tensor& residual, const Tensor& residual_out,
             const Tensor& weight, const Tensor& bias, const Tensor& out, Ops& ops) const;
+  // Qwen3's q_norm / k_norm: x [tokens, heads * head_dim] normalised per head, in place.
+  void head_norm(const Tensor& x, const Tensor& weight, Ops& ops) const;
   // Phase III: K and V of the selected tokens kept as hidden states (norm, K/V projections,
   // rotary embedding at their positions); `swa` with them attached.
   SwaState recompute_kv(const KvRecompute& r, const SwaState& swa, const DecoderScratch& scratch,

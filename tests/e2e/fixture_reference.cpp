@@ -10,6 +10,12 @@
 
 namespace alisa::test {
 
+std::vector<std::string> reference_model_names() {
+  std::vector<std::string> names = fixture_model_names();
+  names.insert(names.end(), {"demo:opt-code", "demo:llama-code"});
+  return names;
+}
+
 FixtureReference load_fixture_reference(const std::string& name) {
   return load_reference(name.rfind("demo:", 0) == 0 ? demo_model_path(name.substr(5))
                                                     : fixture_path(name));

@@ -19,6 +19,10 @@ struct FixtureReference {
   std::vector<float> decode_logits;   // [batch, gen_len, vocab]
 };
 
+// Every model with a Hugging Face reference: the fixtures (fixture_model_names()) and the
+// repository's demo models ("demo:opt-code", "demo:llama-code").
+std::vector<std::string> reference_model_names();
+
 // A checkpoint folder with reference.json and reference.safetensors in the fixtures' format.
 FixtureReference load_reference(const std::filesystem::path& model_dir);
 // ../shared/fixtures/<name>, or the repository's demo models for "demo:opt-code" and the like.

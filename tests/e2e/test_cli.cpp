@@ -173,6 +173,23 @@ TEST_CASE("bad configs and prompts are named in a one-line error", "[e2e][cli][e
     write_text(model / "config.json", config.dump());
     require_user_error(run, "gpt2");
   }
+  SECTION("a mixture of experts (mixtral-tiny)") {
+    const std::string mixtral = "generate --device cpu --model " +
+                                quoted(fixture_path("mixtral-tiny")) + " --prompts " +
+                                quoted(scratch / "p.jsonl");
+    require_user_error(mixtral, "model_type 'mixtral' is a sparse mixture of experts");
+  }
+  SECTION("a run longer than the model's sliding window") {
+    const fs::path mistral = copy_model(scratch, "mistral-tiny");
+    Json config = Json::parse(read_text(mistral / "config.json"));
+    config["sliding_window"] = 8;  // 3 prompt tokens + 6 new ones need 9 positions
+    write_text(mistral / "config.json", config.dump());
+    const std::string mistral_run = "generate --device cpu --model " + quoted(mistral) +
+                                    " --prompts " + quoted(scratch / "p.jsonl");
+    require_user_error(mistral_run + " --max-new-tokens 6", "sliding_window is 8");
+    std::string output;
+    CHECK(run_alisa(mistral_run + " --max-new-tokens 5", &output) == 0);
+  }
   SECTION("config.json missing a key") {
     Json config = Json::parse(read_text(model / "config.json"));
     config.erase("hidden_size");

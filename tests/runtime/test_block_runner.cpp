@@ -38,7 +38,7 @@ TEST_CASE("place_by_percent tracks the asked split within one item", "[offload]"
 
 TEST_CASE("policies that only move data give bitwise-identical logits", "[offload][e2e][devices]") {
   const TestDevice device = GENERATE(from_range(test_devices()));
-  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::string name = GENERATE(from_range(fixture_model_names()));
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
   const Run resident = run_policy(model, device, policy_with(100, 0, 100, 0, 100, 0), disk.path());
@@ -48,7 +48,7 @@ TEST_CASE("policies that only move data give bitwise-identical logits", "[offloa
 TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy tokens",
           "[offload][e2e][devices]") {
   const TestDevice device = GENERATE(from_range(test_devices()));
-  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::string name = GENERATE(from_range(fixture_model_names()));
   // CPU runs: float32 both sides. GPU runs: float16 activations, the CPU attending the same
   // float16 (pinned) cache with float32 accumulation.
   const double tolerance = device.tolerance(1e-5, 2e-2);
@@ -71,7 +71,7 @@ TEST_CASE("CPU attention over a CPU-resident cache matches and keeps greedy toke
 TEST_CASE("int4 weights: every placement gives the logits of the int4-rounded dense model",
           "[offload][e2e][devices]") {
   const TestDevice device = GENERATE(from_range(test_devices()));
-  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::string name = GENERATE(from_range(fixture_model_names()));
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk, rounded;
   write_int4_rounded_checkpoint(model, rounded.path());
@@ -86,7 +86,7 @@ TEST_CASE("int4 weights: every placement gives the logits of the int4-rounded de
 TEST_CASE("int8 KV cache: every placement gives the same logits, near the float ones",
           "[offload][e2e][devices]") {
   const TestDevice device = GENERATE(from_range(test_devices()));
-  const std::string name = GENERATE("opt-tiny", "llama-tiny");
+  const std::string name = GENERATE(from_range(fixture_model_names()));
   const std::filesystem::path model = fixture_path(name);
   ScratchDir disk;
   const Run dense = run_policy(model, device, policy_with(100, 0, 100, 0, 100, 0), disk.path());

@@ -108,7 +108,8 @@ TEST_CASE("opt-tiny config.json parses to its architecture", "[model_spec]") {
   CHECK(spec.activation == alisa::Activation::kRelu);
   CHECK_FALSE(spec.gated_mlp);
   CHECK(spec.tie_word_embeddings);
-  CHECK(spec.attention_bias);
+  CHECK(spec.qkv_bias);
+  CHECK(spec.o_bias);
   CHECK(spec.mlp_bias);
   CHECK(spec.learned_positions);
   CHECK(spec.position_offset == 2);
@@ -144,7 +145,10 @@ TEST_CASE("llama-tiny config.json parses to its architecture", "[model_spec]") {
   CHECK(spec.activation == alisa::Activation::kSilu);
   CHECK(spec.gated_mlp);
   CHECK_FALSE(spec.tie_word_embeddings);
-  CHECK_FALSE(spec.attention_bias);
+  CHECK_FALSE(spec.qkv_bias);
+  CHECK_FALSE(spec.o_bias);
+  CHECK_FALSE(spec.qk_norm);
+  CHECK(spec.sliding_window == 0);
   CHECK_FALSE(spec.mlp_bias);
   CHECK_FALSE(spec.learned_positions);
   CHECK(spec.word_embed_proj_dim == 64);
@@ -166,16 +170,35 @@ TEST_CASE("llama-tiny config.json parses to its architecture", "[model_spec]") {
   CHECK(spec.n_parameters() == 2 * per_layer + 2 * 512 * 64 + 64);
 }
 
+TEST_CASE("llama3-tiny config.json: Llama 3.1's rope scaling from rope_parameters, GQA 4:1",
+          "[model_spec]") {
+  const ModelSpec spec = alisa::load_model_spec(fixture_path("llama3-tiny"));
+  CHECK(spec.family == alisa::ModelFamily::kLlama);
+  CHECK(spec.n_heads == 8);
+  CHECK(spec.n_kv_heads == 2);
+  CHECK(spec.head_dim == 8);
+  CHECK(spec.rope_theta == 500000.0f);
+  // Its original context of 64 puts the wavelengths of all but the first frequency past the
+  // scaling's thresholds (16 and 64): they are divided by 8.
+  const std::vector<double> base = default_inv_freq(500000.0, 8);
+  check_inv_freq(spec, llama3_inv_freq(base, 8.0, 1.0, 4.0, 64.0));
+  CHECK(spec.rope_inv_freq[0] == 1.0f);
+  CHECK(spec.rope_inv_freq[1] == Approx(base[1] / 8).epsilon(1e-6));
+}
+
 TEST_CASE("every named architecture parses and has its published size", "[model_spec]") {
   struct Published {
     const char* name;
     double n_parameters;
   };
   const Published published[] = {
-      {"opt-125m", 125e6},     {"opt-1.3b", 1.3e9},    {"opt-6.7b", 6.7e9},
-      {"opt-13b", 13e9},       {"opt-30b", 30e9},      {"opt-66b", 66e9},
-      {"opt-175b", 175e9},     {"llama-2-7b", 6.74e9}, {"llama-2-13b", 13.0e9},
-      {"llama-2-70b", 69.0e9}, {"llama-3-8b", 8.03e9},
+      {"opt-125m", 125e6},       {"opt-1.3b", 1.3e9},    {"opt-6.7b", 6.7e9},
+      {"opt-13b", 13e9},         {"opt-30b", 30e9},      {"opt-66b", 66e9},
+      {"opt-175b", 175e9},       {"llama-2-7b", 6.74e9}, {"llama-2-13b", 13.0e9},
+      {"llama-2-70b", 69.0e9},   {"llama-3-8b", 8.03e9}, {"llama-3.1-8b", 8.03e9},
+      {"llama-3.1-70b", 70.6e9}, {"qwen2.5-7b", 7.61e9}, {"qwen2.5-14b", 14.7e9},
+      {"qwen2.5-32b", 32.5e9},   {"qwen3-8b", 8.19e9},   {"qwen3-32b", 32.8e9},
+      {"mistral-7b", 7.25e9},
   };
   const std::vector<std::string> names = alisa::named_model_names();
   CHECK(names.size() == std::size(published));
@@ -184,13 +207,22 @@ TEST_CASE("every named architecture parses and has its published size", "[model_
     CHECK(std::find(names.begin(), names.end(), model.name) != names.end());
     const ModelSpec spec = named_model_spec(model.name);
     CHECK(spec.name == std::string("dummy:") + model.name);
-    CHECK(spec.head_dim * spec.n_heads == spec.hidden_size);
+    // Qwen3-32B's 64 heads of 128 are wider than its hidden size.
+    CHECK(spec.q_dim() == (model.name == std::string("qwen3-32b") ? 8192 : spec.hidden_size));
     const double n = static_cast<double>(spec.n_parameters());
     CHECK(std::abs(n - model.n_parameters) <= 0.02 * model.n_parameters);
   }
-  // The counts HF reports for these two, to the parameter.
+  // The counts HF reports for these, to the parameter (Qwen2.5's q/k/v biases included).
   CHECK(named_model_spec("opt-125m").n_parameters() == 125'239'296);
   CHECK(named_model_spec("llama-2-7b").n_parameters() == 6'738'415'616);
+  CHECK(named_model_spec("llama-3.1-8b").n_parameters() == 8'030'261'248);
+  CHECK(named_model_spec("llama-3.1-70b").n_parameters() == 70'553'706'496);
+  CHECK(named_model_spec("mistral-7b").n_parameters() == 7'248'023'552);
+  CHECK(named_model_spec("qwen2.5-7b").n_parameters() == 7'615'616'512);
+  CHECK(named_model_spec("qwen2.5-14b").n_parameters() == 14'770'033'664);
+  CHECK(named_model_spec("qwen2.5-32b").n_parameters() == 32'763'876'352);
+  CHECK(named_model_spec("qwen3-8b").n_parameters() == 8'190'735'360);  // q_norm, k_norm included
+  CHECK(named_model_spec("qwen3-32b").n_parameters() == 32'762'123'264);
 
   const ModelSpec opt = named_model_spec("opt-6.7b");
   CHECK(opt.family == alisa::ModelFamily::kOpt);
@@ -229,7 +261,8 @@ TEST_CASE("OPT-350m's shape: projections, post-LN and no final norm", "[model_sp
   config["tie_word_embeddings"] = false;
   config["activation_function"] = "gelu";
   const ModelSpec plain = parse(config);
-  CHECK_FALSE(plain.attention_bias);
+  CHECK_FALSE(plain.qkv_bias);
+  CHECK_FALSE(plain.o_bias);
   CHECK_FALSE(plain.mlp_bias);
   CHECK_FALSE(plain.tie_word_embeddings);
   CHECK(plain.activation == alisa::Activation::kGelu);
@@ -352,7 +385,7 @@ TEST_CASE("config errors name the source and the key", "[model_spec]") {
     require_config_error(config, Contains("unsupported activation 'tanh'"));
     config = llama_config();
     config["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
-    require_config_error(config, Contains("unsupported rope type 'yarn'"));
+    require_config_error(config, Contains("unsupported rope_type 'yarn' in 'rope_scaling'"));
     config = llama_config();
     config["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 0.0}};
     require_config_error(config, Contains("rope factor must be positive"));
@@ -360,7 +393,8 @@ TEST_CASE("config errors name the source and the key", "[model_spec]") {
   SECTION("unsupported model_type") {
     Json config = opt_config();
     config["model_type"] = "gpt2";
-    require_config_error(config, Contains("model_type 'gpt2'") && Contains("opt, llama"));
+    require_config_error(
+        config, Contains("model_type 'gpt2'") && Contains("opt, llama, mistral, qwen2, qwen3"));
   }
   SECTION("heads that do not divide") {
     Json config = opt_config();

@@ -1,7 +1,11 @@
 # Sourced on the GPU host: unpacks the carried libraries and points the tests at the carried
 # fixtures and binary. See docs/GPU_HOST.md.
 carry=$(realpath "${ALISA_CARRY:-.carry}")  # absolute: tests resolve paths from other folders
-[ -d "$carry/bin" ] || tar xJf "$carry/bin.tar.xz" -C "$carry"
+# Always unpack afresh: a bin/ left on a shared host by an earlier carry would run stale binaries.
+if [ -f "$carry/bin.tar.xz" ]; then
+  rm -rf "$carry/bin"
+  tar xJf "$carry/bin.tar.xz" -C "$carry"
+fi
 LD_LIBRARY_PATH=$(bash scripts/unpack_runtime_libs.sh "$carry/debs" /tmp/alisa-libs)
 export LD_LIBRARY_PATH
 export ALISA_FIXTURES_DIR=$carry/fixtures

@@ -144,6 +144,8 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
                       .stop_at_eos = options.stop_at_eos},
                      tokenizer ? &*tokenizer : nullptr, spec);
   const JobScan scan = job.scan();
+  // A shard may be empty (more shards than lines); a whole job may not.
+  ALISA_CHECK(scan.lines > 0 || shard.count > 1, *config.prompts, ": no prompts");
 
   const std::filesystem::path out_path = config.output.value_or("");
   const bool to_file = !out_path.empty() && out_path != "-";

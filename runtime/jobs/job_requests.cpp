@@ -91,7 +91,8 @@ bool setting(const std::string& key, const Json& value, RequestSettings& s) {
 }
 
 void parse_alisa(const Json& json, JobLine& line) {
-  line.id = json.contains("id") ? json["id"] : Json(line.line);
+  // Without an id, the line number names the line (and its record) for resume.
+  line.id = json.contains("id") && !json["id"].is_null() ? json["id"] : Json(line.line);
   for (const auto& [key, value] : json.items()) {
     if (key == "id") continue;
     if (key == "prompt") {

@@ -28,7 +28,8 @@ struct RequestSettings {
 
 struct JobLine {
   int64_t line = 0;  // 1-based line in the file
-  // alisa's "id" (the line number when absent) or OpenAI's "custom_id"; null when unreadable.
+  // alisa's "id" (the line number when absent or null) or OpenAI's "custom_id"; null when
+  // unreadable.
   nlohmann::json id;
   std::optional<std::string> text;          // "prompt"
   std::optional<std::vector<int32_t>> ids;  // "prompt_ids", or OpenAI's prompt as token ids

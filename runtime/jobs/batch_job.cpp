@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 namespace alisa {
@@ -162,12 +161,12 @@ bool BatchJob::run(Generator* generator, JobOutput& output, WrittenRecords writt
   };
 
   JobReader reader(input_, shard_);
-  std::unordered_set<uint64_t> seen;
+  IdSet seen;
   std::unordered_map<uint64_t, int64_t> repeats;
   JobLine line;
   while (reader.next(line)) {
     const uint64_t id = id_hash(line.id);
-    if (line.id.is_null() || !seen.insert(id).second) {
+    if (line.id.is_null() || !seen.insert(id)) {
       if (!line.id.is_null()) {
         line.error_code = "duplicate_id";
         line.error = str("id ", line.id.dump(), " repeats an earlier line's");
@@ -177,7 +176,7 @@ bool BatchJob::run(Generator* generator, JobOutput& output, WrittenRecords writt
       write_error(line);
       continue;
     }
-    if (written.done.count(id) != 0) {
+    if (written.done.contains(id)) {
       ++counts.skipped;
       continue;
     }

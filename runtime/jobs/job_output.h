@@ -8,13 +8,14 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
-#include <unordered_set>
+
+#include "runtime/jobs/id_set.h"
 
 namespace alisa {
 
 // The records an output already holds, by id_hash.
 struct WrittenRecords {
-  std::unordered_set<uint64_t> done;  // ids with their record (a result or an error)
+  IdSet done;  // ids with their record (a result or an error)
   // Records that complete no id: errors for repeats of an id, and for lines without a readable
   // id (by id_hash(null)). Written in line order, so a resume skips the first so many again.
   std::unordered_map<uint64_t, int64_t> repeats;

@@ -146,4 +146,34 @@ TEST_CASE("shards split a job by line and concatenate to it", "[e2e][jobs][shard
   require_user_error(args + " --shard 4/3", "--shard '4/3'");
 }
 
+TEST_CASE("a job logs progress lines and writes its metrics", "[e2e][jobs][progress]") {
+  ScratchDir scratch;
+  std::string args = job_args(scratch, 160);
+  // One bad line among the good ones: counted, and the job goes on.
+  write_text(scratch / "in.jsonl", read_text(scratch / "in.jsonl") + "{\"id\": \"bad\"}\n");
+  const fs::path metrics = scratch / "metrics.json";
+  std::string log;
+  REQUIRE(run_alisa(args + " --output " + (scratch / "out.jsonl").string() +
+                        " --log-interval 0.05 --metrics " + metrics.string(),
+                    &log) == 0);
+  INFO(log);
+  // stderr is not a terminal: whole lines with the figures, then the bad lines' warning.
+  CHECK_THAT(log, Catch::Contains("alisa: ") && Catch::Contains("/161 prompts, ") &&
+                      Catch::Contains(" tok/s, elapsed ") && Catch::Contains(", ETA "));
+  CHECK_THAT(log, Catch::Contains("1 of 161 lines were bad") && Catch::Contains("in.jsonl:161"));
+  const Json m = Json::parse(read_text(metrics));
+  CHECK(m["prompts"] == 161);
+  CHECK(m["completed"] == 160);
+  CHECK(m["errors"] == 1);
+  CHECK(m["skipped"] == 0);
+  CHECK(m["interrupted"] == false);
+  CHECK(m["tokens_out"].get<int64_t>() > 160);
+  CHECK(m["tokens_out"].get<int64_t>() <= 1600);
+  CHECK(m["tokens_in"].get<int64_t>() > 160);
+  CHECK(m["wall_s"].get<double>() > 0);
+  CHECK(m["memory_bytes"]["process_peak_rss"].get<int64_t>() > 0);
+  CHECK(m["memory_bytes"]["compute_tier_peak"].get<int64_t>() > 0);
+  CHECK(m["policy"].is_null());
+}
+
 }  // namespace alisa::test

@@ -7,6 +7,7 @@
 
 #include "runtime/base/common.h"
 #include "runtime/jobs/generator.h"
+#include "runtime/jobs/id_set.h"
 #include "runtime/jobs/job_output.h"
 #include "runtime/jobs/job_requests.h"
 #include "runtime/jobs/job_settings.h"
@@ -172,7 +173,7 @@ TEST_CASE("resume reads the output's ids and cuts off a torn last line", "[jobs]
   CHECK(written.repaired_bytes == 16);
   CHECK(read_text(out) == whole);
   CHECK(written.done.size() == 3);
-  for (const Json& id : {Json("a"), Json(7), Json("b")}) CHECK(written.done.count(id_hash(id)));
+  for (const Json& id : {Json("a"), Json(7), Json("b")}) CHECK(written.done.contains(id_hash(id)));
   CHECK(written.repeats.at(id_hash("a")) == 1);
   CHECK(written.repeats.at(id_hash(nullptr)) == 1);
 
@@ -183,6 +184,17 @@ TEST_CASE("resume reads the output's ids and cuts off a torn last line", "[jobs]
   write_text(out, "{\"id\": 1}\n");
   JobOutput(out, /*keep=*/true).write({{"id", 2}});
   CHECK(read_text(out) == "{\"id\": 1}\n{\"id\":2}\n");
+}
+
+TEST_CASE("IdSet holds every id once, across its merges", "[jobs]") {
+  IdSet set;
+  for (uint64_t i = 0; i < 20000; ++i) CHECK(set.insert(i * 7919 % 20011));
+  CHECK(set.size() == 20000);
+  for (uint64_t i = 0; i < 20000; i += 97) CHECK_FALSE(set.insert(i * 7919 % 20011));
+  CHECK(set.contains(0));
+  int absent = 0;
+  for (uint64_t v = 0; v < 20011; ++v) absent += !set.contains(v);
+  CHECK(absent == 11);
 }
 
 TEST_CASE("ids hash by their JSON text: 1 and \"1\" are different requests", "[jobs]") {

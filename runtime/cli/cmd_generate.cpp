@@ -114,6 +114,13 @@ Json job_settings(const RunConfig& c, const GenerationOptions& o, const std::str
           {"shard", shard}};
 }
 
+// The name OpenAI records give the model when a line names none: a checkpoint folder's name, or
+// dummy:NAME.
+std::string model_name(const std::string& model) {
+  const std::filesystem::path path = std::filesystem::path(model).lexically_normal();
+  return path.has_filename() ? path.filename().string() : path.parent_path().filename().string();
+}
+
 int64_t peak_rss_bytes() {
   struct rusage usage = {};
   getrusage(RUSAGE_SELF, &usage);
@@ -189,7 +196,7 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
 
   JobOutput output(out_path, resume);
   const RecordContext context{.format = JobReader(*config.prompts, shard).format(),
-                              .model = spec.name,
+                              .model = model_name(*config.model),
                               .created = created,
                               .tokenizer = tokenizer ? &*tokenizer : nullptr};
   JobProgress progress(std::max<int64_t>(scan.lines - n_written, 0), job_flags.log_interval_s);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -39,11 +40,19 @@ std::string JobProgress::line(const JobCounts& counts) const {
              " tok/s, elapsed ", format_duration(elapsed), ", ETA ", format_duration(left));
 }
 
+std::string JobProgress::bar(const JobCounts& counts) const {
+  constexpr int64_t kWidth = 24;
+  const int64_t done = counts.completed + counts.errors;
+  const int64_t filled = total_ > 0 ? std::min(kWidth, done * kWidth / total_) : kWidth;
+  return "[" + std::string(static_cast<size_t>(filled), '#') +
+         std::string(static_cast<size_t>(kWidth - filled), '.') + "]";
+}
+
 void JobProgress::update(const JobCounts& counts) {
   const auto now = std::chrono::steady_clock::now();
   if (terminal_) {
     if (now - last_ < std::chrono::milliseconds(200)) return;
-    std::fprintf(stderr, "\r%s   ", line(counts).c_str());
+    std::fprintf(stderr, "\r%s %s   ", bar(counts).c_str(), line(counts).c_str());
   } else {
     if (log_interval_s_ <= 0 ||
         std::chrono::duration<double>(now - last_).count() < log_interval_s_)
@@ -55,7 +64,7 @@ void JobProgress::update(const JobCounts& counts) {
 }
 
 void JobProgress::finish(const JobCounts& counts) {
-  if (terminal_) std::fprintf(stderr, "\r%s   \n", line(counts).c_str());
+  if (terminal_) std::fprintf(stderr, "\r%s %s   \n", bar(counts).c_str(), line(counts).c_str());
 }
 
 }  // namespace alisa::cli

@@ -1,5 +1,5 @@
-// What `alisa generate` tells a person while a batch job runs: on a terminal a progress line
-// redrawn in place; otherwise (a log file) one line every --log-interval seconds. Both say
+// What `alisa generate` tells a person while a batch job runs: on a terminal a progress bar and
+// line redrawn in place; otherwise (a log file) one line every --log-interval seconds. Both say
 // prompts done of the total, errors, generated tok/s and the time left.
 #pragma once
 
@@ -21,6 +21,7 @@ class JobProgress {
 
  private:
   std::string line(const JobCounts& counts) const;
+  std::string bar(const JobCounts& counts) const;  // "[#####...]" for a terminal
 
   int64_t total_;
   double log_interval_s_;

@@ -224,12 +224,13 @@ Shard parse_shard(const std::string& text) {
 JobReader::JobReader(const std::filesystem::path& path, Shard shard)
     : path_(path), in_(path), shard_(shard) {
   ALISA_CHECK(in_.good(), "cannot read ", path.string(), ": no such file or not readable");
-  // The format is the first non-blank line's: OpenAI's lines have a custom_id.
+  // The format is the first JSON object's (a torn first line says nothing): OpenAI's lines have
+  // a custom_id.
   std::string text;
   while (std::getline(in_, text)) {
-    if (text.find_first_not_of(" \t\r\n") == std::string::npos) continue;
     const Json first = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (first.is_object() && first.contains("custom_id")) format_ = JobFormat::kOpenAi;
+    if (!first.is_object()) continue;
+    if (first.contains("custom_id")) format_ = JobFormat::kOpenAi;
     break;
   }
   in_.clear();

@@ -1,5 +1,6 @@
 // The lines of a batch job: alisa's own {"id", "prompt" | "prompt_ids", settings...} or OpenAI's
-// Batch format ({"custom_id", "method", "url", "body"}), detected per file from its first line.
+// Batch format ({"custom_id", "method", "url", "body"}), detected per file from its first
+// JSON object.
 // A bad line is not an exception: it becomes a JobLine with an error, and the job goes on.
 #pragma once
 

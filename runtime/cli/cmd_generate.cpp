@@ -44,6 +44,7 @@ class SignalGuard {
   SignalGuard() {
     struct sigaction action = {};
     action.sa_handler = on_signal;
+    action.sa_flags = SA_RESTART;  // the job polls the flag; no call need fail with EINTR
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, &old_int_);
     sigaction(SIGTERM, &action, &old_term_);

@@ -1,10 +1,10 @@
 #include "runtime/jobs/engine.h"
 
 #include <algorithm>
-#include <numeric>
 
 #include "policy/memory_plan.h"
 #include "policy/solver.h"
+#include "runtime/jobs/generator.h"
 #include "runtime/model/tensor_shapes.h"
 #include "runtime/program/swa.h"
 #include "runtime/schedule/block_memory.h"
@@ -16,14 +16,6 @@ constexpr std::string_view kDummyPrefix = "dummy:";
 
 bool is_dummy(const std::string& model) {
   return model.rfind(kDummyPrefix, 0) == 0;
-}
-
-// A sampling stream per (seed, prompt): the same prompt samples the same way in any batch.
-uint64_t sampling_key(uint64_t seed, uint64_t prompt_index) {
-  uint64_t z = seed * 0x9e3779b97f4a7c15ull + prompt_index + 1;
-  z = (z ^ (z >> 33)) * 0xff51afd7ed558ccdull;
-  z = (z ^ (z >> 33)) * 0xc4ceb9fe1a85ec53ull;
-  return z ^ (z >> 33);
 }
 
 }  // namespace
@@ -236,82 +228,56 @@ void Engine::teacher_force(
   for (int64_t t = 0; t < seq_len; ++t) on_step(t, step_logits[static_cast<size_t>(t)]);
 }
 
+int64_t Engine::block_size_for(int64_t batch_size) const {
+  return policy_ ? policy_->block_size() : batch_size;
+}
+
 std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& prompts,
                                                    const GenerationOptions& options,
                                                    const ProgressFn& progress) {
   ALISA_CHECK(options.max_new_tokens >= 1, "max_new_tokens must be at least 1");
   ALISA_CHECK(options.batch_size >= 1, "batch_size must be at least 1");
+  std::vector<Request> requests;
+  int64_t max_prompt = 0;
   for (const Prompt& prompt : prompts) {
     validate_prompt(prompt.token_ids, options.max_new_tokens, str("prompt ", prompt.index));
+    max_prompt = std::max<int64_t>(max_prompt, static_cast<int64_t>(prompt.token_ids.size()));
+    requests.push_back({.token_ids = prompt.token_ids,
+                        .key = sampling_key(options.seed, prompt.index),
+                        .max_new_tokens = options.max_new_tokens,
+                        .sampling = options.sampling,
+                        .stop_at_eos = options.stop_at_eos});
   }
   // Batches of similar lengths waste less on padding; results come back in the given order.
-  std::vector<size_t> order(prompts.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return prompts[a].token_ids.size() > prompts[b].token_ids.size();
+  std::vector<const Request*> order;
+  for (const Request& request : requests) order.push_back(&request);
+  std::stable_sort(order.begin(), order.end(), [](const Request* a, const Request* b) {
+    return a->token_ids.size() > b->token_ids.size();
   });
 
   std::vector<std::vector<int32_t>> results(prompts.size());
   const int64_t total = static_cast<int64_t>(prompts.size()) * options.max_new_tokens;
   int64_t done = 0;
-  const int32_t pad_id = spec_.pad_token_id >= 0 ? spec_.pad_token_id : 0;
-  const auto is_eos = [&](int32_t token) {
-    return std::find(spec_.eos_token_ids.begin(), spec_.eos_token_ids.end(), token) !=
-           spec_.eos_token_ids.end();
-  };
-
-  int64_t max_prompt = 0;
-  for (const Prompt& prompt : prompts) {
-    max_prompt = std::max<int64_t>(max_prompt, static_cast<int64_t>(prompt.token_ids.size()));
-  }
-  const int64_t wanted = policy_ ? policy_->block_size() : options.batch_size;
-  std::unique_ptr<BlockRunner> runner =
-      make_block_runner(std::min<int64_t>(wanted, static_cast<int64_t>(prompts.size())),
-                        max_prompt + options.max_new_tokens, max_prompt);
-  const int64_t block = runner->shape().block_size();
-
-  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(block)) {
-    const size_t last = std::min(order.size(), first + static_cast<size_t>(block));
-    const int64_t n_real = static_cast<int64_t>(last - first);
-    // A short last block is filled with copies of its last prompt, whose results are dropped.
-    std::vector<const std::vector<int32_t>*> batch_prompts;
-    std::vector<uint64_t> keys;
-    for (int64_t i = 0; i < block; ++i) {
-      const size_t at = order[first + static_cast<size_t>(std::min(i, n_real - 1))];
-      batch_prompts.push_back(&prompts[at].token_ids);
-      keys.push_back(sampling_key(options.seed, prompts[at].index));
-    }
-    std::vector<int32_t> ids;
-    std::vector<uint8_t> mask;
-    int64_t seq_len = 0;
-    // Phase III keeps the prompt step's first positions as hidden states: every block's prompt
-    // step covers them.
-    left_pad(batch_prompts, pad_id, ids, mask, seq_len, runner->kept_positions());
-    runner->reset();
-    runner->step(ids, mask, seq_len);
-    std::vector<bool> finished(static_cast<size_t>(block), false);
-    for (int64_t s = n_real; s < block; ++s) finished[static_cast<size_t>(s)] = true;
-    const std::vector<uint8_t> ones(static_cast<size_t>(block), 1);
-    for (int64_t t = 0; t < options.max_new_tokens; ++t) {
-      std::vector<int32_t> tokens =
-          runner->sample(options.sampling, keys, static_cast<uint64_t>(t));
-      bool all_finished = true;
-      for (int64_t s = 0; s < block; ++s) {
-        if (finished[static_cast<size_t>(s)]) {
-          tokens[static_cast<size_t>(s)] = pad_id;  // as Hugging Face: pad after EOS
-          continue;
-        }
-        results[order[first + static_cast<size_t>(s)]].push_back(tokens[static_cast<size_t>(s)]);
-        if (options.stop_at_eos && is_eos(tokens[static_cast<size_t>(s)])) {
-          finished[static_cast<size_t>(s)] = true;
-        }
-        all_finished = all_finished && finished[static_cast<size_t>(s)];
-      }
-      done += n_real;
-      if (progress) progress(done, total);
-      if (all_finished || t + 1 == options.max_new_tokens) break;
-      runner->step(tokens, ones, 1);
-    }
+  Generator generator(
+      *this,
+      std::min<int64_t>(block_size_for(options.batch_size), static_cast<int64_t>(prompts.size())),
+      max_prompt, options.max_new_tokens);
+  const size_t block = static_cast<size_t>(generator.block_size());
+  for (size_t first = 0; first < order.size(); first += block) {
+    const size_t last = std::min(order.size(), first + block);
+    const std::span<const Request* const> rows(order.data() + first, last - first);
+    generator.run(rows, {.stop = {},
+                         .finished =
+                             [&](size_t row, Completion&& completion) {
+                               results[static_cast<size_t>(rows[row] - requests.data())] =
+                                   std::move(completion.tokens);
+                             },
+                         .step =
+                             [&](int64_t new_tokens) {
+                               done += new_tokens;
+                               if (progress) progress(done, total);
+                               return true;
+                             }});
     done = static_cast<int64_t>(last) * options.max_new_tokens;
     if (progress) progress(done, total);
   }

@@ -89,6 +89,8 @@ class Engine {
       const std::function<void(int64_t t, const std::vector<float>& logits)>& on_step);
   const SwaOptions& swa() const { return swa_; }
 
+  // Sequences per block for a job of this batch size: the policy's block when there is one.
+  int64_t block_size_for(int64_t batch_size) const;
   // Generated tokens per prompt, in the order given (stopping at EOS when asked, EOS included).
   std::vector<std::vector<int32_t>> generate(const std::vector<Prompt>& prompts,
                                              const GenerationOptions& options,

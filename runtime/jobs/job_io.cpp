@@ -44,36 +44,6 @@ bool blank(const std::string& line) {
 
 }  // namespace
 
-std::vector<PromptRecord> read_prompts(const std::filesystem::path& path) {
-  std::ifstream in = open_input(path);
-  std::vector<PromptRecord> records;
-  std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    if (blank(line)) continue;
-    const std::string where = str(path.string(), ":", number);
-    const Json json = parse_line(line, where);
-    PromptRecord record;
-    record.line = number;
-    for (const auto& [key, value] : json.items()) {
-      if (key == "id") {
-        record.id = value;
-      } else if (key == "prompt") {
-        ALISA_CHECK(value.is_string(), where, ": 'prompt' must be a string");
-        record.text = value.get<std::string>();
-      } else if (key == "prompt_ids") {
-        record.ids = int_list(value, where, "prompt_ids");
-      } else {
-        throw Error(str(where, ": unknown key '", key, "' (expected id, prompt or prompt_ids)"));
-      }
-    }
-    ALISA_CHECK(record.text.has_value() != record.ids.has_value(), where,
-                ": give exactly one of 'prompt' and 'prompt_ids'");
-    records.push_back(std::move(record));
-  }
-  ALISA_CHECK(!records.empty(), path.string(), ": no prompts");
-  return records;
-}
-
 std::vector<std::string> read_texts(const std::filesystem::path& path) {
   std::ifstream in = open_input(path);
   std::vector<std::string> texts;

@@ -1,4 +1,5 @@
-// Job files: prompts in, generations out (JSON Lines), and forward-pass inputs (JSON).
+// Job files: texts to tokenize, forward-pass inputs (JSON) and JSON Lines out. Batch jobs'
+// prompts are job_requests.h's.
 #pragma once
 
 #include <cstdint>
@@ -11,17 +12,6 @@
 #include <vector>
 
 namespace alisa {
-
-struct PromptRecord {
-  nlohmann::json id;                        // as given (string, number, ...); null when absent
-  std::optional<std::string> text;          // "prompt"
-  std::optional<std::vector<int32_t>> ids;  // "prompt_ids"
-  int64_t line = 0;                         // 1-based line in the file, for messages
-};
-
-// Reads {"id": ..., "prompt": "text"} or {"id": ..., "prompt_ids": [..]} lines; blank lines are
-// skipped. Throws alisa::Error naming file:line on anything else.
-std::vector<PromptRecord> read_prompts(const std::filesystem::path& path);
 
 // {"text": ...} lines of a tokenize job.
 std::vector<std::string> read_texts(const std::filesystem::path& path);

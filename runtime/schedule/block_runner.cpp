@@ -294,7 +294,16 @@ std::vector<float> BlockRunner::logits_to_host() const {
 
 std::vector<int32_t> BlockRunner::sample(const SamplingSettings& settings,
                                          std::span<const uint64_t> rng_keys, uint64_t step) {
-  return sample_rows(ops_, logits_, rng_keys_, sampled_, rng_keys, step, settings);
+  return alisa::sample_rows(ops_, logits_, rng_keys_, sampled_, rng_keys, step, settings);
+}
+
+std::vector<int32_t> BlockRunner::sample_rows(const SamplingSettings& settings,
+                                              std::span<const uint64_t> rng_keys, uint64_t step,
+                                              int64_t first) {
+  const int64_t end = first + static_cast<int64_t>(rng_keys.size());
+  ALISA_ASSERT(first >= 0 && end <= logits_.size(0) && end > first, "sampled rows");
+  return alisa::sample_rows(ops_, logits_.slice(0, first, end), rng_keys_.slice(0, first, end),
+                            sampled_.slice(0, first, end), rng_keys, step, settings);
 }
 
 }  // namespace alisa

@@ -51,6 +51,10 @@ class BlockRunner {
   std::vector<float> logits_to_host() const;
   std::vector<int32_t> sample(const SamplingSettings& settings, std::span<const uint64_t> rng_keys,
                               uint64_t step);
+  // Rows [first, first + rng_keys.size()) only: sequences of one block with their own settings.
+  std::vector<int32_t> sample_rows(const SamplingSettings& settings,
+                                   std::span<const uint64_t> rng_keys, uint64_t step,
+                                   int64_t first);
 
  private:
   struct BatchInputs {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "runtime/model/safetensors.h"
 #include "runtime/ops/backend.h"
@@ -82,12 +83,19 @@ TEST_CASE("alisa generate reproduces the greedy reference from a run YAML", "[e2
   REQUIRE(run_alisa("generate --config " + quoted(scratch / "run.yaml") + " --max-new-tokens " +
                         std::to_string(ref.gen_len) + " --output " + quoted(scratch / "out.jsonl"),
                     &output) == 0);
-  const std::vector<Json> records = read_jsonl(scratch / "out.jsonl");
-  REQUIRE(records.size() == ref.prompts.size());
-  for (size_t n = 0; n < records.size(); ++n) {
-    REQUIRE(records[n]["id"].get<size_t>() == n);
-    CHECK(records[n]["token_ids"].get<std::vector<int32_t>>() == ref.generated[n]);
+  // Lines come in completion order, each with its prompt's id.
+  std::ifstream in(scratch / "out.jsonl");
+  std::string line;
+  std::set<size_t> ids;
+  for (; std::getline(in, line);) {
+    const Json record = Json::parse(line);
+    const size_t id = record["id"].get<size_t>();
+    REQUIRE(id < ref.prompts.size());
+    CHECK(ids.insert(id).second);
+    CHECK(record["token_ids"].get<std::vector<int32_t>>() == ref.generated[id]);
+    CHECK(record["finish_reason"] == "length");
   }
+  CHECK(ids.size() == ref.prompts.size());
 }
 
 TEST_CASE("alisa tokenize reproduces Hugging Face's tokenizer", "[e2e][cli]") {
@@ -208,29 +216,32 @@ TEST_CASE("bad configs and prompts are named in a one-line error", "[e2e][cli][e
     write_text(scratch / "run.yaml", "temperature: warm\n");
     require_user_error(run + " --config " + quoted(scratch / "run.yaml"), "temperature");
   }
+  // A job whose every line is bad: an error record per line in the output, then one error line
+  // naming the first, and exit status 1 (a bad line among good ones is tests/e2e/test_jobs.cpp's).
+  const auto require_bad_job = [&](const std::string& prompts, const std::string& culprit,
+                                   const std::string& code) {
+    const fs::path out = scratch / "out.jsonl";
+    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
+                           quoted(scratch / prompts) + " --output " + quoted(out) + " --overwrite",
+                       culprit);
+    const Json record = Json::parse(read_text(out).substr(0, read_text(out).find('\n')));
+    CHECK(record["error"]["code"] == code);
+  };
   SECTION("a prompt longer than the model's positions") {
     write_prompts(scratch / "long.jsonl", {std::vector<int32_t>(120, 7)});
-    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
-                           quoted(scratch / "long.jsonl") + " --max-new-tokens 16",
-                       "positions");
+    require_bad_job("long.jsonl", "positions", "context_length_exceeded");
   }
   SECTION("a token id outside the vocabulary") {
     write_prompts(scratch / "bad.jsonl", {{5, 600}});
-    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
-                           quoted(scratch / "bad.jsonl"),
-                       "600");
+    require_bad_job("bad.jsonl", "600", "invalid_request");
   }
-  SECTION("a prompts line that is not JSON") {
-    write_text(scratch / "bad.jsonl", "{\"id\": 1, \"prompt_ids\": [1, 2]}\n{oops\n");
-    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
-                           quoted(scratch / "bad.jsonl"),
-                       "bad.jsonl:2");
+  SECTION("a prompts file whose every line is bad") {
+    write_text(scratch / "bad.jsonl", "{\"id\": 1, \"prompt_ids\": [1, -2]}\n{oops\n");
+    require_bad_job("bad.jsonl", "bad.jsonl:1", "invalid_request");
   }
   SECTION("a text prompt without a tokenizer") {
     write_text(scratch / "text.jsonl", "{\"id\": 1, \"prompt\": \"hello\"}\n");
-    require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
-                           quoted(scratch / "text.jsonl"),
-                       "tokenizer");
+    require_bad_job("text.jsonl", "tokenizer", "invalid_request");
   }
   SECTION("an impossible sampling setting") {
     require_user_error(run + " --top-p 1.5", "top_p");

@@ -1,0 +1,151 @@
+#include "runtime/jobs/generator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace alisa {
+namespace {
+
+// Settings that sample alike: every greedy row is the same whatever its top-k and top-p.
+bool same_sampling(const SamplingSettings& a, const SamplingSettings& b) {
+  if (a.temperature == 0 && b.temperature == 0) return true;
+  return a.temperature == b.temperature && a.top_k == b.top_k && a.top_p == b.top_p;
+}
+
+}  // namespace
+
+uint64_t sampling_key(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed * 0x9e3779b97f4a7c15ull + stream + 1;
+  z = (z ^ (z >> 33)) * 0xff51afd7ed558ccdull;
+  z = (z ^ (z >> 33)) * 0xc4ceb9fe1a85ec53ull;
+  return z ^ (z >> 33);
+}
+
+StepLogprobs step_logprobs(const float* logits, int64_t vocab, int32_t chosen, int32_t top) {
+  const float max = *std::max_element(logits, logits + vocab);
+  double sum = 0;
+  for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(logits[v]) - max);
+  const double log_sum = std::log(sum) + max;
+  const auto logprob = [&](int64_t v) {
+    return static_cast<float>(static_cast<double>(logits[v]) - log_sum);
+  };
+  StepLogprobs out{.logprob = logprob(chosen), .top = {}};
+  const int64_t n = std::min<int64_t>(top, vocab);
+  std::vector<int32_t> order(static_cast<size_t>(vocab));
+  std::iota(order.begin(), order.end(), 0);
+  // Ties go to the lower id, as greedy decoding picks.
+  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  for (int64_t i = 0; i < n; ++i) {
+    out.top.push_back({.token = order[static_cast<size_t>(i)],
+                       .logprob = logprob(order[static_cast<size_t>(i)])});
+  }
+  return out;
+}
+
+Generator::Generator(Engine& engine, int64_t n_sequences, int64_t max_prompt,
+                     int64_t max_new_tokens)
+    : engine_(engine),
+      runner_(engine.make_block_runner(n_sequences, max_prompt + max_new_tokens, max_prompt)) {}
+
+Generator::~Generator() = default;
+
+int64_t Generator::block_size() const {
+  return runner_->shape().block_size();
+}
+
+std::vector<int32_t> Generator::sample(std::span<const Request* const> requests,
+                                       std::span<const uint64_t> keys, uint64_t step) {
+  const int64_t n_real = static_cast<int64_t>(requests.size());
+  const int64_t block = block_size();
+  // One launch per run of rows that sample alike; the whole block (its padding rows too) when
+  // every request does, as a job with one set of settings always is.
+  std::vector<int32_t> tokens(static_cast<size_t>(block), 0);
+  for (int64_t first = 0; first < n_real;) {
+    const SamplingSettings& settings = requests[static_cast<size_t>(first)]->sampling;
+    int64_t end = first + 1;
+    while (end < n_real && same_sampling(requests[static_cast<size_t>(end)]->sampling, settings))
+      ++end;
+    if (first == 0 && end == n_real) end = block;
+    const std::vector<int32_t> got = runner_->sample_rows(
+        settings, keys.subspan(static_cast<size_t>(first), static_cast<size_t>(end - first)), step,
+        first);
+    std::copy(got.begin(), got.end(), tokens.begin() + first);
+    first = end;
+  }
+  return tokens;
+}
+
+bool Generator::run(std::span<const Request* const> requests, const BlockHooks& hooks) {
+  const int64_t block = block_size();
+  const int64_t n_real = static_cast<int64_t>(requests.size());
+  ALISA_ASSERT(n_real >= 1 && n_real <= block, "a block of ", n_real, " requests for ", block,
+               " rows");
+  const ModelSpec& spec = engine_.spec();
+  const int32_t pad_id = spec.pad_token_id >= 0 ? spec.pad_token_id : 0;
+  const auto is_eos = [&](int32_t token) {
+    return std::find(spec.eos_token_ids.begin(), spec.eos_token_ids.end(), token) !=
+           spec.eos_token_ids.end();
+  };
+  // A short block is filled with copies of its last request, whose results are dropped.
+  std::vector<const std::vector<int32_t>*> prompts;
+  std::vector<uint64_t> keys;
+  bool want_logprobs = false;
+  for (int64_t i = 0; i < block; ++i) {
+    const Request& request = *requests[static_cast<size_t>(std::min(i, n_real - 1))];
+    prompts.push_back(&request.token_ids);
+    keys.push_back(request.key);
+    want_logprobs = want_logprobs || request.logprobs >= 0;
+  }
+  std::vector<int32_t> ids;
+  std::vector<uint8_t> mask;
+  int64_t seq_len = 0;
+  // Phase III keeps the prompt step's first positions as hidden states: every block's prompt
+  // step covers them.
+  left_pad(prompts, pad_id, ids, mask, seq_len, runner_->kept_positions());
+  runner_->reset();
+  runner_->step(ids, mask, seq_len);
+
+  std::vector<Completion> completions(static_cast<size_t>(n_real));
+  std::vector<bool> finished(static_cast<size_t>(block), false);
+  for (int64_t s = n_real; s < block; ++s) finished[static_cast<size_t>(s)] = true;
+  const std::vector<uint8_t> ones(static_cast<size_t>(block), 1);
+  const int64_t vocab = spec.vocab_size;
+  for (int64_t t = 0;; ++t) {
+    std::vector<int32_t> tokens = sample(requests, keys, static_cast<uint64_t>(t));
+    const std::vector<float> logits =
+        want_logprobs ? runner_->logits_to_host() : std::vector<float>{};
+    int64_t n_new = 0;
+    bool all_finished = true;
+    for (int64_t s = 0; s < block; ++s) {
+      const size_t row = static_cast<size_t>(s);
+      if (finished[row]) {
+        tokens[row] = pad_id;  // as Hugging Face: pad after EOS
+        continue;
+      }
+      const Request& request = *requests[row];
+      Completion& completion = completions[row];
+      completion.tokens.push_back(tokens[row]);
+      ++n_new;
+      if (request.logprobs >= 0) {
+        completion.logprobs.push_back(step_logprobs(&logits[row * static_cast<size_t>(vocab)],
+                                                    vocab, tokens[row], request.logprobs));
+      }
+      const bool stop = (request.stop_at_eos && is_eos(tokens[row])) ||
+                        (hooks.stop && hooks.stop(row, completion.tokens));
+      if (stop || static_cast<int64_t>(completion.tokens.size()) >= request.max_new_tokens) {
+        finished[row] = true;
+        completion.finish = stop ? FinishReason::kStop : FinishReason::kLength;
+        if (hooks.finished) hooks.finished(row, std::move(completion));
+      }
+      all_finished = all_finished && finished[row];
+    }
+    if (hooks.step && !hooks.step(n_new)) return false;
+    if (all_finished) return true;
+    runner_->step(tokens, ones, 1);
+  }
+}
+
+}  // namespace alisa

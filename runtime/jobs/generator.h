@@ -1,0 +1,79 @@
+// Generator: runs blocks of requests, each with its own settings (sampling, token budget, EOS,
+// log-probabilities), and hands every sequence over as soon as it finishes. `Engine::generate`
+// and batch jobs (`batch_job.h`) both run on it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "runtime/jobs/engine.h"
+
+namespace alisa {
+
+// A sampling stream per (seed, stream): the same request samples the same tokens in any block.
+uint64_t sampling_key(uint64_t seed, uint64_t stream);
+
+struct Request {
+  std::vector<int32_t> token_ids;
+  uint64_t key = 0;  // the request's sampling stream (sampling_key)
+  int64_t max_new_tokens = 32;
+  SamplingSettings sampling;
+  bool stop_at_eos = true;
+  int32_t logprobs = -1;  // -1: none; N >= 0: each token's log-probability and the N likeliest
+};
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+};
+
+// The model's log-probabilities (before temperature, top-k and top-p) at one generated token.
+struct StepLogprobs {
+  float logprob = 0;              // of the chosen token
+  std::vector<TokenLogprob> top;  // the likeliest, most likely first
+};
+
+enum class FinishReason { kLength, kStop };  // stop: EOS or a caller's stop (a stop string)
+
+struct Completion {
+  std::vector<int32_t> tokens;         // EOS included when it ended the sequence
+  std::vector<StepLogprobs> logprobs;  // one per token when the request asked
+  FinishReason finish = FinishReason::kLength;
+};
+
+struct BlockHooks {
+  // After each token of row `row`: true ends the sequence there (finish reason stop).
+  std::function<bool(size_t row, const std::vector<int32_t>& tokens)> stop;
+  // Each sequence as it finishes.
+  std::function<void(size_t row, Completion&& completion)> finished;
+  // After each decode step, with the tokens it made; false abandons the rest of the block.
+  std::function<bool(int64_t new_tokens)> step;
+};
+
+// The log-probabilities of `chosen` and the `top` likeliest tokens in one row of logits.
+StepLogprobs step_logprobs(const float* logits, int64_t vocab, int32_t chosen, int32_t top);
+
+class Generator {
+ public:
+  // Blocks of up to n_sequences requests (fewer when the engine's policy says so), prompts of up
+  // to max_prompt tokens, up to max_new_tokens new tokens each.
+  Generator(Engine& engine, int64_t n_sequences, int64_t max_prompt, int64_t max_new_tokens);
+  ~Generator();
+
+  int64_t block_size() const;
+  // Runs one block of 1..block_size() requests (checked against the sizes above by the caller);
+  // false when hooks.step abandoned it.
+  bool run(std::span<const Request* const> requests, const BlockHooks& hooks);
+
+ private:
+  std::vector<int32_t> sample(std::span<const Request* const> requests,
+                              std::span<const uint64_t> keys, uint64_t step);
+
+  Engine& engine_;
+  std::unique_ptr<BlockRunner> runner_;
+};
+
+}  // namespace alisa

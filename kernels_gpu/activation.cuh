@@ -7,8 +7,8 @@
 
 namespace alisa::gpu {
 
-// f16 or f32, computed in float. kGelu is the exact erf form, kGeluTanh the tanh approximation.
-// out may alias x (or up).
+// f16, bf16 or f32, computed in float. kGelu is the exact erf form, kGeluTanh the tanh
+// approximation. out may alias x (or up).
 void activation(const ActivationParams& p, cudaStream_t stream);
 
 }  // namespace alisa::gpu

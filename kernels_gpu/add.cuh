@@ -7,7 +7,7 @@
 
 namespace alisa::gpu {
 
-// out = a + b, f16 or f32, summed in float and rounded once. out may alias a or b.
+// out = a + b, f16, bf16 or f32, summed in float and rounded once. out may alias a or b.
 void add(const AddParams& p, cudaStream_t stream);
 
 }  // namespace alisa::gpu

@@ -1,4 +1,4 @@
-// Elementwise conversion between f32 and f16 on the GPU (logits to float32 for sampling).
+// Elementwise conversion between f32, f16 and bf16 on the GPU (logits to float32 for sampling).
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -24,7 +24,7 @@ struct ElementwiseLaunch {
   unsigned blocks = 1;  // of kElementwiseThreads
 };
 
-// n elements of `dtype` (f16 or f32); `aligned`: every buffer is 16-byte aligned.
+// n elements of `dtype` (f16, bf16 or f32); `aligned`: every buffer is 16-byte aligned.
 inline ElementwiseLaunch elementwise_launch(DType dtype, int64_t n, bool aligned) {
   const int n_per_vec = vec_elems(dtype);
   ElementwiseLaunch l;

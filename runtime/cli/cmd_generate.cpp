@@ -1,13 +1,17 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "policy/policy.h"
 #include "runtime/cli/commands.h"
@@ -32,33 +36,46 @@ struct JobFlags {
 };
 
 // Set by SIGINT and SIGTERM: the job stops after the step in hand.
-volatile std::sig_atomic_t g_signal = 0;
+std::atomic<int> g_signal{0};
 
-extern "C" void on_signal(int signal) {
-  g_signal = signal;
-}
-
-// SIGINT and SIGTERM caught while a job runs.
-class SignalGuard {
+// SIGINT and SIGTERM, blocked in this thread and every thread made after it (the engine's TBB and
+// OpenMP workers), and taken by one watcher thread with sigwait. A handler would run on whichever
+// thread the signal lands on, and oneDNN's JIT kernels point the stack pointer into heap buffers
+// while they run: a signal frame pushed there corrupted the heap. Made before the engine.
+class SignalWatcher {
  public:
-  SignalGuard() {
-    struct sigaction action = {};
-    action.sa_handler = on_signal;
-    action.sa_flags = SA_RESTART;  // the job polls the flag; no call need fail with EINTR
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
+  SignalWatcher() {
+    g_signal.store(0);
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);  // the destructor's wake-up
+    ALISA_CHECK(pthread_sigmask(SIG_BLOCK, &set_, &old_) == 0, "cannot block SIGINT and SIGTERM");
+    thread_ = std::thread([this] {
+      int signal = 0;
+      while (sigwait(&set_, &signal) == 0) {
+        if (signal == SIGUSR1) {
+          if (done_.load()) return;
+          continue;
+        }
+        g_signal.store(signal);
+      }
+    });
   }
-  ~SignalGuard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
+  ~SignalWatcher() {
+    done_.store(true);
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
-  SignalGuard(const SignalGuard&) = delete;
-  SignalGuard& operator=(const SignalGuard&) = delete;
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
 
  private:
-  struct sigaction old_int_ = {};
-  struct sigaction old_term_ = {};
+  sigset_t set_ = {};
+  sigset_t old_ = {};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
 };
 
 GenerationOptions generation_options(const RunConfig& c) {
@@ -129,6 +146,7 @@ int64_t peak_rss_bytes() {
 }
 
 void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
+  const SignalWatcher signals;
   const RunConfig config = resolve_run_config(flags);
   ALISA_CHECK(config.prompts, "no prompts given (--prompts FILE or 'prompts' in the config)");
   const GenerationOptions options = generation_options(config);
@@ -202,14 +220,12 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
                               .tokenizer = tokenizer ? &*tokenizer : nullptr};
   JobProgress progress(std::max<int64_t>(scan.lines - n_written, 0), job_flags.log_interval_s);
   JobCounts counts;
-  g_signal = 0;
   bool whole = false;
   {
-    const SignalGuard guard;
     whole = job.run(generator.get(), output, std::move(written), context,
                     std::max<int64_t>(1024, generator ? 16 * generator->block_size() : 0),
                     {.progress = [&](const JobCounts& c) { progress.update(c); },
-                     .cancelled = [] { return g_signal != 0; }},
+                     .cancelled = [] { return g_signal.load() != 0; }},
                     counts);
   }
   output.sync();
@@ -239,7 +255,7 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
     ALISA_CHECK(out.good(), "cannot write ", *job_flags.metrics);
   }
   if (!whole) {
-    throw Error(str("interrupted by ", g_signal == SIGINT ? "SIGINT" : "SIGTERM", " after ",
+    throw Error(str("interrupted by ", g_signal.load() == SIGINT ? "SIGINT" : "SIGTERM", " after ",
                     counts.completed + counts.errors, " new records",
                     to_file ? str(" (", n_written + counts.completed + counts.errors, " in ",
                                   out_path.string(), "): run the same command again to resume")

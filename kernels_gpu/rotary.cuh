@@ -7,8 +7,8 @@
 
 namespace alisa::gpu {
 
-// f16, bf16 or f32. position_ids and inv_freq live on the device. The angle position * inv_freq[i] is
-// Hugging Face's float32 product (as the reference defines it); its sine and cosine are exact to
+// f16, bf16 or f32. position_ids and inv_freq live on the device. The angle position * inv_freq[i]
+// is Hugging Face's float32 product (as the reference defines it); its sine and cosine are exact to
 // a few ulp even for long positions.
 void rotary(const RotaryParams& p, cudaStream_t stream);
 

@@ -66,14 +66,22 @@ PrependScheme read_prepend_scheme(const JsonReader& reader, const Json& json,
   return scheme;
 }
 
+// A Sequence component: `add(item, item_path)` for each item of its `key` list.
+template <typename Add>
+void for_each_in_sequence(const JsonReader& reader, const Json& json, const std::string& path,
+                          const char* key, const Add& add) {
+  const Json& list = reader.require_array(json, path, key);
+  const std::string list_path = path + "." + key;
+  for (size_t i = 0; i < list.size(); ++i) add(list[i], at_index(list_path, i));
+}
+
 void add_normalizer(const JsonReader& reader, const Json& json, const std::string& path,
                     Normalizer& out) {
   const std::string type = reader.component_type(json, path);
   if (type == "Sequence") {
-    const Json& list = reader.require_array(json, path, "normalizers");
-    for (size_t i = 0; i < list.size(); ++i) {
-      add_normalizer(reader, list[i], at_index(path + ".normalizers", i), out);
-    }
+    for_each_in_sequence(
+        reader, json, path, "normalizers",
+        [&](const Json& item, const std::string& at) { add_normalizer(reader, item, at, out); });
   } else if (type == "Prepend") {
     out.steps.emplace_back(PrependNormalizer{reader.require_string(json, path, "prepend")});
   } else if (type == "Replace") {
@@ -109,10 +117,9 @@ void add_pre_tokenizer(const JsonReader& reader, const Json& json, const std::st
                        PreTokenizer& out) {
   const std::string type = reader.component_type(json, path);
   if (type == "Sequence") {
-    const Json& list = reader.require_array(json, path, "pretokenizers");
-    for (size_t i = 0; i < list.size(); ++i) {
-      add_pre_tokenizer(reader, list[i], at_index(path + ".pretokenizers", i), out);
-    }
+    for_each_in_sequence(
+        reader, json, path, "pretokenizers",
+        [&](const Json& item, const std::string& at) { add_pre_tokenizer(reader, item, at, out); });
   } else if (type == "ByteLevel") {
     out.steps.emplace_back(ByteLevelPreTokenizer{
         .add_prefix_space = reader.bool_or(json, path, "add_prefix_space", true),
@@ -140,10 +147,9 @@ void add_decoder(const JsonReader& reader, const Json& json, const std::string& 
                  Decoder& out) {
   const std::string type = reader.component_type(json, path);
   if (type == "Sequence") {
-    const Json& list = reader.require_array(json, path, "decoders");
-    for (size_t i = 0; i < list.size(); ++i) {
-      add_decoder(reader, list[i], at_index(path + ".decoders", i), out);
-    }
+    for_each_in_sequence(
+        reader, json, path, "decoders",
+        [&](const Json& item, const std::string& at) { add_decoder(reader, item, at, out); });
   } else if (type == "ByteLevel") {
     out.steps.emplace_back(ByteLevelDecoder{});
   } else if (type == "Replace") {

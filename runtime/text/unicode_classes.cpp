@@ -56,26 +56,28 @@ void check_icu(UErrorCode status, const char* call) {
   ALISA_ASSERT(U_SUCCESS(status), call, " failed: ", u_errorName(status));
 }
 
-std::u16string to_utf16(std::string_view text) {
-  std::u16string out(text.size(), u'\0');  // UTF-16 never needs more units than UTF-8 bytes
+// `convert` (an ICU u_strFromUTF8 / u_strToUTF8) of `text` into `capacity` units, cut to what it
+// wrote.
+template <typename Out, typename In, typename Convert>
+Out icu_convert(const In& text, size_t capacity, Convert convert, const char* call) {
+  Out out(capacity, typename Out::value_type{});
   int32_t length = 0;
   UErrorCode status = U_ZERO_ERROR;
-  u_strFromUTF8(out.data(), static_cast<int32_t>(out.size()), &length, text.data(),
-                static_cast<int32_t>(text.size()), &status);
-  check_icu(status, "u_strFromUTF8");
+  convert(out.data(), static_cast<int32_t>(out.size()), &length, text.data(),
+          static_cast<int32_t>(text.size()), &status);
+  check_icu(status, call);
   out.resize(static_cast<size_t>(length));
   return out;
 }
 
+std::u16string to_utf16(std::string_view text) {
+  // UTF-16 never needs more units than UTF-8 bytes.
+  return icu_convert<std::u16string>(text, text.size(), u_strFromUTF8, "u_strFromUTF8");
+}
+
 std::string to_utf8(const std::u16string& text) {
-  std::string out(text.size() * 3, '\0');  // a UTF-16 unit never needs more than 3 bytes
-  int32_t length = 0;
-  UErrorCode status = U_ZERO_ERROR;
-  u_strToUTF8(out.data(), static_cast<int32_t>(out.size()), &length, text.data(),
-              static_cast<int32_t>(text.size()), &status);
-  check_icu(status, "u_strToUTF8");
-  out.resize(static_cast<size_t>(length));
-  return out;
+  // A UTF-16 unit never needs more than 3 bytes.
+  return icu_convert<std::string>(text, text.size() * 3, u_strToUTF8, "u_strToUTF8");
 }
 
 }  // namespace

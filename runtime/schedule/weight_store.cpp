@@ -36,12 +36,16 @@ void check_float16_range(const std::vector<float>& values, const WeightSlot& slo
 }
 
 // The slot's values as stored, in host memory: converted to `dtype`, or int4-compressed.
+// `wider_than_float16`: the checkpoint may hold values beyond float16's range (it is not stored in
+// float16), so they are checked wherever float16 holds them.
 const void* read_stored(const WeightSource& source, const WeightSlot& slot, DType dtype,
-                        bool compress, HostStaging& host) {
+                        bool compress, bool wider_than_float16, HostStaging& host) {
   const int64_t n = numel_of(slot.shape);
   host.values.resize(static_cast<size_t>(n));
   source.read_f32(slot, host.values.data());
-  if (compress || dtype == DType::kF16) check_float16_range(host.values, slot, source, compress);
+  if (wider_than_float16 && (compress || dtype == DType::kF16)) {
+    check_float16_range(host.values, slot, source, compress);
+  }
   if (compress) {
     const Int4Layout layout(n);
     host.packed.resize(layout.total);
@@ -74,6 +78,9 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
                dtype_name(dtype));
   const std::vector<WeightSlot> layout = weight_layout(spec);
   source.validate(layout);
+  // A float16 checkpoint (as every named OPT and LLaMA-2 size) holds nothing to check: no pass
+  // over its weights at start-up.
+  const bool wider_than_float16 = spec.torch_dtype != DType::kF16;
   resident_.resize(static_cast<size_t>(spec.n_layers));
   layers_.resize(static_cast<size_t>(spec.n_layers));
 
@@ -126,8 +133,10 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
         stored.file = it->second.get();
         stored.file_offset = regions[i]->offset;
       } else {
-        offload->write(offload_offset[i], read_stored(source, slot, dtype, stored.compressed, host),
-                       stored.n_bytes);
+        offload->write(
+            offload_offset[i],
+            read_stored(source, slot, dtype, stored.compressed, wider_than_float16, host),
+            stored.n_bytes);
         stored.file = offload;
         stored.file_offset = offload_offset[i];
       }
@@ -138,7 +147,8 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
                               ? allocate_tensor(device, DType::kU8, packed_shape, 1, slot.name)
                               : allocate_tensor(device, dtype, slot.shape.data(),
                                                 static_cast<int>(slot.shape.size()), slot.name);
-      copy_host_to_device(owned.tensor, read_stored(source, slot, dtype, stored.compressed, host));
+      copy_host_to_device(owned.tensor, read_stored(source, slot, dtype, stored.compressed,
+                                                    wider_than_float16, host));
       stored.home = owned.tensor;
       buffers_.push_back(std::move(owned.buffer));
     }

@@ -3,5 +3,10 @@
 # "skipped" on machines without a CUDA device.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# A merge that left conflict markers behind must not pass (one did, in the docs).
+if git -C "$root" grep -n -E '^(<<<<<<<|>>>>>>>)( |$)'; then
+  echo "merge conflict markers in the files above" >&2
+  exit 1
+fi
 bash "$root/scripts/build.sh"
 ctest --test-dir "$root/build" --output-on-failure -j "$(nproc)"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
 
 namespace alisa {
 namespace {
@@ -46,9 +47,10 @@ StepLogprobs step_logprobs(const float* logits, int64_t vocab, int32_t chosen, i
 }
 
 Generator::Generator(Engine& engine, int64_t n_sequences, int64_t max_prompt,
-                     int64_t max_new_tokens)
+                     int64_t max_new_tokens, int64_t capacity)
     : engine_(engine),
-      runner_(engine.make_block_runner(n_sequences, max_prompt + max_new_tokens, max_prompt)) {}
+      runner_(engine.make_block_runner(n_sequences, std::max(capacity, max_prompt + max_new_tokens),
+                                       max_prompt)) {}
 
 Generator::~Generator() = default;
 
@@ -146,6 +148,152 @@ bool Generator::run(std::span<const Request* const> requests, const BlockHooks& 
     if (all_finished) return true;
     runner_->step(tokens, ones, 1);
   }
+}
+
+std::vector<int32_t> Generator::sample_rows(std::span<const Request* const> rows,
+                                            std::span<const uint64_t> steps) {
+  const int64_t block = block_size();
+  std::vector<uint64_t> keys(static_cast<size_t>(block), 0);
+  bool all_greedy = true;
+  for (int64_t i = 0; i < block; ++i) {
+    const Request* request = rows[static_cast<size_t>(i)];
+    if (request == nullptr) continue;
+    keys[static_cast<size_t>(i)] = request->key;
+    all_greedy = all_greedy && request->sampling.temperature == 0;
+  }
+  if (all_greedy) return runner_->sample_rows(SamplingSettings{}, keys, 0, 0);
+  // Runs of rows that sample alike at the same step (greedy rows at any step), one launch each.
+  std::vector<int32_t> tokens(static_cast<size_t>(block), 0);
+  for (int64_t first = 0; first < block;) {
+    const Request* head = rows[static_cast<size_t>(first)];
+    if (head == nullptr) {
+      ++first;
+      continue;
+    }
+    const bool greedy = head->sampling.temperature == 0;
+    const uint64_t step = steps[static_cast<size_t>(first)];
+    int64_t end = first + 1;
+    while (end < block && rows[static_cast<size_t>(end)] != nullptr &&
+           same_sampling(rows[static_cast<size_t>(end)]->sampling, head->sampling) &&
+           (greedy || steps[static_cast<size_t>(end)] == step)) {
+      ++end;
+    }
+    const std::vector<int32_t> got =
+        runner_->sample_rows(head->sampling,
+                             std::span<const uint64_t>(keys).subspan(
+                                 static_cast<size_t>(first), static_cast<size_t>(end - first)),
+                             step, first);
+    std::copy(got.begin(), got.end(), tokens.begin() + first);
+    first = end;
+  }
+  return tokens;
+}
+
+bool Generator::run_stream(const std::function<const Request*()>& next, const StreamHooks& hooks,
+                           bool refill, StreamStats& stats) {
+  const int64_t block = block_size();
+  const ModelSpec& spec = engine_.spec();
+  const int32_t pad_id = spec.pad_token_id >= 0 ? spec.pad_token_id : 0;
+  const auto is_eos = [&](int32_t token) {
+    return std::find(spec.eos_token_ids.begin(), spec.eos_token_ids.end(), token) !=
+           spec.eos_token_ids.end();
+  };
+  stats.refill = refill && runner_->refill_unsupported().empty();
+  const Request* peeked = nullptr;
+  const auto peek = [&] {
+    if (peeked == nullptr) peeked = next();
+    return peeked;
+  };
+  const auto take = [&] { return std::exchange(peeked, nullptr); };
+  const std::vector<uint8_t> ones(static_cast<size_t>(block), 1);
+  const int64_t vocab = spec.vocab_size;
+
+  while (peek() != nullptr) {
+    // A new block: up to `block` requests prefilled together; missing rows copy the last
+    // request, their results dropped.
+    std::vector<const Request*> rows(static_cast<size_t>(block), nullptr);
+    for (int64_t i = 0; i < block && peek() != nullptr; ++i) rows[static_cast<size_t>(i)] = take();
+    std::vector<const std::vector<int32_t>*> prompts;
+    for (int64_t i = 0; i < block; ++i) {
+      const Request* request = rows[static_cast<size_t>(i)];
+      prompts.push_back(request != nullptr ? &request->token_ids : prompts.back());
+    }
+    std::vector<int32_t> ids;
+    std::vector<uint8_t> mask;
+    int64_t seq_len = 0;
+    left_pad(prompts, pad_id, ids, mask, seq_len, runner_->kept_positions());
+    runner_->reset();
+    runner_->step(ids, mask, seq_len);
+    ++stats.blocks;
+
+    std::vector<Completion> completions(static_cast<size_t>(block));
+    std::vector<uint64_t> steps(static_cast<size_t>(block), 0);  // tokens each request has
+    std::vector<RowRefill> refills;
+    while (true) {
+      std::vector<int32_t> tokens = sample_rows(rows, steps);
+      bool want_logprobs = false;
+      for (const Request* request : rows) {
+        want_logprobs = want_logprobs || (request != nullptr && request->logprobs >= 0);
+      }
+      const std::vector<float> logits =
+          want_logprobs ? runner_->logits_to_host() : std::vector<float>{};
+      int64_t n_new = 0;
+      for (int64_t s = 0; s < block; ++s) {
+        const size_t row = static_cast<size_t>(s);
+        const Request* request = rows[row];
+        if (request == nullptr) {
+          tokens[row] = pad_id;  // an idle row feeds padding
+          continue;
+        }
+        Completion& completion = completions[row];
+        completion.tokens.push_back(tokens[row]);
+        ++steps[row];
+        ++n_new;
+        if (request->logprobs >= 0) {
+          completion.logprobs.push_back(step_logprobs(&logits[row * static_cast<size_t>(vocab)],
+                                                      vocab, tokens[row], request->logprobs));
+        }
+        const bool stop = (request->stop_at_eos && is_eos(tokens[row])) ||
+                          (hooks.stop && hooks.stop(*request, completion.tokens));
+        if (stop || static_cast<int64_t>(completion.tokens.size()) >= request->max_new_tokens) {
+          completion.finish = stop ? FinishReason::kStop : FinishReason::kLength;
+          rows[row] = nullptr;
+          if (hooks.finished) hooks.finished(*request, std::move(completion));
+          completion = {};
+        }
+      }
+      stats.generated_tokens += n_new;
+      if (hooks.step && !hooks.step(n_new)) return false;
+
+      // Idle rows take the next requests that fit, in order (the head waits when it does not).
+      refills.clear();
+      int64_t lane_tokens = 0;
+      for (int64_t s = 0; stats.refill && s < block; ++s) {
+        const size_t row = static_cast<size_t>(s);
+        if (rows[row] != nullptr) continue;
+        const Request* request = peek();
+        if (request == nullptr) break;
+        const int64_t n = static_cast<int64_t>(request->token_ids.size());
+        if (!runner_->refill_fits(n) || lane_tokens + n > runner_->max_refill_tokens() ||
+            runner_->length() + request->max_new_tokens > runner_->shape().capacity) {
+          break;
+        }
+        rows[row] = take();
+        steps[row] = 0;
+        refills.push_back({.row = s, .prompt = request->token_ids});
+        lane_tokens += n;
+        ++stats.refills;
+      }
+      int64_t idle = 0;
+      for (const Request* request : rows) idle += request == nullptr ? 1 : 0;
+      if (idle == block) break;  // every sequence of the block finished
+      ++stats.decode_steps;
+      stats.slot_steps += block;
+      stats.idle_slot_steps += idle;
+      runner_->step(tokens, ones, 1, refills);
+    }
+  }
+  return true;
 }
 
 }  // namespace alisa

@@ -519,10 +519,16 @@ SwaPrefillScoreParams swa_prefill_score_params(const Tensor& q, const Tensor& k,
   const int64_t head_dim = q.size(3);
   check_swa_cache(k, shape.batch, head_dim, "prefill k");
   ALISA_ASSERT(
-      k.size(1) >= q.size(1) && shape.n_heads % k.size(2) == 0 && shape.capacity >= q.size(1),
+      k.size(1) >= q.size(1) && shape.n_heads % k.size(2) == 0 && shape.capacity >= k.size(1),
       "SWA prefill k ", k.shape_string(), " for q ", q.shape_string());
   const bool window = swa.mode == SwaScore::kWindow;
-  return SwaPrefillScoreParams{.q = q.data(),
+  // The queries are the cache's last q.size(1) tokens (a refill's prompt ends under the write
+  // index): the kernels address query rows by cache index, so the pointer starts that many rows
+  // before q (rows that are never read: only the last prefill_rows are).
+  const int64_t q_first = k.size(1) - q.size(1);
+  const char* q_rows = static_cast<const char*>(q.data()) -
+                       q_first * q.stride(1) * static_cast<int64_t>(dtype_size(q.dtype()));
+  return SwaPrefillScoreParams{.q = q_rows,
                                .k = k.data(),
                                .sequences = static_cast<const SwaSequence*>(swa.sequences.data()),
                                .score = swa.score.data_as<float>(),
@@ -530,7 +536,7 @@ SwaPrefillScoreParams swa_prefill_score_params(const Tensor& q, const Tensor& k,
                                .ring_weight = window ? swa.ring_weight.data_as<float>() : nullptr,
                                .ring_count = window ? swa.ring_count.data_as<int32_t>() : nullptr,
                                .batch = shape.batch,
-                               .n_q = q.size(1),
+                               .n_q = k.size(1),
                                .n_heads = shape.n_heads,
                                .n_kv_heads = k.size(2),
                                .head_dim = head_dim,

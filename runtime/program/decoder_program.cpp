@@ -125,7 +125,7 @@ void DecoderProgram::layer_attend(const KvLayerView& cache, const StepBatch& ste
       rows_of(scratch.attention, n).reshape({step.batch, step.n_new, spec_.n_heads, hd});
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const SwaState& swa = cache.swa;
-  if (swa.active() && step.past > 0) {
+  if (swa.active() && !step.prefill) {
     ALISA_ASSERT(step.n_new == 1, "SWA decodes one token per step, not ", step.n_new);
     ops.swa_select(swa);
     const SwaState attended =

@@ -16,11 +16,14 @@
 namespace alisa {
 
 // The tokens of one forward call of one batch: n_new tokens per sequence, stored into the cache
-// at indices [past, past + n_new).
+// at indices [past, past + n_new). A prefill attends densely (and initialises Sparse Window
+// Attention's score); it starts at past 0, except a prompt that refills a finished sequence's row
+// (BlockRunner's lanes), which ends under the block's write index.
 struct StepBatch {
   int64_t batch = 0;
   int64_t n_new = 0;
   int64_t past = 0;
+  bool prefill = false;
   Tensor token_ids;     // [batch * n_new] i32
   Tensor position_ids;  // [batch * n_new] i32: index into the position encoding (HF position
                         // + spec.position_offset)

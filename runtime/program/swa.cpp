@@ -92,40 +92,44 @@ void SwaPlanner::plan(std::span<const int32_t> n_real, int64_t length, bool pref
                       std::span<SwaSequence> out) {
   ALISA_ASSERT(n_real.size() == cursors_.size() && out.size() == cursors_.size(), "SWA plan of ",
                out.size(), " sequences");
-  const bool window = options_.score == SwaScore::kWindow;
   for (size_t i = 0; i < cursors_.size(); ++i) {
-    Cursor& cursor = cursors_[i];
-    const int32_t n = n_real[i];
-    SwaSequence s{.first = static_cast<int32_t>(length - n), .n = n};
-    if (prefill) cursor = {};
-    if (n == 0) {  // nothing real yet (left padding): nothing attended, no row
-      out[i] = s;
-      continue;
-    }
-    const SwaBudget budget = swa_budget(n, options_.sparsity, options_.min_tokens);
-    const int64_t w = swa_score_window(budget, options_.window_max);
-    s.total = static_cast<int32_t>(budget.total);
-    const bool recent_only = budget.dense || options_.score == SwaScore::kRecent;
-    s.local = recent_only ? s.total : static_cast<int32_t>(budget.local);
-    if (prefill) {
-      const int64_t rows = options_.score == SwaScore::kHistory ? n : std::min<int64_t>(w, n);
-      s.prefill_rows = static_cast<int32_t>(rows);
-      if (window) {
-        s.write_row = 0;
-        cursor.next_row = rows;
-      }
-    } else if (window) {
-      // W never shrinks and grows by at most one a step, so at most one row leaves.
-      if (cursor.next_row + 1 - cursor.first_counted > w) {
-        s.drop_row = static_cast<int32_t>(cursor.first_counted % options_.window_max);
-        ++cursor.first_counted;
-      }
-      ALISA_ASSERT(cursor.next_row + 1 - cursor.first_counted <= w, "SWA window overflow");
-      s.write_row = static_cast<int32_t>(cursor.next_row % options_.window_max);
-      ++cursor.next_row;
-    }
-    out[i] = s;
+    out[i] = plan_sequence(cursors_[i], n_real[i], length, prefill);
   }
+}
+
+SwaSequence SwaPlanner::restart(size_t seq, int32_t n_real, int64_t length) {
+  ALISA_ASSERT(seq < cursors_.size() && n_real > 0, "SWA restart of sequence ", seq);
+  return plan_sequence(cursors_[seq], n_real, length, true);
+}
+
+SwaSequence SwaPlanner::plan_sequence(Cursor& cursor, int32_t n, int64_t length, bool prefill) {
+  const bool window = options_.score == SwaScore::kWindow;
+  SwaSequence s{.first = static_cast<int32_t>(length - n), .n = n};
+  if (prefill) cursor = {};
+  if (n == 0) return s;  // nothing real yet (left padding): nothing attended, no row
+  const SwaBudget budget = swa_budget(n, options_.sparsity, options_.min_tokens);
+  const int64_t w = swa_score_window(budget, options_.window_max);
+  s.total = static_cast<int32_t>(budget.total);
+  const bool recent_only = budget.dense || options_.score == SwaScore::kRecent;
+  s.local = recent_only ? s.total : static_cast<int32_t>(budget.local);
+  if (prefill) {
+    const int64_t rows = options_.score == SwaScore::kHistory ? n : std::min<int64_t>(w, n);
+    s.prefill_rows = static_cast<int32_t>(rows);
+    if (window) {
+      s.write_row = 0;
+      cursor.next_row = rows;
+    }
+  } else if (window) {
+    // W never shrinks and grows by at most one a step, so at most one row leaves.
+    if (cursor.next_row + 1 - cursor.first_counted > w) {
+      s.drop_row = static_cast<int32_t>(cursor.first_counted % options_.window_max);
+      ++cursor.first_counted;
+    }
+    ALISA_ASSERT(cursor.next_row + 1 - cursor.first_counted <= w, "SWA window overflow");
+    s.write_row = static_cast<int32_t>(cursor.next_row % options_.window_max);
+    ++cursor.next_row;
+  }
+  return s;
 }
 
 }  // namespace alisa

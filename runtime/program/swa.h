@@ -43,12 +43,16 @@ class SwaPlanner {
   // score); later steps add one token each.
   void plan(std::span<const int32_t> n_real, int64_t length, bool prefill,
             std::span<SwaSequence> out);
+  // A prompt of n_real tokens ending at cache index length - 1 takes sequence `seq`'s place (a
+  // refill): its cursor restarts, and the plan returned is the prompt's prefill.
+  SwaSequence restart(size_t seq, int32_t n_real, int64_t length);
 
  private:
   struct Cursor {
     int64_t next_row = 0;       // rows written so far (prompt rows included)
     int64_t first_counted = 0;  // the oldest row still in the score
   };
+  SwaSequence plan_sequence(Cursor& cursor, int32_t n, int64_t length, bool prefill);
   SwaOptions options_;
   std::vector<Cursor> cursors_;
 };

@@ -66,6 +66,7 @@ void BatchRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
   StepBatch step{.batch = b,
                  .n_new = n_new,
                  .past = length_,
+                 .prefill = length_ == 0,
                  .token_ids = token_ids_.slice(0, 0, n),
                  .position_ids = position_ids_.slice(0, 0, n),
                  .key_mask = key_mask_};

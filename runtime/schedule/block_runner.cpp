@@ -157,6 +157,7 @@ StepBatch BlockRunner::step_batch(int64_t k, int64_t n_new, int64_t past) const 
   return {.batch = b,
           .n_new = n_new,
           .past = past,
+          .prefill = past == 0,
           .token_ids = in.token_ids.slice(0, 0, b * n_new),
           .position_ids = in.position_ids.slice(0, 0, b * n_new),
           .key_mask = in.key_mask};
@@ -186,7 +187,7 @@ void BlockRunner::compute(int64_t unit, const LayerWeights& w, int64_t n_new, in
   slots_[s].computed = &copies_.end(Queue::kCompute, start, str("layer ", j, " batch ", k));
 }
 
-void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
+void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past, int64_t from) {
   const auto [j, k, s] = unit_position(shape_, unit);
   SlotEvents& slot = slots_[s];  // slot.stored keeps an older store when this unit stores nothing
   const bool store_kv = kv_.access(unit, past) == KvAccess::kSlot;
@@ -202,7 +203,8 @@ void BlockRunner::store(int64_t unit, int64_t n_new, int64_t past) {
   auto at = [&](size_t offset) { return staging == nullptr ? nullptr : staging + offset; };
   uint64_t bytes = 0;
   if (store_kv) {
-    bytes += kv_.store(unit, s, past, n_new, copies_, at(0), at(kv_bytes), disk_writes_[s]);
+    bytes += kv_.store(unit, s, from, past + n_new - from, copies_, at(0), at(kv_bytes),
+                       disk_writes_[s]);
   }
   if (store_hidden) {
     const size_t n = hidden_bytes(n_new);
@@ -225,7 +227,7 @@ void BlockRunner::head(int64_t k, const Tensor& hidden, int64_t n_new) {
 }
 
 void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8_t> new_mask,
-                       int64_t n_new) {
+                       int64_t n_new, std::span<const RowRefill> refills) {
   const int64_t b = shape_.gpu_batch_size;
   const int64_t n_batches = shape_.num_gpu_batches;
   const int64_t block = shape_.block_size();
@@ -256,9 +258,27 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
     }
     copy_host_to_device(in.token_ids.slice(0, 0, b * n_new), token_ids.data() + k * b * n_new);
     copy_host_to_device(in.position_ids.slice(0, 0, b * n_new), positions.data());
-    copy_host_to_device(in.key_mask, in.mask_host.data());
   }
+  // Refilled rows take their prompts' masks and lengths before the masks go up and SWA plans.
+  lanes_.clear();
+  for (const RowRefill& refill : refills) {
+    ALISA_ASSERT(n_new == 1 && past > 0 && refill_fits(static_cast<int64_t>(refill.prompt.size())),
+                 "refill of row ", refill.row, " with ", refill.prompt.size(),
+                 " tokens at cache index ", past);
+    const int64_t n = static_cast<int64_t>(refill.prompt.size());
+    const int64_t first = past + 1 - n;
+    uint8_t* mask = inputs_[static_cast<size_t>(refill.row / b)].mask_host.data() +
+                    (refill.row % b) * shape_.capacity;
+    std::fill_n(mask, shape_.capacity, uint8_t{0});
+    std::fill_n(mask + first, n, uint8_t{1});
+    n_real_tokens_[static_cast<size_t>(refill.row)] = static_cast<int32_t>(n);
+    // The row's own decode this step is discarded; its SWA plan must start from the new prompt,
+    // not the finished sequence's window (set_up_lanes restarts it again for the lane).
+    if (kv_.swa_enabled()) kv_.restart_swa(refill.row, static_cast<int32_t>(n), past + 1);
+  }
+  for (BatchInputs& in : inputs_) copy_host_to_device(in.key_mask, in.mask_host.data());
   kv_.plan_swa(n_real_tokens_, new_mask, n_new, past);
+  if (!refills.empty()) set_up_lanes(refills, past);
   ALISA_CHECK(past > 0 || n_new >= kv_.kept_positions(), "cache_recompute_percent keeps ",
               kv_.kept_positions(), " positions as hidden states but the prompt step has ", n_new);
 
@@ -277,7 +297,8 @@ void BlockRunner::step(std::span<const int32_t> token_ids, std::span<const uint8
       const int64_t unit = j * n_batches + k;
       prefetch(unit + 1, n_new, past);
       compute(unit, w, n_new, past);
-      store(unit, n_new, past);
+      const int64_t store_from = lanes_.empty() ? past : run_lanes(unit, w, past);
+      store(unit, n_new, past, store_from);
     }
     weight_stream_.layer_queued(
         j, slots_[static_cast<int>((j * n_batches + n_batches - 1) % 2)].computed);

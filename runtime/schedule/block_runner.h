@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "policy/policy.h"
@@ -26,6 +27,16 @@
 #include "runtime/tiers/homed_buffer.h"
 
 namespace alisa {
+
+// Continuous batching: a finished sequence's row takes a new prompt inside a decode step. The
+// prompt is prefilled in a lane of its own (per layer, after the GPU batch's decode unit, on the
+// same weights) into the row's cache at indices [past + 1 - size, past + 1), under the block's
+// write index, so the row decodes on with the others; its first token comes from that step's
+// logits.
+struct RowRefill {
+  int64_t row = 0;
+  std::span<const int32_t> prompt;
+};
 
 class BlockRunner {
  public:
@@ -43,10 +54,22 @@ class BlockRunner {
   int64_t kept_positions() const { return kv_.kept_positions(); }
   // Starts a new block of sequences (the cache is reused).
   void reset();
+  // The cache index the next step writes (the block's length so far).
+  int64_t length() const { return length_; }
   // Appends n_new tokens to every sequence of the block: token_ids and new_mask are
   // [block_size, n_new] (row major); new_mask 0 marks left padding. Positions follow Hugging
-  // Face. Leaves the logits of each sequence's last token.
-  void step(std::span<const int32_t> token_ids, std::span<const uint8_t> new_mask, int64_t n_new);
+  // Face. Leaves the logits of each sequence's last token. `refills` (decode steps only: n_new 1
+  // after a prompt step) replace rows' sequences with new prompts (RowRefill); their rows' own
+  // inputs this step are ignored.
+  void step(std::span<const int32_t> token_ids, std::span<const uint8_t> new_mask, int64_t n_new,
+            std::span<const RowRefill> refills = {});
+  // Empty when this policy can refill rows; else why not.
+  std::string refill_unsupported() const { return kv_.refill_unsupported(); }
+  // Whether a prompt of n tokens can refill a row at the next step: it must end under the write
+  // index, above Phase III's kept positions, and fit a lane.
+  bool refill_fits(int64_t n) const;
+  // Most prompt tokens the refills of one step may hold together.
+  int64_t max_refill_tokens() const { return shape_.gpu_batch_size * shape_.max_step_tokens; }
   // [block_size, vocab] f32.
   std::vector<float> logits_to_host() const;
   std::vector<int32_t> sample(const SamplingSettings& settings, std::span<const uint64_t> rng_keys,
@@ -78,7 +101,14 @@ class BlockRunner {
   // Waits for the unit's slot, starts its compute span and, at layer 0, embeds its tokens.
   Event& begin_unit(int64_t unit, const StepBatch& step, const Tensor& hidden);
   void compute(int64_t unit, const LayerWeights& w, int64_t n_new, int64_t past);
-  void store(int64_t unit, int64_t n_new, int64_t past);
+  // Stores the unit's cache tokens [from, past + n_new) (from < past when lanes wrote there).
+  void store(int64_t unit, int64_t n_new, int64_t past, int64_t from);
+  // Refill lanes (refill.cpp): the step's refills checked, their rows' masks, positions and SWA
+  // plans set, their inputs uploaded; then, per unit, the lanes of its GPU batch. run_lanes
+  // returns the first cache index they wrote (past when none).
+  void set_up_lanes(std::span<const RowRefill> refills, int64_t past);
+  int64_t run_lanes(int64_t unit, const LayerWeights& w, int64_t past);
+  void allocate_lanes();
   // Waits for the slot's disk writes; rethrows the first that failed.
   void finish_disk_writes(int slot);
   // CPU attention (cpu_attention.cpp), pipelined across the GPU batches of a layer: the GPU
@@ -122,6 +152,19 @@ class BlockRunner {
   Tensor logits_staging_;         // [b, vocab] in the activation dtype (when that is not f32)
   Tensor rng_keys_;               // [block_size] u64
   Tensor sampled_;                // [block_size] i32
+
+  // Refill lanes, allocated at the first refill: the step's lanes, their token ids, positions,
+  // hidden states and SWA plans packed one after the other, and a scratch of their own (a lane
+  // runs between CPU attention's queued units, which hold the block's scratch).
+  struct RefillLane {
+    int64_t row = 0, first = 0, n = 0;  // the row, its prompt's cache indices [first, first + n)
+    int64_t offset = 0;                 // into the packed inputs and hidden states
+  };
+  std::vector<RefillLane> lanes_;
+  Tensor lane_ids_, lane_positions_;  // [max_refill_tokens()] i32
+  Tensor lane_hidden_;                // [max_refill_tokens(), hidden]
+  Tensor lane_sequences_;             // [block_size, kSwaSequenceFields] i32 (SWA)
+  DecoderScratch lane_scratch_;
 
   std::vector<int32_t> n_real_tokens_;  // [block_size]
   int64_t length_ = 0;

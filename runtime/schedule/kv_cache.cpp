@@ -258,6 +258,68 @@ void KvCache::end_cpu_attention(int64_t unit, int64_t past, int64_t n_new, Ops& 
   layout_.quantize(cpu_ops, tiers_.cpu, host_dense_[1], u.v.data(), past, n_new);
 }
 
+KvLayerView KvCache::lane_view(int64_t unit, int slot, int64_t past, int64_t row,
+                               const Tensor& sequence) const {
+  const Unit& u = units_[static_cast<size_t>(unit)];
+  const KvAccess how = access(unit, past);
+  ALISA_ASSERT(past > 0 && !(layout_.int8() && how == KvAccess::kCpuAttends),
+               "refill lane at past ", past, " (an int8 cache attended on the CPU has none)");
+  Device* device = tiers_.compute;
+  const bool in_slot = how == KvAccess::kSlot;
+  // The unit's decode compute left an int8 cache dequantised in dense_ (tokens [0, past]).
+  void* k = layout_.int8() ? dense_[0] : in_slot ? slot_k_[slot] : home_cache(u.k, unit);
+  void* v = layout_.int8() ? dense_[1] : in_slot ? slot_v_[slot] : home_cache(u.v, unit);
+  KvLayerView view{.k = kv_view(k, device).slice(0, row, row + 1),
+                   .v = kv_view(v, device).slice(0, row, row + 1),
+                   .swa = {},
+                   .recompute = {}};
+  if (swa_.enabled()) {
+    SwaState state = swa_state(unit, false);
+    for (Tensor* t : {&state.score, &state.ring_index, &state.ring_weight, &state.ring_count,
+                      &state.selected, &state.probs}) {
+      if (!t->empty()) *t = t->slice(0, row, row + 1);
+    }
+    state.sequences = sequence;
+    view.swa = state;
+  }
+  return view;
+}
+
+void KvCache::end_lanes(int64_t unit, int slot, int64_t past, int64_t first, int64_t lane_tokens,
+                        Ops& ops, CopyEngine& copies) const {
+  const KvAccess how = access(unit, past);
+  const bool in_place = how == KvAccess::kInPlace || how == KvAccess::kCpuAttends;
+  if (layout_.int8()) {
+    const Unit& u = units_[static_cast<size_t>(unit)];
+    const bool in_slot = how == KvAccess::kSlot;
+    void* stored_k = in_slot ? slot_k_[slot] : home_cache(u.k, unit);
+    void* stored_v = in_slot ? slot_v_[slot] : home_cache(u.v, unit);
+    layout_.quantize(ops, tiers_.compute, dense_[0], stored_k, first, past + 1 - first);
+    layout_.quantize(ops, tiers_.compute, dense_[1], stored_v, first, past + 1 - first);
+    if (in_place) lane_tokens = (past + 1 - first) * shape_.gpu_batch_size;
+  }
+  if (in_place) {
+    uint64_t token_bytes = 0;  // one token of one sequence, K or V
+    for (int part = 0; part < layout_.n_parts(); ++part) {
+      token_bytes += layout_.part_token_bytes(part) / static_cast<uint64_t>(shape_.gpu_batch_size);
+    }
+    copies.count_mapped(Link::kGpuToCpu, 2 * static_cast<uint64_t>(lane_tokens) * token_bytes);
+  }
+}
+
+std::string KvCache::refill_unsupported() const {
+  if (layout_.int8() && cpu_attention_) {
+    return "an int8 cache attended on the CPU (compress_cache with cpu_attention): a refilled "
+           "row's prompt would be quantised through mapped memory";
+  }
+  return {};
+}
+
+SwaSequence KvCache::restart_swa(int64_t seq, int32_t n_real, int64_t length) {
+  ALISA_ASSERT(swa_.enabled(), "SWA restart without SWA");
+  return swa_planner_.restart(static_cast<size_t>(seq), n_real, length);
+}
+
 void KvCache::count_in_place_bytes(int64_t batch, int64_t past, int64_t n_new,
                                    CopyEngine& copies) const {
   // K and V of every selected token (of every stored token when an int8 cache is dequantised

@@ -9,6 +9,7 @@
 #include <future>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "policy/policy.h"
@@ -41,6 +42,7 @@ class KvCache {
   KvAccess access(int64_t unit, int64_t past) const {
     return past > 0 ? decode_access_[static_cast<size_t>(unit)] : prefill_access(unit);
   }
+  bool swa_enabled() const { return swa_.enabled(); }
   // Some unit is attended on the CPU in decode steps (cpu_attention).
   bool cpu_attention() const { return cpu_attention_; }
   // Phase III: positions [0, kept_positions()) of CPU-homed caches hold input hidden states.
@@ -73,10 +75,27 @@ class KvCache {
   KvLayerView begin_cpu_attention(int64_t unit, int64_t past, Ops& cpu_ops) const;
   void end_cpu_attention(int64_t unit, int64_t past, int64_t n_new, Ops& cpu_ops) const;
 
+  // Refill lanes (BlockRunner): after a decode step's compute of `unit` (its slot still holding
+  // it), the cache of its row `row` as the compute device writes and attends a prompt prefilled
+  // at indices ending at `past` (CPU homes through mapped memory; an int8 cache in its dequantised
+  // copy). `sequence`: the prompt's SwaSequence on the compute device, [1, kSwaSequenceFields].
+  KvLayerView lane_view(int64_t unit, int slot, int64_t past, int64_t row,
+                        const Tensor& sequence) const;
+  // After the unit's lanes: an int8 cache quantises tokens [first, past + 1) again (every row:
+  // the other rows' tokens requantise to the bytes they had); writes through mapped memory are
+  // counted on the link (`lane_tokens`: the lanes' tokens).
+  void end_lanes(int64_t unit, int slot, int64_t past, int64_t first, int64_t lane_tokens, Ops& ops,
+                 CopyEngine& copies) const;
+  // Empty when refill lanes serve this cache; else why they do not.
+  std::string refill_unsupported() const;
+
   // SWA: the step's plan of every sequence of the block (n_real: real tokens per sequence after
   // the step; new_mask: [block_size, n_new]), to the device that attends each unit.
   void plan_swa(std::span<const int32_t> n_real, std::span<const uint8_t> new_mask, int64_t n_new,
                 int64_t past);
+  // SWA: a refill's prompt of n_real tokens ending at cache index length - 1 takes sequence
+  // `seq`'s place; returns the prompt's prefill plan (after plan_swa of the step).
+  SwaSequence restart_swa(int64_t seq, int32_t n_real, int64_t length);
 
  private:
   struct Unit {

@@ -1,10 +1,13 @@
 #include "policy/cost_model.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 
 #include "runtime/base/common.h"
 #include "runtime/base/swa_budget.h"
@@ -226,12 +229,31 @@ double prefill_attention_s(const CostInputs& in, double rows, double tokens) {
                   kTFLOP);
 }
 
-LaneLoad lane_load(const CostInputs& in, const Sizes& z, int64_t prompt_len) {
+// The compute stream's seconds of a lane of `prompt_len` tokens in one layer.
+double lane_gpu_s(const CostInputs& in, int64_t prompt_len) {
   const double p = static_cast<double>(prompt_len);
-  return {.lanes = 1,
-          .gpu_s = layer_gemm_s(in.hardware, in.model, p) + prefill_attention_s(in, 1, p) +
-                   kernels_per_unit(in.model) * in.hardware.gpu_launch_us * 1e-6,
-          .kv_bytes = p * z.Kt};
+  return layer_gemm_s(in.hardware, in.model, p) + prefill_attention_s(in, 1, p) +
+         kernels_per_unit(in.model) * in.hardware.gpu_launch_us * 1e-6;
+}
+
+// What lane_gpu_s reads of `in`, hashed: its memo (JobScheduleCache) is kept per value.
+uint64_t lane_inputs_hash(const CostInputs& in) {
+  uint64_t h = 1469598103934665603ULL;
+  const auto mix = [&h](auto x) {
+    uint64_t bits = 0;
+    if constexpr (std::is_floating_point_v<decltype(x)>) {
+      bits = std::bit_cast<uint64_t>(static_cast<double>(x));
+    } else {
+      bits = static_cast<uint64_t>(x);
+    }
+    h = (h ^ bits) * 1099511628211ULL;
+  };
+  const ModelFootprint& m = in.model;
+  for (const int64_t x : {m.hidden_size, m.q_dim, m.kv_dim, m.ffn_dim, m.n_kv_heads}) mix(x);
+  mix(m.gated_mlp), mix(m.qk_norm), mix(in.swa.sparsity > 0);
+  mix(in.hardware.gpu_launch_us), mix(in.hardware.gpu_memory_gbps);
+  for (const GemmRate& g : in.hardware.gemm) mix(g.m), mix(g.n), mix(g.k), mix(g.tflops);
+  return h;
 }
 
 Stage prefill_stage(const CostInputs& in, const Policy& p, const Sizes& z) {
@@ -406,15 +428,20 @@ Stage head_stage(const CostInputs& in, const Sizes& z, bool decode, double count
   return st.finish("head", decode, count, in.hardware);
 }
 
+double memo_lane_gpu_s(const JobWorkload& job, uint64_t inputs, int64_t prompt,
+                       const std::function<double()>& compute);
+
 std::vector<Stage> job_stages(const CostInputs& in, const Policy& p, const Sizes& z,
                               const JobStepGroups& groups) {
-  std::map<int64_t, LaneLoad> lane_loads;  // by prompt length
+  const uint64_t lane_inputs = lane_inputs_hash(in);
   const auto lanes_of = [&](const JobStepGroup& group) {
     LaneLoad total;
     for (const auto& [prompt, count] : group.lane_prompts) {
-      auto [it, added] = lane_loads.try_emplace(prompt);
-      if (added) it->second = lane_load(in, z, prompt);
-      total += it->second.scaled(static_cast<double>(count));
+      const double n = static_cast<double>(count);
+      total += {.lanes = n,
+                .gpu_s = n * memo_lane_gpu_s(*in.job, lane_inputs, prompt,
+                                             [&] { return lane_gpu_s(in, prompt); }),
+                .kv_bytes = n * static_cast<double>(prompt) * z.Kt};
     }
     return total;
   };
@@ -540,7 +567,22 @@ JobStepGroups group_job_steps(const JobSchedule& schedule, int64_t capacity) {
 struct JobScheduleCache {
   std::mutex mutex;
   std::map<std::tuple<int64_t, int64_t, int64_t, bool>, JobStepGroups> by_shape;
+  // lane_gpu_s by (lane_inputs_hash, prompt): the solver prices the same lanes for every policy.
+  std::map<std::pair<uint64_t, int64_t>, double> lane_gpu_s;
 };
+
+namespace {
+
+double memo_lane_gpu_s(const JobWorkload& job, uint64_t inputs, int64_t prompt,
+                       const std::function<double()>& compute) {
+  JobScheduleCache& cache = *job.schedules;
+  const std::lock_guard lock(cache.mutex);
+  auto [it, added] = cache.lane_gpu_s.try_emplace({inputs, prompt}, 0);
+  if (added) it->second = compute();
+  return it->second;
+}
+
+}  // namespace
 
 const JobStepGroups& job_step_groups(const JobWorkload& job, const JobShape& shape) {
   ALISA_ASSERT(job.schedules, "a JobWorkload without its schedule cache");

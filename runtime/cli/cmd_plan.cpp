@@ -73,8 +73,9 @@ struct PlannedJob {
 std::optional<PlannedJob> job_of(const WorkloadSpec* spec, const std::string& file,
                                  const std::string& refill) {
   if (!file.empty()) {
-    ALISA_CHECK(refill == "on" || refill == "off", "--refill: on or off, got '", refill, "'");
-    return PlannedJob{.job = {.sequences = read_length_samples(file), .refill = refill == "on"},
+    ALISA_CHECK(refill.empty() || refill == "on" || refill == "off", "--refill: on or off, got '",
+                refill, "'");
+    return PlannedJob{.job = {.sequences = read_length_samples(file), .refill = refill != "off"},
                       .capacity = 0,
                       .description = str("the lengths of ", file)};
   }

@@ -1,8 +1,13 @@
 #include "policy/cost_model.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <tuple>
+#include <type_traits>
 
 #include "runtime/base/common.h"
 #include "runtime/base/swa_budget.h"
@@ -200,18 +205,63 @@ Affine off_gpu_share(int gpu_var, int cpu_var, bool with_cpu) {
   return share;
 }
 
+// Refill's lanes in a decode step, per layer: the prompts prefilled for one row each after the
+// GPU batches' decode units (their GEMMs, causal attention over their own tokens and launches on
+// the compute stream) and their K and V written to the cache's home.
+struct LaneLoad {
+  double lanes = 0;
+  double gpu_s = 0;
+  double kv_bytes = 0;
+  LaneLoad& operator+=(const LaneLoad& o) {
+    lanes += o.lanes, gpu_s += o.gpu_s, kv_bytes += o.kv_bytes;
+    return *this;
+  }
+  LaneLoad scaled(double x) const { return {lanes * x, gpu_s * x, kv_bytes * x}; }
+};
+
+// Causal attention of `rows` sequences of `tokens` each: QK^T and PV over half the pairs (SWA's
+// prefill score as much again), at the GEMM rate of the step's rows.
+double prefill_attention_s(const CostInputs& in, double rows, double tokens) {
+  const double flops = 2 * rows * tokens * tokens * static_cast<double>(in.model.q_dim) *
+                       (in.swa.sparsity > 0 ? 2 : 1);
+  return flops / (gemm_tflops(in.hardware, std::max<int64_t>(1, std::llround(rows * tokens)),
+                              in.model.hidden_size, in.model.hidden_size) *
+                  kTFLOP);
+}
+
+// The compute stream's seconds of a lane of `prompt_len` tokens in one layer.
+double lane_gpu_s(const CostInputs& in, int64_t prompt_len) {
+  const double p = static_cast<double>(prompt_len);
+  return layer_gemm_s(in.hardware, in.model, p) + prefill_attention_s(in, 1, p) +
+         kernels_per_unit(in.model) * in.hardware.gpu_launch_us * 1e-6;
+}
+
+// What lane_gpu_s reads of `in`, hashed: its memo (JobScheduleCache) is kept per value.
+uint64_t lane_inputs_hash(const CostInputs& in) {
+  uint64_t h = 1469598103934665603ULL;
+  const auto mix = [&h](auto x) {
+    uint64_t bits = 0;
+    if constexpr (std::is_floating_point_v<decltype(x)>) {
+      bits = std::bit_cast<uint64_t>(static_cast<double>(x));
+    } else {
+      bits = static_cast<uint64_t>(x);
+    }
+    h = (h ^ bits) * 1099511628211ULL;
+  };
+  const ModelFootprint& m = in.model;
+  for (const int64_t x : {m.hidden_size, m.q_dim, m.kv_dim, m.ffn_dim, m.n_kv_heads}) mix(x);
+  mix(m.gated_mlp), mix(m.qk_norm), mix(in.swa.sparsity > 0);
+  mix(in.hardware.gpu_launch_us), mix(in.hardware.gpu_memory_gbps);
+  for (const GemmRate& g : in.hardware.gemm) mix(g.m), mix(g.n), mix(g.k), mix(g.tflops);
+  return h;
+}
+
 Stage prefill_stage(const CostInputs& in, const Policy& p, const Sizes& z) {
   const HardwareProfile& hw = in.hardware;
   StageBuilder st;
   const double rows = z.b * z.s;
-  // Causal attention: QK^T and PV over half the s x s pairs; SWA's prefill score as much again.
-  const double attention_flops = 2 * z.b * z.s * z.s * z.q * (in.swa.sparsity > 0 ? 2 : 1);
-  const double attention_s =
-      attention_flops / (gemm_tflops(hw, std::max<int64_t>(1, std::llround(rows)),
-                                     in.model.hidden_size, in.model.hidden_size) *
-                         kTFLOP);
   Affine& gpu = st["gpu"];
-  gpu.c0 += z.G * (layer_gemm_s(hw, in.model, rows) + attention_s +
+  gpu.c0 += z.G * (layer_gemm_s(hw, in.model, rows) + prefill_attention_s(in, z.b, z.s) +
                    kernels_per_unit(in.model) * hw.gpu_launch_us * 1e-6);
   add_weight_stream(st, z, hw, p);
   add_activation_stream(st, z, hw, z.s);
@@ -240,9 +290,10 @@ HardwareProfile decode_hardware(const HardwareProfile& profile, const Policy& p)
   return hw;
 }
 
-// One decode step of a layer with `past` tokens cached (the step attends past + 1).
-Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double past,
-                   double count) {
+// One decode step of a layer with `past` tokens cached (the step attends past + 1), with `lanes`
+// prefilled in it.
+Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double past, double count,
+                   const LaneLoad& lanes = {}) {
   const HardwareProfile hw = decode_hardware(in.hardware, p);
   const bool swa = in.swa.sparsity > 0;
   const double attended = past + 1;
@@ -353,6 +404,18 @@ Stage decode_stage(const CostInputs& in, const Policy& p, const Sizes& z, double
   Affine cpu_attended;
   if (p.cpu_attention) cpu_attended.c[kCacheCpu] = 1;
   add_unit_costs(host, z, hw, off_gpu_share(kCacheGpu, kCacheCpu, cpu_homed_loaded), cpu_attended);
+  if (lanes.lanes > 0) {
+    // The lanes run on the compute stream after the layer's units; each costs the scheduling
+    // thread a unit's fixed cost; their K and V go home where the cache is off the GPU.
+    st["gpu"].c0 += lanes.gpu_s;
+    stream.c0 += lanes.gpu_s;
+    host.c0 += lanes.lanes * hw.unit.gpu_us * 1e-6;
+    const double store_s = at(lanes.kv_bytes, d2h_rate);
+    d2h.c0 += store_s;
+    d2h.c[kCacheGpu] -= store_s;
+    add_disk_share(st["disk"], kCacheGpu, kCacheCpu,
+                   disk_write_s(hw, lanes.kv_bytes, lanes.lanes * z.Nkv));
+  }
   st["host"] = host;
   return st.finish("decode", true, count, hw);
 }
@@ -363,6 +426,44 @@ Stage head_stage(const CostInputs& in, const Sizes& z, bool decode, double count
   st["gpu"].c0 = z.G * gemm_s(in.hardware, z.b, in.model.vocab_size, in.model.embed_dim) +
                  z.G * kHeadKernels * in.hardware.gpu_launch_us * 1e-6;
   return st.finish("head", decode, count, in.hardware);
+}
+
+double memo_lane_gpu_s(const JobWorkload& job, uint64_t inputs, int64_t prompt,
+                       const std::function<double()>& compute);
+
+std::vector<Stage> job_stages(const CostInputs& in, const Policy& p, const Sizes& z,
+                              const JobStepGroups& groups) {
+  const uint64_t lane_inputs = lane_inputs_hash(in);
+  const auto lanes_of = [&](const JobStepGroup& group) {
+    LaneLoad total;
+    for (const auto& [prompt, count] : group.lane_prompts) {
+      const double n = static_cast<double>(count);
+      total += {.lanes = n,
+                .gpu_s = n * memo_lane_gpu_s(*in.job, lane_inputs, prompt,
+                                             [&] { return lane_gpu_s(in, prompt); }),
+                .kv_bytes = n * static_cast<double>(prompt) * z.Kt};
+    }
+    return total;
+  };
+  std::vector<Stage> stages;
+  for (const JobStepGroup& group : groups.prefills) {
+    Sizes prompt = z;
+    prompt.s = group.mean_index();
+    Stage stage = prefill_stage(in, p, prompt);
+    stage.count = z.L * static_cast<double>(group.steps);
+    stages.push_back(std::move(stage));
+  }
+  const JobSchedule& totals = groups.totals;
+  stages.push_back(head_stage(in, z, false, static_cast<double>(totals.prefills)));
+  for (const JobStepGroup& group : groups.decodes) {
+    const double steps = static_cast<double>(group.steps);
+    stages.push_back(
+        decode_stage(in, p, z, group.mean_index(), z.L * steps, lanes_of(group).scaled(1 / steps)));
+  }
+  if (totals.decode_steps > 0) {
+    stages.push_back(head_stage(in, z, true, static_cast<double>(totals.decode_steps)));
+  }
+  return stages;
 }
 
 double max_resource(const Stage& stage, const Placement& x) {
@@ -403,13 +504,121 @@ double Affine::at(const Placement& x) const {
   return total;
 }
 
-std::vector<Stage> cost_stages(const CostInputs& in, const Policy& policy) {
+CostInputs job_cost_inputs(CostInputs in, JobWorkload job, int64_t capacity) {
+  ALISA_CHECK(!job.sequences.empty(), "job: no sequences");
+  const SequenceLengths longest = longest_lengths(job.sequences);
+  ALISA_CHECK(capacity >= longest.prompt_len + longest.gen_len - 1, "job: a cache of ", capacity,
+              " positions cannot hold the longest prompt (", longest.prompt_len,
+              ") and the longest generation (", longest.gen_len, ")");
+  // A capacity of exactly longest prompt + longest generation - 1 leaves gen_len 0 here; the
+  // memory plan needs at least one generated position.
+  capacity = std::max(capacity, longest.prompt_len + 1);
+  in.workload = {.prompt_len = longest.prompt_len, .gen_len = capacity - longest.prompt_len};
+  in.job = std::move(job);
+  return in;
+}
+
+JobShape job_shape(const CostInputs& in, const Policy& policy) {
+  ALISA_CHECK(in.job, "job_shape: the cost inputs have no job");
+  const int64_t capacity = in.workload.prompt_len + in.workload.gen_len;
+  return {.rows = policy.block_size(),
+          .capacity = capacity,
+          .kept = in.swa.enabled() ? kept_hidden_positions(policy, capacity, in.workload.prompt_len)
+                                   : 0,
+          .refill = in.job->refill};
+}
+
+double JobStepGroup::mean_index() const {
+  return steps > 0 ? static_cast<double>(index_sum) / static_cast<double>(steps) : 0;
+}
+
+JobStepGroups group_job_steps(const JobSchedule& schedule, int64_t capacity) {
+  JobStepGroups out;
+  std::vector<JobStepGroup> prefills(kJobPrefillRanges), decodes(2 * kJobDecodeRanges);
+  std::vector<std::map<int64_t, int64_t>> lanes(decodes.size());
+  const auto range = [capacity](int64_t index, int64_t ranges) {
+    return static_cast<size_t>(std::clamp<int64_t>(index * ranges / capacity, 0, ranges - 1));
+  };
+  for (const JobStep& step : schedule.steps) {
+    size_t at = 0;
+    if (step.prefill) {
+      at = range(step.write_index, kJobPrefillRanges);
+    } else {
+      at = 2 * range(step.write_index, kJobDecodeRanges) + (step.lane_prompts.empty() ? 0 : 1);
+      for (const int64_t prompt : step.lane_prompts) ++lanes[at][prompt];
+    }
+    JobStepGroup& group = step.prefill ? prefills[at] : decodes[at];
+    group.steps += 1;
+    group.index_sum += step.write_index;
+  }
+  for (JobStepGroup& group : prefills) {
+    if (group.steps > 0) out.prefills.push_back(std::move(group));
+  }
+  for (size_t i = 0; i < decodes.size(); ++i) {
+    if (decodes[i].steps == 0) continue;
+    decodes[i].lane_prompts.assign(lanes[i].begin(), lanes[i].end());
+    out.decodes.push_back(std::move(decodes[i]));
+  }
+  out.totals = schedule;
+  out.totals.steps.clear();
+  return out;
+}
+
+struct JobScheduleCache {
+  std::mutex mutex;
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool>, JobStepGroups> by_shape;
+  // lane_gpu_s by (lane_inputs_hash, prompt): the solver prices the same lanes for every policy.
+  std::map<std::pair<uint64_t, int64_t>, double> lane_gpu_s;
+};
+
+namespace {
+
+double memo_lane_gpu_s(const JobWorkload& job, uint64_t inputs, int64_t prompt,
+                       const std::function<double()>& compute) {
+  JobScheduleCache& cache = *job.schedules;
+  const std::lock_guard lock(cache.mutex);
+  auto [it, added] = cache.lane_gpu_s.try_emplace({inputs, prompt}, 0);
+  if (added) it->second = compute();
+  return it->second;
+}
+
+}  // namespace
+
+const JobStepGroups& job_step_groups(const JobWorkload& job, const JobShape& shape) {
+  ALISA_ASSERT(job.schedules, "a JobWorkload without its schedule cache");
+  JobScheduleCache& cache = *job.schedules;
+  const std::lock_guard lock(cache.mutex);
+  const auto key = std::tuple{shape.rows, shape.capacity, shape.kept, shape.refill};
+  auto it = cache.by_shape.find(key);
+  if (it == cache.by_shape.end()) {
+    it = cache.by_shape
+             .emplace(key, group_job_steps(simulate_job(job.sequences, shape), shape.capacity))
+             .first;
+  }
+  return it->second;  // map nodes stay where they are
+}
+
+std::shared_ptr<JobScheduleCache> new_job_schedule_cache() {
+  return std::make_shared<JobScheduleCache>();
+}
+
+namespace {
+
+void check_inputs(const CostInputs& in, const Policy& policy) {
   const Workload& w = in.workload;
   ALISA_CHECK(w.prompt_len >= 1 && w.gen_len >= 0, "workload: prompt_len must be at least 1 and ",
               "gen_len at least 0, got ", w.prompt_len, " and ", w.gen_len);
   validate(policy, "policy");
   validate(in.hardware, "hardware profile");
+}
+
+}  // namespace
+
+std::vector<Stage> cost_stages(const CostInputs& in, const Policy& policy) {
+  const Workload& w = in.workload;
+  check_inputs(in, policy);
   const Sizes z = sizes_of(in, policy);
+  if (in.job) return job_stages(in, policy, z, job_step_groups(*in.job, job_shape(in, policy)));
   std::vector<Stage> stages = {prefill_stage(in, policy, z), head_stage(in, z, false, 1)};
   const int64_t steps = std::max<int64_t>(0, w.gen_len - 1);
   const int64_t ranges = std::min(kDecodeRanges, steps);
@@ -447,6 +656,8 @@ Prediction predict(const CostInputs& in, const Policy& policy) {
 Prediction predict(const CostInputs& in, const Policy& policy,
                    const std::vector<LayerDiskRead>& layer_reads) {
   const std::vector<Stage> stages = cost_stages(in, policy);
+  const JobSchedule* schedule =
+      in.job ? &job_step_groups(*in.job, job_shape(in, policy)).totals : nullptr;
   const Placement x = placement_of(policy);
   const double layers = static_cast<double>(in.model.n_layers);
   // The schedule reads a layer's disk-resident weights while the layer two before it computes
@@ -481,11 +692,33 @@ Prediction predict(const CostInputs& in, const Policy& policy,
     }
     if (stage.decode && bound) bounded[bound->resource] += stage.count * worst;
   }
-  const double block = static_cast<double>(policy.block_size());
-  const double n = static_cast<double>(in.workload.gen_len);
-  const double steps = std::max(0.0, n - 1);
-  out.total_throughput = block * n / (out.prefill_s + out.decode_s);
-  out.decode_throughput = out.decode_s > 0 ? block * steps / out.decode_s : 0;
+  double steps = 0;
+  if (schedule) {
+    const int64_t decode_tokens = schedule->slot_steps - schedule->idle_slot_steps;
+    steps = static_cast<double>(schedule->decode_steps);
+    const double seconds = out.prefill_s + out.decode_s;
+    out.total_throughput = static_cast<double>(schedule->generated_tokens) / seconds;
+    out.decode_throughput =
+        out.decode_s > 0 ? static_cast<double>(decode_tokens) / out.decode_s : 0;
+    out.job = JobPrediction{.refill = in.job->refill,
+                            .capacity = in.workload.prompt_len + in.workload.gen_len,
+                            .sequences = static_cast<int64_t>(in.job->sequences.size()),
+                            .generated_tokens = schedule->generated_tokens,
+                            .prefills = schedule->prefills,
+                            .decode_steps = schedule->decode_steps,
+                            .lanes = schedule->lanes,
+                            .slot_steps = schedule->slot_steps,
+                            .idle_slot_steps = schedule->idle_slot_steps,
+                            .idle_share = schedule->idle_share(),
+                            .seconds = seconds,
+                            .useful_throughput = out.total_throughput};
+  } else {
+    const double block = static_cast<double>(policy.block_size());
+    const double n = static_cast<double>(in.workload.gen_len);
+    steps = std::max(0.0, n - 1);
+    out.total_throughput = block * n / (out.prefill_s + out.decode_s);
+    out.decode_throughput = out.decode_s > 0 ? block * steps / out.decode_s : 0;
+  }
   for (const auto& [resource, total] : prefill_busy) {
     out.prefill.push_back({resource, total / layers, total});
   }

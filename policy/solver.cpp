@@ -361,6 +361,66 @@ SolvedPolicy solve_policy(const CostInputs& in, const SolverOptions& options) {
   return *best;
 }
 
+std::vector<int64_t> job_capacities(const std::vector<SequenceLengths>& job, bool refill,
+                                    int64_t max_positions) {
+  const SequenceLengths longest = longest_lengths(job);
+  const int64_t least = longest.prompt_len + longest.gen_len;
+  std::vector<int64_t> out = {least};
+  if (!refill) return out;
+  for (const double headroom : kJobCapacityHeadroom) {
+    const int64_t c =
+        std::min<int64_t>(max_positions, std::llround(headroom * static_cast<double>(least)));
+    if (c > out.back()) out.push_back(c);
+  }
+  return out;
+}
+
+SolvedPolicy solve_job_policy(const CostInputs& in, const JobWorkload& job,
+                              const std::vector<int64_t>& capacities,
+                              const SolverOptions& options) {
+  ALISA_CHECK(!capacities.empty(), "solver: no cache capacity to plan the job with");
+  SolverOptions job_options = options;
+  const auto sequences = static_cast<int64_t>(job.sequences.size());
+  if (job_options.max_sequences == 0 || job_options.max_sequences > sequences) {
+    job_options.max_sequences = sequences;
+  }
+  std::optional<SolvedPolicy> best;
+  std::optional<Error> first_error;
+  std::vector<std::pair<int64_t, double>> by_capacity;
+  for (const int64_t capacity : capacities) {
+    try {
+      SolvedPolicy solved = solve_policy(job_cost_inputs(in, job, capacity), job_options);
+      by_capacity.push_back({capacity, solved.prediction.total_throughput});
+      if (!best || solved.prediction.total_throughput > best->prediction.total_throughput) {
+        best = std::move(solved);
+      }
+    } catch (const Error& e) {
+      // A larger capacity needs more memory: when one does not fit, neither will the next.
+      if (!first_error) first_error = e;
+      break;
+    }
+  }
+  if (!best) throw *first_error;
+  const JobPrediction& chosen = *best->prediction.job;
+  best->limits.push_back(
+      str("job: ", chosen.sequences, " sequences, refill ", chosen.refill ? "on" : "off", ", ",
+          chosen.prefills, " blocks, ", chosen.decode_steps, " decode steps, ", chosen.lanes,
+          " requests refilled, ", fixed(100 * chosen.idle_share, 1), "% of slot-steps idle"));
+  if (by_capacity.size() > 1 || by_capacity.size() < capacities.size()) {
+    std::string line = str("capacity ", chosen.capacity, " positions per row; of those tried:");
+    for (const auto& [capacity, throughput] : by_capacity) {
+      line += str(" ", capacity, " ", fixed(throughput, 1), " tok/s;");
+    }
+    if (by_capacity.size() < capacities.size()) {
+      line += str(" ", capacities[by_capacity.size()], " does not fit the caps");
+    } else {
+      line.pop_back();
+    }
+    best->limits.push_back(line);
+  }
+  return *best;
+}
+
 std::string solved_policy_summary(const SolvedPolicy& s) {
   const Policy& p = s.policy;
   std::string out =
@@ -375,6 +435,12 @@ std::string solved_policy_summary(const SolvedPolicy& s) {
   if (p.cache_recompute_percent > 0) {
     out += str(", cache_recompute_percent ", fixed(p.cache_recompute_percent, 1));
   }
+  if (const std::optional<JobPrediction>& job = s.prediction.job) {
+    out += str(", refill ", job->refill ? "on" : "off", ", capacity ", job->capacity);
+    return out + str("; predicted ", fixed(job->useful_throughput, 1),
+                     " useful tok/s over the job (", fixed(100 * job->idle_share, 1),
+                     "% idle slot-steps), bound by ", s.prediction.bottleneck);
+  }
   return out + str("; predicted ", fixed(s.prediction.total_throughput, 1), " tok/s, bound by ",
                    s.prediction.bottleneck);
 }
@@ -382,10 +448,18 @@ std::string solved_policy_summary(const SolvedPolicy& s) {
 std::string solved_policy_yaml(const SolvedPolicy& solved, const std::string& header) {
   const Prediction& p = solved.prediction;
   std::string out = header;
-  out +=
-      str("# predicted: ", fixed(p.total_throughput, 1), " tok/s (decode ",
-          fixed(p.decode_throughput, 1), " tok/s), prefill ", fixed(p.prefill_s, 2), " s, decode ",
-          fixed(p.decode_s, 2), " s per block of ", solved.policy.block_size(), "\n");
+  if (const std::optional<JobPrediction>& job = p.job) {
+    out += str("# predicted job: ", fixed(job->useful_throughput, 1), " useful tok/s (",
+               job->generated_tokens, " tokens of ", job->sequences, " sequences in ",
+               fixed(job->seconds, 1), " s: prefill ", fixed(p.prefill_s, 2), " s, decode ",
+               fixed(p.decode_s, 2), " s), refill ", job->refill ? "on" : "off", ", capacity ",
+               job->capacity, ", ", fixed(100 * job->idle_share, 1), "% idle slot-steps\n");
+  } else {
+    out += str("# predicted: ", fixed(p.total_throughput, 1), " tok/s (decode ",
+               fixed(p.decode_throughput, 1), " tok/s), prefill ", fixed(p.prefill_s, 2),
+               " s, decode ", fixed(p.decode_s, 2), " s per block of ", solved.policy.block_size(),
+               "\n");
+  }
   out += str("# memory: GPU ", bytes_text(p.memory.gpu.total()), ", CPU ",
              bytes_text(p.memory.cpu.total()), ", disk ", bytes_text(p.memory.disk.total()), "\n");
   for (const std::string& line : solved.limits) out += "# " + line + "\n";

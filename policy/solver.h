@@ -69,6 +69,22 @@ double auto_recompute_percent(const Policy& policy, const MemoryPlanFn& plan, ui
 // term by term, against the cap it exceeds).
 SolvedPolicy solve_policy(const CostInputs& in, const SolverOptions& options);
 
+// The cache capacities (positions per row) a job's plan weighs: the least that holds its longest
+// prompt and longest generation (their sum), and that times each of kJobCapacityHeadroom; at most
+// `max_positions` (the model's). More capacity costs cache memory (and nothing else: a step reads
+// the positions written so far) but lets refill go on longer before a block must drain. Without
+// refill only the least.
+inline constexpr double kJobCapacityHeadroom[] = {1.25, 1.5, 2, 3};
+std::vector<int64_t> job_capacities(const std::vector<SequenceLengths>& job, bool refill,
+                                    int64_t max_positions);
+
+// The best policy for a job of uneven lengths: solve_policy over job_cost_inputs(in, job, C) for
+// each capacity C of `capacities` (blocks no larger than the job), ranked by the predicted useful
+// throughput (prediction.job holds the capacity chosen). `limits` says what the other capacities
+// predict. Throws like solve_policy when no capacity fits.
+SolvedPolicy solve_job_policy(const CostInputs& in, const JobWorkload& job,
+                              const std::vector<int64_t>& capacities, const SolverOptions& options);
+
 // What bounds the predicted time, the busy time of every resource, and each capped tier's use.
 std::vector<std::string> describe_prediction(const Prediction& prediction, const MemoryCaps& caps);
 

@@ -1,5 +1,7 @@
 #include "runtime/jobs/auto_policy.h"
 
+#include <algorithm>
+
 #include "runtime/jobs/engine.h"
 #include "runtime/model/tensor_shapes.h"
 
@@ -41,6 +43,33 @@ CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hw,
   return in;
 }
 
+int64_t cache_position_limit(const ModelSpec& spec) {
+  return spec.sliding_window > 0 ? std::min(spec.max_positions, spec.sliding_window)
+                                 : spec.max_positions;
+}
+
+namespace {
+
+// A job's request with its workload the longest prompt and generation: the checks of
+// plan_cost_inputs then hold for the least capacity.
+PlanRequest longest_request(const PlanRequest& r) {
+  PlanRequest out = r;
+  const SequenceLengths longest = longest_lengths(r.job->sequences);
+  out.workload = {.prompt_len = longest.prompt_len, .gen_len = longest.gen_len};
+  return out;
+}
+
+std::vector<int64_t> capacities_of(const PlanRequest& r, const ModelSpec& spec) {
+  if (r.job_capacity == 0) {
+    return job_capacities(r.job->sequences, r.job->refill, cache_position_limit(spec));
+  }
+  ALISA_CHECK(r.job_capacity <= cache_position_limit(spec), "workload: capacity ", r.job_capacity,
+              " is more than ", spec.name, "'s ", cache_position_limit(spec), " positions");
+  return {r.job_capacity};
+}
+
+}  // namespace
+
 SolvedPolicy plan_policy(const PlanRequest& r) {
   const HardwareProfile hw = load_hardware(r.hardware);
   const ModelSpec spec = open_model_spec(r.model);
@@ -48,12 +77,23 @@ SolvedPolicy plan_policy(const PlanRequest& r) {
   options.caps = planning_caps(hw, r);
   options.max_sequences = r.max_sequences;
   options.allow_compression = r.allow_compression;
+  if (r.job) {
+    ALISA_CHECK(!r.job->sequences.empty(), "workload: the job has no sequences");
+    return solve_job_policy(plan_cost_inputs(spec, hw, longest_request(r)), *r.job,
+                            capacities_of(r, spec), options);
+  }
   return solve_policy(plan_cost_inputs(spec, hw, r), options);
 }
 
 Prediction predict_policy(const PlanRequest& r, const Policy& policy) {
   const HardwareProfile hw = load_hardware(r.hardware);
   const ModelSpec spec = open_model_spec(r.model);
+  if (r.job) {
+    ALISA_CHECK(!r.job->sequences.empty(), "workload: the job has no sequences");
+    return predict(job_cost_inputs(plan_cost_inputs(spec, hw, longest_request(r)), *r.job,
+                                   capacities_of(r, spec).front()),
+                   policy);
+  }
   return predict(plan_cost_inputs(spec, hw, r), policy);
 }
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "policy/solver.h"
@@ -27,6 +28,12 @@ struct PlanRequest {
   int64_t threads = 0;             // CPU threads (0: every core)
   bool allow_compression = false;
   DType activation_dtype = DType::kF16;  // float32 on CPU runs
+  // A job of uneven lengths (policy/length_distribution.h), planned over its simulated schedule
+  // (policy/job_schedule.h): `workload` is then not read, the block is at most the job, and the
+  // solver also chooses the cache's capacity per row, among `job_capacity` alone when it is not
+  // 0, else among job_capacities (policy/solver.h) within the model's positions.
+  std::optional<JobWorkload> job = std::nullopt;
+  int64_t job_capacity = 0;
 };
 
 // What the CUDA context, cuBLAS and the allocator keep of a GPU that no plan can use, and the
@@ -38,9 +45,14 @@ MemoryCaps planning_caps(const HardwareProfile& hardware, const PlanRequest& req
 CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hardware,
                             const PlanRequest& request);
 
+// The most positions a sequence of `spec` may have in alisa: max_positions, and the sliding window
+// where the model has one.
+int64_t cache_position_limit(const ModelSpec& spec);
+
 // The best policy for the request (errors: unreadable profile, unknown model, nothing fits).
 SolvedPolicy plan_policy(const PlanRequest& request);
-// The cost model's prediction for a given policy under the same request.
+// The cost model's prediction for a given policy under the same request (a job's at job_capacity,
+// or its least capacity when that is 0).
 Prediction predict_policy(const PlanRequest& request, const Policy& policy);
 
 }  // namespace alisa

@@ -56,6 +56,77 @@ TEST_CASE("alisa plan prints a policy that reads back, and predicts a given one"
         5);
 }
 
+TEST_CASE("alisa plan predicts a job of uneven lengths with and without refill", "[e2e][plan]") {
+  ScratchDir scratch;
+  const std::string plan = "plan --model dummy:opt-1.3b --hardware " +
+                           quoted(write_hardware(scratch)) +
+                           " --gpu-memory-limit 4GiB --cpu-memory-limit 20GiB";
+  const std::string workload =
+      " --workload prompt_len=uniform:min=16,max=64,gen_len=lognormal:median=16,max=64,"
+      "sequences=100";
+  std::string output;
+  REQUIRE(run_alisa(plan + workload, &output) == 0);
+  INFO(output);
+  CHECK_THAT(output, Catch::Contains("# predicted job: ") &&
+                         Catch::Contains("# without refill: block ") &&
+                         Catch::Contains("# job: 100 sequences, refill on") &&
+                         Catch::Contains("gpu_batch_size: "));
+  REQUIRE(run_alisa(plan + workload + " --json", &output) == 0);
+  const Json refill = Json::parse(output);
+  const Json& job = refill["job"];
+  CHECK(job["refill"] == true);
+  CHECK(job["sequences"] == 100);
+  CHECK(job["capacity"].get<int64_t>() >= 128);
+  CHECK(job["useful_throughput"].get<double>() > 0);
+  CHECK(job["idle_share"].get<double>() >= 0);
+  CHECK(job["idle_share"].get<double>() < 1);
+  CHECK(job["steps"] == job["prefills"].get<int64_t>() + job["decode_steps"].get<int64_t>());
+  CHECK(refill["prediction"]["total_throughput"] == job["useful_throughput"]);
+  const Json& other = refill["job_other_refill"];
+  CHECK(other["refill"] == false);
+  CHECK(other["lanes"] == 0);
+  CHECK(other["generated_tokens"] == job["generated_tokens"]);
+  CHECK(policy_from_yaml(other["policy_yaml"].get<std::string>(), "other").block_size() <= 100);
+  // refill=off plans the static schedule first; a given policy is predicted both ways.
+  REQUIRE(run_alisa(plan + workload + ",refill=off --json --output " + quoted(scratch / "s.yaml"),
+                    &output) == 0);
+  const Json fixed = Json::parse(output);
+  CHECK(fixed["job"]["refill"] == false);
+  CHECK(fixed["job"]["useful_throughput"] == other["useful_throughput"]);
+  CHECK(fixed["job_other_refill"]["useful_throughput"] == job["useful_throughput"]);
+  REQUIRE(run_alisa(plan + workload + " --json --policy " + quoted(scratch / "s.yaml"), &output) ==
+          0);
+  const Json given = Json::parse(output);
+  CHECK(given["job"]["refill"] == true);
+  CHECK(given["job_other_refill"]["useful_throughput"].get<double>() ==
+        Approx(other["useful_throughput"].get<double>()).epsilon(1e-9));
+  // The lengths from a file: sample lines and a job's prompt_ids lines.
+  write_text(scratch / "lengths.jsonl",
+             "{\"prompt_len\": 40, \"gen_len\": 8}\n\n{\"prompt_len\": 12, \"gen_len\": 30}\n"
+             "{\"id\": 3, \"prompt_ids\": [5, 6, 7], \"max_tokens\": 20}\n");
+  REQUIRE(run_alisa(plan + " --workload-file " + quoted(scratch / "lengths.jsonl") +
+                        " --refill off --json",
+                    &output) == 0);
+  const Json from_file = Json::parse(output);
+  CHECK(from_file["job"]["refill"] == false);
+  CHECK(from_file["job"]["sequences"] == 3);
+  CHECK(from_file["job"]["generated_tokens"] == 58);
+  CHECK(from_file["job"]["capacity"] == 70);  // 40 + 30
+  // Bad jobs end in one line naming the culprit.
+  require_user_error(plan + " --workload prompt_len=uniform:min=1,max=8,gen_len=4",
+                     "needs sequences=N");
+  require_user_error(plan + " --workload prompt_len=8,gen_len=lognormal:median=9,max=4,sequences=3",
+                     "gen_len 'lognormal:median=9,max=4'");
+  write_text(scratch / "text.jsonl", "{\"prompt\": \"hello\", \"max_tokens\": 3}\n");
+  require_user_error(plan + " --workload-file " + quoted(scratch / "text.jsonl"),
+                     "line 1: a text prompt's length needs the tokenizer");
+  require_user_error(plan + " --workload-file " + quoted(scratch / "lengths.jsonl") + workload,
+                     "not both");
+  require_user_error(plan + workload + " --refill on", "--refill goes with --workload-file");
+  require_user_error(plan + " --workload prompt_len=8,gen_len=4,sequences=3,capacity=5",
+                     "a cache of 5 positions cannot hold the longest prompt (8)");
+}
+
 TEST_CASE("alisa plan names what is wrong with a request", "[e2e][plan][errors]") {
   ScratchDir scratch;
   const std::string hardware = " --hardware " + quoted(write_hardware(scratch));

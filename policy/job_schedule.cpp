@@ -1,6 +1,7 @@
 #include "policy/job_schedule.h"
 
 #include <algorithm>
+#include <deque>
 
 #include "runtime/base/common.h"
 
@@ -22,19 +23,29 @@ JobSchedule simulate_job(const std::vector<SequenceLengths>& job, const JobShape
   JobSchedule out;
   // finishing[i]: live sequences whose last token comes from the step that writes index i.
   std::vector<int64_t> finishing;
-  size_t next = 0;  // the FIFO head
-  while (next < job.size()) {
-    // A block starts: up to `rows` requests, prefilled together at P tokens.
-    const size_t first = next;
-    const size_t last = std::min(job.size(), first + static_cast<size_t>(rows));
-    int64_t prompt = kept;
-    for (size_t i = first; i < last; ++i) {
-      check_request(job[i], i);
-      prompt = std::max(prompt, job[i].prompt_len);
+  // The requests waiting, in job order: at most `rows` of them are looked at (job_lookahead).
+  std::deque<size_t> queue;
+  size_t next = 0;  // the first request not yet queued
+  const auto top_up = [&] {
+    while (static_cast<int64_t>(queue.size()) < job_lookahead(rows) && next < job.size()) {
+      check_request(job[next], next);
+      queue.push_back(next++);
     }
+  };
+  top_up();
+  while (!queue.empty()) {
+    // A block starts: the first `rows` requests waiting, prefilled together at P tokens.
+    std::vector<size_t> block;
+    while (static_cast<int64_t>(block.size()) < rows && !queue.empty()) {
+      block.push_back(queue.front());
+      queue.pop_front();
+      top_up();
+    }
+    int64_t prompt = kept;
+    for (size_t i : block) prompt = std::max(prompt, job[i].prompt_len);
     finishing.assign(static_cast<size_t>(capacity), 0);
     int64_t live = 0;
-    for (size_t i = first; i < last; ++i) {
+    for (size_t i : block) {
       const int64_t g = job[i].gen_len;
       ALISA_CHECK(prompt + g - 1 <= capacity, "job schedule: request ", i, " (gen_len ", g,
                   ") does not fit a cache of ", capacity, " positions after a prefill of ", prompt,
@@ -47,23 +58,25 @@ JobSchedule simulate_job(const std::vector<SequenceLengths>& job, const JobShape
     }
     out.steps.push_back({.prefill = true,
                          .write_index = prompt,
-                         .live_rows = static_cast<int64_t>(last - first),
+                         .live_rows = static_cast<int64_t>(block.size()),
                          .lane_prompts = {}});
     ++out.prefills;
-    next = last;
     for (int64_t w = prompt;; ++w) {
-      // After a step: the rows without a sequence take the FIFO head while it fits.
+      // After a step: each row without a sequence takes the first waiting request that fits.
       std::vector<int64_t> lanes;
-      while (shape.refill && live < rows && next < job.size()) {
-        const SequenceLengths& head = job[next];
-        check_request(head, next);
-        if (head.prompt_len > w + 1 - kept || w + head.gen_len > capacity) break;
-        lanes.push_back(head.prompt_len);
-        out.generated_tokens += head.gen_len;
-        ++finishing[static_cast<size_t>(w + head.gen_len - 1)];
+      for (auto it = queue.begin(); shape.refill && live < rows && it != queue.end();) {
+        const SequenceLengths& r = job[*it];
+        if (r.prompt_len > w + 1 - kept || w + r.gen_len > capacity) {
+          ++it;
+          continue;
+        }
+        lanes.push_back(r.prompt_len);
+        out.generated_tokens += r.gen_len;
+        ++finishing[static_cast<size_t>(w + r.gen_len - 1)];
         ++live;
-        ++next;
+        it = queue.erase(it);
       }
+      top_up();
       if (live == 0) break;  // the block is over
       out.lanes += static_cast<int64_t>(lanes.size());
       out.steps.push_back({.prefill = false,

@@ -48,14 +48,21 @@ struct JobSchedule {
 //   each sequence's first token comes from the prefill; then every decode step writes index w
 //   for every row (idle ones feed padding) and w += 1; a sequence of gen_len g has finished
 //   after the prefill when g = 1, else after g - 1 decode steps;
-// - with refill, after each step the rows without a sequence take the FIFO head (p, g) while it
-//   fits, p <= w + 1 - kept and w + g <= C (w: the index the next step writes): its prompt is a
-//   lane of that step, at positions [w + 1 - p, w + 1), and the step's logits give its first
-//   token. A head that does not fit stops refilling until after the next step;
+// - with refill, after each step each row without a sequence takes the first waiting request
+//   (of the next job_lookahead(B) in job order) that fits, p <= w + 1 - kept and w + g <= C (w:
+//   the index the next step writes): its prompt is a lane of that step, at positions
+//   [w + 1 - p, w + 1), and the step's logits give its first token. First fit rather than the
+//   head alone: a head that no longer fits this block (w + g > C) would otherwise leave every
+//   freed row idle until the block drained;
 // - a block ends when none of its rows has a sequence; the next one starts while requests
 //   remain. Without refill a block runs until its longest sequence finished.
 // Throws alisa::Error when a request can never run (p < 1, g < 1, or P + g - 1 > C: its block's
 // prefill and decode would not fit the capacity).
+// How many waiting requests (in job order) a freed row may choose from: the block's rows.
+inline int64_t job_lookahead(int64_t rows) {
+  return rows;
+}
+
 JobSchedule simulate_job(const std::vector<SequenceLengths>& job, const JobShape& shape);
 
 }  // namespace alisa

@@ -30,7 +30,12 @@ Policy auto_policy(const RunConfig& config, const EngineOptions& options,
                    .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
                    .threads = config.threads.value_or(0),
                    .allow_compression = config.allow_compression.value_or(false),
-                   .activation_dtype = activation_dtype});
+                   .activation_dtype = activation_dtype,
+                   .job = workload->job,
+                   .job_capacity = workload->job_capacity ? *workload->job_capacity : 0});
+  if (workload->job_capacity && solved.prediction.job) {
+    *workload->job_capacity = solved.prediction.job->capacity;
+  }
   std::fprintf(stderr, "alisa: policy auto: %s\n", solved_policy_summary(solved).c_str());
   for (const std::string& line : solved.limits) spdlog::info("policy auto: {}", line);
   return solved.policy;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "policy/cost_model.h"
 #include "policy/memory_plan.h"
 #include "runtime/base/units.h"
 #include "runtime/jobs/engine.h"
@@ -46,6 +47,10 @@ RunConfig resolve_run_config(const RunFlags& flags);
 struct AutoWorkload {
   Workload workload;
   int64_t sequences = 0;
+  // A job of uneven lengths, planned over its simulated schedule (`workload` then unread); the
+  // plan also chooses the cache positions per row (job_capacity 0) and reports them there.
+  std::optional<JobWorkload> job = std::nullopt;
+  int64_t* job_capacity = nullptr;
 };
 
 // With `policy: auto`, the solver's policy for `workload` on the config's hardware profile

@@ -114,48 +114,50 @@ bool BatchJob::run(Generator* generator, JobOutput& output, WrittenRecords writt
     });
     if (pending.empty()) return true;
     ALISA_ASSERT(generator, "good lines to run but no generator");
-    const size_t block = static_cast<size_t>(generator->block_size());
-    for (size_t first = 0; first < pending.size(); first += block) {
-      const size_t last = std::min(pending.size(), first + block);
-      std::vector<const Request*> rows;
-      for (size_t i = first; i < last; ++i) rows.push_back(&pending[i].request);
-      const auto stops = [&](size_t row) -> const std::vector<std::string>& {
-        return pending[first + row].line.settings.stop;
-      };
-      BlockHooks block_hooks{
-          .stop =
-              [&](size_t row, const std::vector<int32_t>& tokens) {
-                return !stops(row).empty() &&
-                       stop_at(tokenizer_->decode(tokens, true), stops(row)) != std::string::npos;
-              },
-          .finished =
-              [&](size_t row, Completion&& completion) {
-                const Pending& p = pending[first + row];
-                JobResult result{.completion = std::move(completion),
-                                 .text = std::nullopt,
-                                 .prompt_tokens = static_cast<int64_t>(p.request.token_ids.size())};
-                if (tokenizer_) {
-                  std::string text = tokenizer_->decode(result.completion.tokens, true);
-                  if (result.completion.finish == FinishReason::kStop) {
-                    text = text.substr(0, stop_at(text, stops(row)));
-                  }
-                  result.text = std::move(text);
+    std::unordered_map<const Request*, const Pending*> line_of;
+    for (const Pending& p : pending) line_of[&p.request] = &p;
+    const auto stops = [&](const Request& r) -> const std::vector<std::string>& {
+      return line_of.at(&r)->line.settings.stop;
+    };
+    const StreamHooks stream_hooks{
+        .stop =
+            [&](const Request& r, const std::vector<int32_t>& tokens) {
+              return !stops(r).empty() &&
+                     stop_at(tokenizer_->decode(tokens, true), stops(r)) != std::string::npos;
+            },
+        .finished =
+            [&](const Request& r, Completion&& completion) {
+              const Pending& p = *line_of.at(&r);
+              JobResult result{.completion = std::move(completion),
+                               .text = std::nullopt,
+                               .prompt_tokens = static_cast<int64_t>(r.token_ids.size())};
+              if (tokenizer_) {
+                std::string text = tokenizer_->decode(result.completion.tokens, true);
+                if (result.completion.finish == FinishReason::kStop) {
+                  text = text.substr(0, stop_at(text, stops(r)));
                 }
-                output.write(result_record(p.line, result, context));
-                ++counts.completed;
-                counts.tokens_in += result.prompt_tokens;
-              },
-          .step =
-              [&](int64_t new_tokens) {
-                counts.tokens_out += new_tokens;
-                output.sync_if_due();
-                if (hooks.progress) hooks.progress(counts);
-                return !cancelled();
-              }};
-      const bool whole = generator->run(rows, block_hooks);
-      output.sync();
-      if (!whole) return false;
-    }
+                result.text = std::move(text);
+              }
+              output.write(result_record(p.line, result, context));
+              ++counts.completed;
+              counts.tokens_in += result.prompt_tokens;
+            },
+        .step =
+            [&](int64_t new_tokens) {
+              counts.tokens_out += new_tokens;
+              output.sync_if_due();
+              if (hooks.progress) hooks.progress(counts);
+              return !cancelled();
+            }};
+    size_t next = 0;
+    StreamStats stats;
+    const bool whole = generator->run_stream(
+        [&]() -> const Request* {
+          return next < pending.size() ? &pending[next++].request : nullptr;
+        },
+        stream_hooks, defaults_.refill, stats);
+    output.sync();
+    if (!whole) return false;
     pending.clear();
     return true;
   };

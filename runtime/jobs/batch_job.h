@@ -20,6 +20,7 @@ struct JobDefaults {
   SamplingSettings sampling;
   uint64_t seed = 0;
   bool stop_at_eos = true;
+  bool refill = true;  // continuous batching: a finished sequence's row takes the next line
 };
 
 // The first pass over a job: what the runner must be sized for, before the model loads.

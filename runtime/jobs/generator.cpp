@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <numeric>
 #include <utility>
+
+#include "policy/job_schedule.h"
 
 namespace alisa {
 namespace {
@@ -199,20 +202,29 @@ bool Generator::run_stream(const std::function<const Request*()>& next, const St
            spec.eos_token_ids.end();
   };
   stats.refill = refill && runner_->refill_unsupported().empty();
-  const Request* peeked = nullptr;
-  const auto peek = [&] {
-    if (peeked == nullptr) peeked = next();
-    return peeked;
+  // The requests waiting, in order; a freed row takes the first of them that fits (the cost
+  // model simulates the same rule: policy/job_schedule.h).
+  std::deque<const Request*> queue;
+  const auto top_up = [&] {
+    while (static_cast<int64_t>(queue.size()) < job_lookahead(block)) {
+      const Request* request = next();
+      if (request == nullptr) return;
+      queue.push_back(request);
+    }
   };
-  const auto take = [&] { return std::exchange(peeked, nullptr); };
   const std::vector<uint8_t> ones(static_cast<size_t>(block), 1);
   const int64_t vocab = spec.vocab_size;
 
-  while (peek() != nullptr) {
-    // A new block: up to `block` requests prefilled together; missing rows copy the last
-    // request, their results dropped.
+  top_up();
+  while (!queue.empty()) {
+    // A new block: the first `block` requests waiting, prefilled together; missing rows copy the
+    // last request, their results dropped.
     std::vector<const Request*> rows(static_cast<size_t>(block), nullptr);
-    for (int64_t i = 0; i < block && peek() != nullptr; ++i) rows[static_cast<size_t>(i)] = take();
+    for (int64_t i = 0; i < block && !queue.empty(); ++i) {
+      rows[static_cast<size_t>(i)] = queue.front();
+      queue.pop_front();
+      top_up();
+    }
     std::vector<const std::vector<int32_t>*> prompts;
     for (int64_t i = 0; i < block; ++i) {
       const Request* request = rows[static_cast<size_t>(i)];
@@ -265,25 +277,28 @@ bool Generator::run_stream(const std::function<const Request*()>& next, const St
       stats.generated_tokens += n_new;
       if (hooks.step && !hooks.step(n_new)) return false;
 
-      // Idle rows take the next requests that fit, in order (the head waits when it does not).
+      // Idle rows take the first waiting requests that fit.
       refills.clear();
       int64_t lane_tokens = 0;
       for (int64_t s = 0; stats.refill && s < block; ++s) {
         const size_t row = static_cast<size_t>(s);
         if (rows[row] != nullptr) continue;
-        const Request* request = peek();
-        if (request == nullptr) break;
-        const int64_t n = static_cast<int64_t>(request->token_ids.size());
-        if (!runner_->refill_fits(n) || lane_tokens + n > runner_->max_refill_tokens() ||
-            runner_->length() + request->max_new_tokens > runner_->shape().capacity) {
-          break;
-        }
-        rows[row] = take();
+        const auto fits = [&](const Request* r) {
+          const int64_t n = static_cast<int64_t>(r->token_ids.size());
+          return runner_->refill_fits(n) && lane_tokens + n <= runner_->max_refill_tokens() &&
+                 runner_->length() + r->max_new_tokens <= runner_->shape().capacity;
+        };
+        const auto taken = std::find_if(queue.begin(), queue.end(), fits);
+        if (taken == queue.end()) break;
+        const Request* request = *taken;
+        queue.erase(taken);
+        rows[row] = request;
         steps[row] = 0;
         refills.push_back({.row = s, .prompt = request->token_ids});
-        lane_tokens += n;
+        lane_tokens += static_cast<int64_t>(request->token_ids.size());
         ++stats.refills;
       }
+      top_up();
       int64_t idle = 0;
       for (const Request* request : rows) idle += request == nullptr ? 1 : 0;
       if (idle == block) break;  // every sequence of the block finished

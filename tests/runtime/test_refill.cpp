@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 
+#include "policy/job_schedule.h"
 #include "runtime/jobs/generator.h"
 #include "tests/runtime/offload_runs.h"
 #include "tests/support/test_devices.h"
@@ -16,6 +17,8 @@ namespace {
 
 constexpr int64_t kMaxPrompt = 7;
 constexpr int64_t kMaxNew = 9;
+// Room past the first block's longest sequence, so that rows take prompts for a while.
+constexpr int64_t kCapacity = 3 * (kMaxPrompt + kMaxNew);
 
 // 20 greedy requests: prompts of 2..7 tokens, budgets of 1..9 tokens, EOS ignored (so lengths
 // spread as a real job's do).
@@ -47,8 +50,7 @@ StreamRun run_stream(const std::filesystem::path& model, const TestDevice& devic
                  .offload_dir = offload_dir,
                  .swa = swa});
   const std::vector<Request> requests = uneven_requests(engine.spec().vocab_size);
-  // Room past the first block's longest sequence, so that rows take prompts for a while.
-  Generator generator(engine, policy.block_size(), kMaxPrompt, kMaxNew, 3 * (kMaxPrompt + kMaxNew));
+  Generator generator(engine, policy.block_size(), kMaxPrompt, kMaxNew, kCapacity);
   size_t next = 0;
   StreamRun run;
   const StreamHooks hooks{
@@ -81,6 +83,25 @@ void check_refill(const std::filesystem::path& model, const TestDevice& device,
     CHECK(refilled.stats.idle_share() < fixed.stats.idle_share());
     CHECK(refilled.stats.blocks < fixed.stats.blocks);
     CHECK(refilled.tokens == fixed.tokens);
+    if (c.policy.cache_recompute_percent == 0) {
+      // The cost model's simulation of the schedule (policy/job_schedule.h) is the engine's.
+      for (const StreamRun* run : {&fixed, &refilled}) {
+        std::vector<SequenceLengths> job;
+        for (const Request& r : uneven_requests(2)) {
+          job.push_back({.prompt_len = static_cast<int64_t>(r.token_ids.size()),
+                         .gen_len = r.max_new_tokens});
+        }
+        const JobSchedule model = simulate_job(job, {.rows = c.policy.block_size(),
+                                                     .capacity = kCapacity,
+                                                     .kept = 0,
+                                                     .refill = run->stats.refill});
+        CHECK(model.prefills == run->stats.blocks);
+        CHECK(model.decode_steps == run->stats.decode_steps);
+        CHECK(model.idle_slot_steps == run->stats.idle_slot_steps);
+        CHECK(model.lanes == run->stats.refills);
+        CHECK(model.generated_tokens == run->stats.generated_tokens);
+      }
+    }
   }
 }
 

@@ -66,18 +66,20 @@ TEST_CASE("job schedule: the same job with refill, by hand", "[job_schedule]") {
   CHECK(s.generated_tokens == 10);
 }
 
-TEST_CASE("job schedule: a head that does not fit stops refill, then a new block",
+TEST_CASE("job schedule: a request that does not fit waits for a new block, the next one fits",
           "[job_schedule]") {
-  // (2, 6) needs w + 6 <= 8: never in the first block, and (1, 1) behind it waits too. The block
-  // drains (two idle slot-steps), the next one prefills both at 2 and runs (2, 6) alone.
+  // (2, 6) needs w + 6 <= 8: never in the first block; (1, 1) behind it fits and takes the
+  // freed row at 5 (first fit). The block drains (one idle slot-step), the next one runs (2, 6)
+  // alone.
   const std::vector<SequenceLengths> job = {{4, 4}, {4, 2}, {2, 6}, {1, 1}};
   const JobSchedule s = simulate_job(job, {.rows = 2, .capacity = 8, .kept = 0, .refill = true});
   CHECK(write_indices(s, true) == std::vector<int64_t>{4, 2});
   CHECK(write_indices(s, false) == std::vector<int64_t>{4, 5, 6, 2, 3, 4, 5, 6});
-  CHECK(live_rows(s) == std::vector<int64_t>{2, 1, 1, 1, 1, 1, 1, 1});
-  CHECK(s.idle_slot_steps == 7);
+  CHECK(live_rows(s) == std::vector<int64_t>{2, 2, 1, 1, 1, 1, 1, 1});
+  CHECK(s.idle_slot_steps == 6);
   CHECK(s.slot_steps == 16);
-  CHECK(s.lanes == 0);
+  CHECK(s.lanes == 1);
+  CHECK(s.steps[2].lane_prompts == std::vector<int64_t>{1});
   CHECK(s.generated_tokens == 13);
   // With room for it, (2, 6) is a lane of the step at 5 and (1, 1) of the step at 7.
   const JobSchedule roomy =

@@ -10,7 +10,8 @@ run() {  # name, command...
   local name=$1
   shift
   local start=$SECONDS
-  "$@" >"$OUT/$name.log" 2>&1
+  # Each step has its share of the call's time: a slow one must not cost the others' results.
+  timeout "${STEP_TIMEOUT:-240}" "$@" >"$OUT/$name.log" 2>&1
   local status=$?
   results+=("$(printf '%-28s exit %-3s %4ss  %s' "$name" "$status" $((SECONDS - start)) "$(tail -n 2 "$OUT/$name.log" | tr '\n' ' ' | cut -c1-90)")")
 }

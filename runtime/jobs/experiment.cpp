@@ -364,11 +364,12 @@ Experiment load_experiment(const fs::path& path) {
   for (const auto& item : base) check_point_key(item.first.as<std::string>(), base_where);
   read_run_config(base, base_where, dir);
 
-  ALISA_CHECK(measure_node, file, ": missing key 'measure' (bench, perplexity, generate, plan)");
+  ALISA_CHECK(!measure_node.IsNull(), file,
+              ": missing key 'measure' (bench, perplexity, generate, plan)");
   e.measures = read_measures(measure_node, str(file, ": 'measure'"), dir);
 
   std::vector<Axis> axes;
-  if (axes_node) {
+  if (!axes_node.IsNull()) {
     ALISA_CHECK(axes_node.IsSequence(), file,
                 ": 'axes' must be a list, each item {KEY: [values]} or {zip: {KEY: [..], ..}}");
     std::set<std::string> seen;
@@ -418,7 +419,7 @@ Experiment load_experiment(const fs::path& path) {
     e.points.push_back(std::move(p));
   } while (next_step(step, axes));
 
-  if (plots_node) {
+  if (!plots_node.IsNull()) {
     ALISA_CHECK(plots_node.IsSequence(), file, ": 'plots' must be a list of plots");
     std::set<std::string> names;
     for (size_t i = 0; i < plots_node.size(); ++i) {

@@ -26,6 +26,7 @@ struct ExperimentFlags {
   bool dry_run = false;
   bool no_plots = false;
   bool plots_only = false;
+  bool retry_failed = false;
 };
 
 void write_file(const fs::path& path, const std::string& text) {
@@ -242,7 +243,8 @@ void run_experiment(const ExperimentFlags& flags) {
   const std::map<std::string, Json> done = read_results(results_path);
   auto record_of = [&](const ExperimentPoint& p) -> const Json* {
     const auto it = done.find(result_key(p.settings, e.measures.spec));
-    return it == done.end() ? nullptr : &it->second;
+    if (it == done.end() || (flags.retry_failed && it->second.contains("error"))) return nullptr;
+    return &it->second;
   };
   if (flags.dry_run) {
     size_t todo = 0;
@@ -343,6 +345,8 @@ void add_experiment_command(CLI::App& app) {
   cmd->add_option("--peer", flags->peer,
                   "Folder of the FlexGen peer (run_flexgen.py) for engine flexgen points "
                   "(../shared/peer)");
+  cmd->add_flag("--retry-failed", flags->retry_failed,
+                "Run again the points whose record is an error (default: skipped as done)");
   cmd->add_flag("--no-plots", flags->no_plots, "Write the results only");
   cmd->add_flag("--plots-only", flags->plots_only,
                 "Run no point: write results.csv and draw the plots from the results there");

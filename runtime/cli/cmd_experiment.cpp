@@ -191,8 +191,7 @@ Json measure(const Measurement& m, const fs::path& stem) {
   const std::string prefix = "alisa: error: ";  // the command's own line, told once
   if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
   ALISA_CHECK(status == 0, m.name, ": ", message.empty() ? str("exit status ", status) : message);
-  const Json result =
-      Json::parse(m.json.empty() ? read_file(out) : last_line(m.json), nullptr, false);
+  const Json result = Json::parse(read_file(m.json.empty() ? out : m.json), nullptr, false);
   ALISA_CHECK(result.is_object(), m.name, ": no JSON result (see ", out.string(), ")");
   return result;
 }

@@ -39,8 +39,10 @@ int run_command(const std::vector<std::string>& argv, const std::filesystem::pat
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// The link itself, not its target: a child execs the image this process runs, even when a
+// rebuild has replaced the file since.
 std::filesystem::path own_binary() {
-  return std::filesystem::read_symlink("/proc/self/exe");
+  return "/proc/self/exe";
 }
 
 std::string last_line(const std::filesystem::path& path) {

@@ -14,7 +14,7 @@ namespace alisa::cli {
 int run_command(const std::vector<std::string>& argv, const std::filesystem::path& stdout_path,
                 const std::filesystem::path& stderr_path);
 
-// The running alisa binary, to run its commands.
+// The running alisa binary (/proc/self/exe), to run its commands.
 std::filesystem::path own_binary();
 
 // The last non-empty line of a file ("" when none): a failed command's one-line error.

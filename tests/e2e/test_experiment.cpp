@@ -137,6 +137,32 @@ TEST_CASE("alisa experiment runs a grid once, resumes, and draws its plots", "[e
   }
 }
 
+TEST_CASE("alisa experiment records generate's metrics and plan's prediction",
+          "[e2e][experiment]") {
+  ScratchDir scratch;
+  const fs::path file = scratch / "job.yaml";
+  write_text(file, "base:\n  model: " + demo_model_path("opt-code").string() +
+                       "\n  device: cpu\n  threads: 1\n  prompts: " +
+                       (fs::path(ALISA_SOURCE_DIR) / "configs/prompts/example.jsonl").string() +
+                       "\n  max_new_tokens: 3\n  hardware: " +
+                       (fs::path(ALISA_SOURCE_DIR) / "configs/hardware/h100-host.yaml").string() +
+                       "\n  prompt_len: 64\n  gen_len: 8\nmeasure:\n  generate:\n  plan:\n");
+  std::string output;
+  REQUIRE(run_alisa("experiment " + quoted(file) + " --output-dir " + quoted(scratch / "out"),
+                    &output) == 0);
+  INFO(output);
+  const std::vector<std::string> lines = lines_of(scratch / "out" / "results.jsonl");
+  REQUIRE(lines.size() == 1);
+  const Json r = Json::parse(lines[0]);
+  CHECK_FALSE(r.contains("error"));
+  CHECK(r["generate"]["completed"] == 6);
+  CHECK(r["generate"]["tokens_out"].get<int64_t>() > 0);
+  CHECK(r["plan"]["prediction"]["total_throughput"].get<double>() > 0);
+  CHECK(r["plan"]["policy_yaml"].get<std::string>().find("gpu_batch_size") != std::string::npos);
+  // The job's own output is the point's, beside its run YAML.
+  CHECK(lines_of(scratch / "out" / "points" / "point-0.generate.jsonl").size() == 6);
+}
+
 TEST_CASE("alisa experiment refuses bad files before any point runs", "[e2e][experiment]") {
   ScratchDir scratch;
   const std::string model = "  model: " + demo_model_path("opt-code").string() + "\n";

@@ -252,6 +252,15 @@ void run_experiment(const ExperimentFlags& flags) {
       todo += have ? 0 : 1;
       std::cout << "point " << i << (have ? " [done] " : " [to run] ")
                 << (e.points[i].label.empty() ? "(the base run)" : e.points[i].label) << "\n";
+      if (e.points[i].engine == ExperimentEngine::kFlexGen) {
+        // What FlexGen will be asked, to check the translation before a GPU host runs it.
+        std::cout << "  flexgen:";
+        for (const std::string& arg :
+             flexgen_command(e.points[i], fs::path(flags.peer) / "run_flexgen.py", flags.file)) {
+          std::cout << " " << arg;
+        }
+        std::cout << "\n";
+      }
     }
     std::cout << e.points.size() << " points, " << todo << " to run, measuring "
               << e.measures.spec.dump() << "; results in " << results_path.string() << "\n";

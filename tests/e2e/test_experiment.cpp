@@ -208,6 +208,18 @@ TEST_CASE("alisa experiment refuses bad files before any point runs", "[e2e][exp
                            quoted(scratch / "out") + " --peer " + quoted(scratch / "no-peer"),
                        "run_flexgen.py");
     CHECK_FALSE(fs::exists(scratch / "out"));
+    // --dry-run shows what FlexGen would be asked: the policy's placement and the block.
+    write_text(scratch / "p.yaml",
+               "gpu_batch_size: 2\nnum_gpu_batches: 2\nweights_gpu_percent: 20\n"
+               "weights_cpu_percent: 80\ncache_gpu_percent: 0\ncache_cpu_percent: 100\n"
+               "activations_gpu_percent: 0\nactivations_cpu_percent: 100\ncpu_attention: true\n");
+    std::string output;
+    REQUIRE(run_alisa("experiment " + quoted(scratch / "flexgen.yaml") + " --dry-run --peer " +
+                          quoted(scratch / "no-peer"),
+                      &output) == 0);
+    CHECK(output.find("--model facebook/opt-125m --percent 20 80 0 100 0 100 --gpu-batch-size 2 "
+                      "--num-gpu-batches 2") != std::string::npos);
+    CHECK(output.find("--cpu-cache-compute") != std::string::npos);
   }
 }
 

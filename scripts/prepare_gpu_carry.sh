@@ -20,6 +20,8 @@ cp "${binaries[@]}" "$carry/bin/"
 strip --strip-all "$carry"/bin/*
 bash "$root/scripts/gather_runtime_libs.sh" "$carry/debs" "${binaries[@]}"
 cp -r "$root/../shared/fixtures" "$carry/fixtures"
+# The FlexGen peer, for the experiments' engine flexgen points (--peer .carry/peer).
+cp -r "$root/../shared/peer" "$carry/peer"
 # The device tool carries at most 64 MiB with the working tree (which holds 35 MB of demo
 # models): ship the binaries compressed with xz. Each holds the whole engine (12 MB stripped),
 # so the dictionary must span several of them for xz to share their common code: with 128 MiB

@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libicu-dev
   libbenchmark-dev
   libglpk-dev  # the policy solver's LP/MIP library
+  python3-matplotlib  # alisa experiment's plots (scripts/plot_experiment.py)
 )
 
 missing=()

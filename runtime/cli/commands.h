@@ -13,5 +13,6 @@ void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_calibrate_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
+void add_experiment_command(CLI::App& app);
 
 }  // namespace alisa::cli

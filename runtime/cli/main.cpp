@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   alisa::cli::add_perplexity_command(app);
   alisa::cli::add_calibrate_command(app);
   alisa::cli::add_plan_command(app);
+  alisa::cli::add_experiment_command(app);
   app.parse_complete_callback(
       [&] { spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn); });
   try {

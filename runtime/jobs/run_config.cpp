@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "runtime/base/common.h"
 #include "runtime/base/units.h"
 #include "runtime/base/yaml_reader.h"
@@ -159,16 +162,82 @@ void RunConfig::merge(const RunConfig& o) {
   take(swa_gamma, o.swa_gamma);
 }
 
-RunConfig load_run_config(const std::filesystem::path& path) {
-  const YAML::Node root = parse_yaml(read_yaml_file(path, "config"), path.string());
+RunConfig read_run_config(const YAML::Node& root, const std::string& where,
+                          const std::filesystem::path& base) {
   RunConfig config;
   if (root.IsNull()) return config;
   read_yaml_mapping(
-      root,
-      {.where = path.string(), .expected = "expected a mapping of settings", .unique_keys = false},
-      run_config_readers(config, path.parent_path()));
-  swa_options(config, path.string());  // out-of-range swa values are named with the file
+      root, {.where = where, .expected = "expected a mapping of settings", .unique_keys = false},
+      run_config_readers(config, base));
+  swa_options(config, where);  // out-of-range swa values are named with the file
   return config;
+}
+
+RunConfig load_run_config(const std::filesystem::path& path) {
+  const YAML::Node root = parse_yaml(read_yaml_file(path, "config"), path.string());
+  return read_run_config(root, path.string(), path.parent_path());
+}
+
+nlohmann::json run_config_json(const RunConfig& c) {
+  nlohmann::json out = nlohmann::json::object();
+  auto put = [&out](const char* key, const auto& field) {
+    if (field) out[key] = *field;
+  };
+  // A float as the decimal a person wrote (0.8, not 0.800000011920929).
+  auto put_float = [&out](const char* key, const std::optional<float>& field) {
+    if (!field) return;
+    char text[32];
+    std::snprintf(text, sizeof text, "%.7g", static_cast<double>(*field));
+    out[key] = std::strtod(text, nullptr);
+  };
+  put("model", c.model);
+  put("prompts", c.prompts);
+  put("output", c.output);
+  put("tokenizer", c.tokenizer);
+  put("max_new_tokens", c.max_new_tokens);
+  put("prompt_len", c.prompt_len);
+  put("gen_len", c.gen_len);
+  put_float("temperature", c.temperature);
+  put_float("top_p", c.top_p);
+  put("top_k", c.top_k);
+  put("seed", c.seed);
+  put("batch_size", c.batch_size);
+  put("stop_at_eos", c.stop_at_eos);
+  put("device", c.device);
+  put("dtype", c.dtype);
+  put("gpu_memory_limit", c.gpu_memory_limit);
+  put("threads", c.threads);
+  put("cpu_memory_limit", c.cpu_memory_limit);
+  put("dummy_seed", c.dummy_seed);
+  put("policy", c.policy);
+  put("hardware", c.hardware);
+  put("allow_compression", c.allow_compression);
+  put("offload_dir", c.offload_dir);
+  put("swa.sparsity", c.swa_sparsity);
+  put("swa.window_max", c.swa_window_max);
+  put("swa.granularity", c.swa_granularity);
+  put("swa.score", c.swa_score);
+  put("swa.min_tokens", c.swa_min_tokens);
+  put("swa.gamma", c.swa_gamma);
+  return out;
+}
+
+std::string run_config_yaml(const RunConfig& config) {
+  YAML::Node root(YAML::NodeType::Map);
+  const nlohmann::json settings = run_config_json(config);  // held: items() is a view of it
+  for (const auto& [key, value] : settings.items()) {
+    const size_t dot = key.find('.');
+    // Numbers and booleans as JSON writes them (the shortest text that reads back exactly).
+    const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    if (dot == std::string::npos) {
+      root[key] = text;
+    } else {
+      root[key.substr(0, dot)][key.substr(dot + 1)] = text;
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
 }
 
 }  // namespace alisa

@@ -2,8 +2,10 @@
 // Relative paths in the file are resolved against the file's folder; flags override the file.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -48,6 +50,16 @@ struct RunConfig {
 };
 
 RunConfig load_run_config(const std::filesystem::path& path);
+// A run YAML's mapping already parsed (an experiment's point): messages open with `where`,
+// relative paths are resolved against `base`; the same checks as load_run_config.
+RunConfig read_run_config(const YAML::Node& root, const std::string& where,
+                          const std::filesystem::path& base);
+
+// The keys the config sets, flat and dotted ("swa.sparsity"): what a run was given, for records.
+// Byte sizes are bytes; floats the decimal a person wrote.
+nlohmann::json run_config_json(const RunConfig& config);
+// The same as the text of a run YAML (the `swa:` keys nested) that load_run_config reads back.
+std::string run_config_yaml(const RunConfig& config);
 
 // The keys a run YAML accepts, for messages and docs.
 const char* run_config_keys();

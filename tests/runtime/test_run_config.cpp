@@ -208,3 +208,30 @@ TEST_CASE("swa mapping errors name the file and the option", "[run_config][swa]"
   CHECK_THROWS_WITH(alisa::swa_options(load_run_config(path), path.string()),
                     Contains(path.string()) && Contains("sparsity must be in [0, 1)"));
 }
+
+TEST_CASE("a run config written back as YAML reads back the same", "[run_config]") {
+  ScratchDir dir;
+  const RunConfig config = load_run_config(write_yaml(dir,
+                                                      "model: dummy:opt-125m\n"
+                                                      "prompts: prompts.jsonl\n"
+                                                      "temperature: 0.7\n"
+                                                      "seed: 18446744073709551615\n"
+                                                      "stop_at_eos: false\n"
+                                                      "cpu_memory_limit: 14.5GiB\n"
+                                                      "policy: auto\n"
+                                                      "swa:\n"
+                                                      "  sparsity: 0.8\n"
+                                                      "  score: history\n"));
+  const nlohmann::json json = alisa::run_config_json(config);
+  // Dotted swa keys, resolved paths, bytes, and floats as written.
+  CHECK(json["swa.sparsity"] == 0.8);
+  CHECK(json["swa.score"] == "history");
+  CHECK(json["prompts"] == (dir.path() / "sub" / "prompts.jsonl").lexically_normal().string());
+  CHECK(json["cpu_memory_limit"] == 14ull * 1024 * 1024 * 1024 + 512ull * 1024 * 1024);
+  CHECK(json["temperature"] == 0.7);
+  CHECK_FALSE(json.contains("output"));  // unset keys are left out
+
+  const fs::path again = dir / "again.yaml";
+  write_text(again, alisa::run_config_yaml(config));
+  CHECK(alisa::run_config_json(load_run_config(again)) == json);
+}

@@ -8,7 +8,7 @@
 
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
-#include "runtime/jobs/auto_policy.h"
+#include "runtime/jobs/plan_report.h"
 
 namespace alisa::cli {
 namespace {
@@ -44,37 +44,6 @@ AutoWorkload parse_workload(const std::string& text) {
           .sequences = values.count("sequences") ? values["sequences"] : 0};
 }
 
-nlohmann::json resources_json(const std::vector<ResourceShare>& shares) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const ResourceShare& r : shares) {
-    out[r.resource] = {{"per_layer_s", r.per_layer_s}, {"total_s", r.total_s}};
-  }
-  return out;
-}
-
-nlohmann::json tier_json(const TierBytes& t) {
-  return {{"weights", t.weights},
-          {"cache", t.cache},
-          {"activations", t.activations},
-          {"workspace", t.workspace},
-          {"total", t.total()}};
-}
-
-nlohmann::json prediction_json(const Prediction& p) {
-  return {{"prefill_s", p.prefill_s},
-          {"decode_s", p.decode_s},
-          {"total_throughput", p.total_throughput},
-          {"decode_throughput", p.decode_throughput},
-          {"bottleneck", p.bottleneck},
-          {"bottleneck_share", p.bottleneck_share},
-          {"prefill", resources_json(p.prefill)},
-          {"decode", resources_json(p.decode)},
-          {"memory",
-           {{"gpu", tier_json(p.memory.gpu)},
-            {"cpu", tier_json(p.memory.cpu)},
-            {"disk", tier_json(p.memory.disk)}}}};
-}
-
 void run_plan(const RunFlags& flags, const std::string& workload_text, const std::string& output,
               bool json) {
   const RunConfig config = resolve_run_config(flags);
@@ -98,24 +67,11 @@ void run_plan(const RunFlags& flags, const std::string& workload_text, const std
                             .cpu_memory_limit = config.cpu_memory_limit.value_or(0),
                             .threads = config.threads.value_or(0),
                             .allow_compression = config.allow_compression.value_or(false)};
-  SolvedPolicy solved;
-  std::string what;
-  if (config.policy && *config.policy != "auto") {
-    // Predict the given policy rather than choose one.
-    solved.policy = load_policy(*config.policy);
-    solved.prediction = predict_policy(request, solved.policy);
-    solved.limits = describe_prediction(solved.prediction,
-                                        planning_caps(load_hardware(request.hardware), request));
-    what = str("# the cost model's prediction for ", *config.policy, "\n");
-  } else {
-    solved = plan_policy(request);
-    what = "# chosen by alisa plan (the policy solver)\n";
-  }
-  const std::string header =
-      str(what, "# model ", request.model, ", prompt_len ", job.workload.prompt_len, ", gen_len ",
-          job.workload.gen_len, ", hardware ", request.hardware.string(),
-          request.swa.enabled() ? str(", swa sparsity ", request.swa.sparsity) : "", "\n");
-  const std::string yaml = solved_policy_yaml(solved, header);
+  // A given policy is predicted rather than chosen.
+  const bool given = config.policy && *config.policy != "auto";
+  const SolvedPolicy solved =
+      given ? explain_policy(request, load_policy(*config.policy)) : plan_policy(request);
+  const std::string yaml = plan_yaml(request, solved, given ? *config.policy : "");
   if (!output.empty()) {
     std::ofstream out(output);
     out << yaml;
@@ -123,12 +79,7 @@ void run_plan(const RunFlags& flags, const std::string& workload_text, const std
     ALISA_CHECK(out.good(), "plan: cannot write '", output, "'");
   }
   if (json) {
-    std::cout << nlohmann::json{{"policy_yaml", yaml},
-                                {"prediction", prediction_json(solved.prediction)},
-                                {"limits", solved.limits},
-                                {"candidates", solved.candidates}}
-                     .dump(2)
-              << std::endl;
+    std::cout << plan_json(solved, yaml).dump(2) << std::endl;
   } else {
     std::cout << yaml;
   }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "policy/solver.h"
@@ -42,5 +43,13 @@ CostInputs plan_cost_inputs(const ModelSpec& spec, const HardwareProfile& hardwa
 SolvedPolicy plan_policy(const PlanRequest& request);
 // The cost model's prediction for a given policy under the same request.
 Prediction predict_policy(const PlanRequest& request, const Policy& policy);
+// The linear program's placement of `choice`'s discrete part (its batch shape, cpu_attention,
+// compression and cache_recompute_percent; its percentages are not read) under the request's
+// caps, with its prediction and limits, as the solver prices each of its candidates (the cache
+// and the activations wholly on the GPU or not, whichever predicts more). Nothing when no
+// placement fits.
+std::optional<SolvedPolicy> place_choice(const PlanRequest& request, const Policy& choice);
+// The same with the limits `alisa plan` reports for it (what bounds its time, the caps' use).
+SolvedPolicy explain_policy(const PlanRequest& request, const Policy& policy);
 
 }  // namespace alisa

@@ -10,6 +10,8 @@ LD_LIBRARY_PATH=$(bash scripts/unpack_runtime_libs.sh "$carry/debs" /tmp/alisa-l
 export LD_LIBRARY_PATH
 export ALISA_FIXTURES_DIR=$carry/fixtures
 export ALISA_BINARY=$carry/bin/alisa
+# The Python package, when carried (it needs the host's python3 3.11 and numpy).
+[ -d "$carry/bin/python" ] && export PYTHONPATH=$carry/bin/python${PYTHONPATH:+:$PYTHONPATH}
 export ALISA_REPO_DIR=$PWD  # the tests find the demo models and configs here, not where they were built
 export OUT=${OUT:-/tmp/alisa-out}
 mkdir -p "$OUT"

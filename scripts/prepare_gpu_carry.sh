@@ -18,6 +18,12 @@ done
 [ -x "$build/tests/alisa_kernels_gpu_tests" ] || { echo "no GPU tests in $build: is it a CUDA build?" >&2; exit 1; }
 cp "${binaries[@]}" "$carry/bin/"
 strip --strip-all "$carry"/bin/*
+# The Python package (docs/PYTHON.md: scripts/search_policy.py runs on it), where the build has it.
+if compgen -G "$build/python/alisa/_alisa*.so" >/dev/null; then
+  cp -r "$build/python" "$carry/bin/python"
+  strip --strip-unneeded "$carry"/bin/python/alisa/_alisa*.so
+  binaries+=("$build"/python/alisa/_alisa*.so)
+fi
 bash "$root/scripts/gather_runtime_libs.sh" "$carry/debs" "${binaries[@]}"
 cp -r "$root/../shared/fixtures" "$carry/fixtures"
 # The FlexGen peer, for the experiments' engine flexgen points (--peer .carry/peer).

@@ -9,7 +9,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libicu-dev
   libbenchmark-dev
   libglpk-dev  # the policy solver's LP/MIP library
-  python3-matplotlib  # alisa experiment's plots (scripts/plot_experiment.py)
+  python3-dev pybind11-dev python3-numpy  # the Python package alisa (runtime/python)
+  python3-pytest python3-matplotlib       # its tests; search_policy.py's and alisa experiment's plots
 )
 
 missing=()

@@ -9,42 +9,11 @@
 #include "policy/workload_spec.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
-#include "runtime/jobs/auto_policy.h"
+#include "runtime/jobs/plan_report.h"
 #include "runtime/jobs/length_samples.h"
 
 namespace alisa::cli {
 namespace {
-
-nlohmann::json resources_json(const std::vector<ResourceShare>& shares) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const ResourceShare& r : shares) {
-    out[r.resource] = {{"per_layer_s", r.per_layer_s}, {"total_s", r.total_s}};
-  }
-  return out;
-}
-
-nlohmann::json tier_json(const TierBytes& t) {
-  return {{"weights", t.weights},
-          {"cache", t.cache},
-          {"activations", t.activations},
-          {"workspace", t.workspace},
-          {"total", t.total()}};
-}
-
-nlohmann::json prediction_json(const Prediction& p) {
-  return {{"prefill_s", p.prefill_s},
-          {"decode_s", p.decode_s},
-          {"total_throughput", p.total_throughput},
-          {"decode_throughput", p.decode_throughput},
-          {"bottleneck", p.bottleneck},
-          {"bottleneck_share", p.bottleneck_share},
-          {"prefill", resources_json(p.prefill)},
-          {"decode", resources_json(p.decode)},
-          {"memory",
-           {{"gpu", tier_json(p.memory.gpu)},
-            {"cpu", tier_json(p.memory.cpu)},
-            {"disk", tier_json(p.memory.disk)}}}};
-}
 
 nlohmann::json job_json(const JobPrediction& j) {
   return {{"refill", j.refill},
@@ -127,13 +96,7 @@ void run_plan(const RunFlags& flags, const std::string& workload_text,
   const bool given = config.policy && *config.policy != "auto";
   // Predicts the given policy rather than choose one.
   const auto solve = [&](const PlanRequest& r) {
-    if (!given) return plan_policy(r);
-    SolvedPolicy solved;
-    solved.policy = load_policy(*config.policy);
-    solved.prediction = predict_policy(r, solved.policy);
-    solved.limits =
-        describe_prediction(solved.prediction, planning_caps(load_hardware(r.hardware), r));
-    return solved;
+    return given ? explain_policy(r, load_policy(*config.policy)) : plan_policy(r);
   };
   std::string what = given ? str("# the cost model's prediction for ", *config.policy, "\n")
                            : "# chosen by alisa plan (the policy solver)\n";

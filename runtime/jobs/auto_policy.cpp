@@ -97,4 +97,38 @@ Prediction predict_policy(const PlanRequest& r, const Policy& policy) {
   return predict(plan_cost_inputs(spec, hw, r), policy);
 }
 
+std::optional<SolvedPolicy> place_choice(const PlanRequest& r, const Policy& choice) {
+  const HardwareProfile hw = load_hardware(r.hardware);
+  const CostInputs in = plan_cost_inputs(open_model_spec(r.model), hw, r);
+  SolverOptions options;
+  options.caps = planning_caps(hw, r);
+  std::optional<SolvedPolicy> best;
+  // The solver's rule: the cache wholly on the GPU only where no attention choice or Phase III
+  // needs it elsewhere.
+  const bool cache_may_stay = !choice.cpu_attention && choice.cache_recompute_percent == 0;
+  for (const bool cache_on_gpu : {false, true}) {
+    if (cache_on_gpu && !cache_may_stay) continue;
+    for (const bool activations_on_gpu : {false, true}) {
+      const std::optional<Policy> placed =
+          place_policy(in, choice, options, {cache_on_gpu, activations_on_gpu});
+      if (!placed) continue;
+      Prediction prediction = predict(in, *placed);
+      if (!best || prediction.total_throughput > best->prediction.total_throughput) {
+        best = SolvedPolicy{*placed, std::move(prediction), {}, 1};
+      }
+    }
+  }
+  if (best) best->limits = describe_prediction(best->prediction, options.caps);
+  return best;
+}
+
+SolvedPolicy explain_policy(const PlanRequest& r, const Policy& policy) {
+  SolvedPolicy solved;
+  solved.policy = policy;
+  solved.prediction = predict_policy(r, policy);
+  solved.limits =
+      describe_prediction(solved.prediction, planning_caps(load_hardware(r.hardware), r));
+  return solved;
+}
+
 }  // namespace alisa

@@ -54,5 +54,13 @@ SolvedPolicy plan_policy(const PlanRequest& request);
 // The cost model's prediction for a given policy under the same request (a job's at job_capacity,
 // or its least capacity when that is 0).
 Prediction predict_policy(const PlanRequest& request, const Policy& policy);
+// The linear program's placement of `choice`'s discrete part (its batch shape, cpu_attention,
+// compression and cache_recompute_percent; its percentages are not read) under the request's
+// caps, with its prediction and limits, as the solver prices each of its candidates (the cache
+// and the activations wholly on the GPU or not, whichever predicts more). Nothing when no
+// placement fits.
+std::optional<SolvedPolicy> place_choice(const PlanRequest& request, const Policy& choice);
+// The same with the limits `alisa plan` reports for it (what bounds its time, the caps' use).
+SolvedPolicy explain_policy(const PlanRequest& request, const Policy& policy);
 
 }  // namespace alisa

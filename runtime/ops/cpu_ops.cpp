@@ -32,8 +32,10 @@ CpuOps::CpuOps(int n_threads)
     : n_threads_(resolve_threads(n_threads)),
       arena_(n_threads_),
       linear_(std::make_unique<LinearCpu>()) {
-  // oneDNN (OpenMP threading) is only called from this thread, never from TBB tasks: cap its
-  // team to the same core count the arena uses.
+  // oneDNN (OpenMP threading) is called from the engine's calling thread, never from TBB tasks:
+  // cap its team to the same core count the arena uses (again in linear(): the engine may be
+  // driven from another thread than the one that made it, a Python thread say, and the cap is
+  // per thread).
   omp_set_num_threads(n_threads_);
 }
 
@@ -58,6 +60,7 @@ void CpuOps::rms_norm(const Tensor& x, const Tensor& residual, const Tensor& res
 }
 
 void CpuOps::linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y) {
+  omp_set_num_threads(n_threads_);
   linear_->run(linear_params(x, weight, bias, y));
 }
 

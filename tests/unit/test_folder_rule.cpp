@@ -14,9 +14,9 @@ namespace {
 // Lowest first: a folder may include itself and the folders before it, except where
 // allowed_into() narrows that.
 const std::vector<std::string> kFolderOrder = {
-    "runtime/base",     "kernels_cpu",   "kernels_gpu",       "policy",       "runtime/core",
-    "runtime/ops",      "runtime/tiers", "runtime/model",     "runtime/text", "runtime/program",
-    "runtime/schedule", "runtime/jobs",  "runtime/calibrate", "runtime/cli"};
+    "runtime/base",     "kernels_cpu",   "kernels_gpu",       "policy",         "runtime/core",
+    "runtime/ops",      "runtime/tiers", "runtime/model",     "runtime/text",   "runtime/program",
+    "runtime/schedule", "runtime/jobs",  "runtime/calibrate", "runtime/python", "runtime/cli"};
 
 int rank_of(const std::string& path) {
   for (size_t i = 0; i < kFolderOrder.size(); ++i) {

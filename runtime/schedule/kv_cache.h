@@ -82,7 +82,8 @@ class KvCache {
   KvLayerView lane_view(int64_t unit, int slot, int64_t past, int64_t row,
                         const Tensor& sequence) const;
   // After the unit's lanes: an int8 cache quantises tokens [first, past + 1) again (every row:
-  // the other rows' tokens requantise to the bytes they had); writes through mapped memory are
+  // the other rows' tokens requantise to the bytes they had, bitwise on the CPU); writes through
+  // mapped memory are
   // counted on the link (`lane_tokens`: the lanes' tokens).
   void end_lanes(int64_t unit, int slot, int64_t past, int64_t first, int64_t lane_tokens, Ops& ops,
                  CopyEngine& copies) const;

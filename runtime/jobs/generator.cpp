@@ -4,6 +4,7 @@
 #include <cmath>
 #include <deque>
 #include <numeric>
+#include <unordered_map>
 #include <utility>
 
 #include "policy/job_schedule.h"
@@ -61,96 +62,28 @@ int64_t Generator::block_size() const {
   return runner_->shape().block_size();
 }
 
-std::vector<int32_t> Generator::sample(std::span<const Request* const> requests,
-                                       std::span<const uint64_t> keys, uint64_t step) {
-  const int64_t n_real = static_cast<int64_t>(requests.size());
-  const int64_t block = block_size();
-  // One launch per run of rows that sample alike; the whole block (its padding rows too) when
-  // every request does, as a job with one set of settings always is.
-  std::vector<int32_t> tokens(static_cast<size_t>(block), 0);
-  for (int64_t first = 0; first < n_real;) {
-    const SamplingSettings& settings = requests[static_cast<size_t>(first)]->sampling;
-    int64_t end = first + 1;
-    while (end < n_real && same_sampling(requests[static_cast<size_t>(end)]->sampling, settings))
-      ++end;
-    if (first == 0 && end == n_real) end = block;
-    const std::vector<int32_t> got = runner_->sample_rows(
-        settings, keys.subspan(static_cast<size_t>(first), static_cast<size_t>(end - first)), step,
-        first);
-    std::copy(got.begin(), got.end(), tokens.begin() + first);
-    first = end;
-  }
-  return tokens;
-}
-
 bool Generator::run(std::span<const Request* const> requests, const BlockHooks& hooks) {
-  const int64_t block = block_size();
-  const int64_t n_real = static_cast<int64_t>(requests.size());
-  ALISA_ASSERT(n_real >= 1 && n_real <= block, "a block of ", n_real, " requests for ", block,
-               " rows");
-  const ModelSpec& spec = engine_.spec();
-  const int32_t pad_id = spec.pad_token_id >= 0 ? spec.pad_token_id : 0;
-  const auto is_eos = [&](int32_t token) {
-    return std::find(spec.eos_token_ids.begin(), spec.eos_token_ids.end(), token) !=
-           spec.eos_token_ids.end();
-  };
-  // A short block is filled with copies of its last request, whose results are dropped.
-  std::vector<const std::vector<int32_t>*> prompts;
-  std::vector<uint64_t> keys;
-  bool want_logprobs = false;
-  for (int64_t i = 0; i < block; ++i) {
-    const Request& request = *requests[static_cast<size_t>(std::min(i, n_real - 1))];
-    prompts.push_back(&request.token_ids);
-    keys.push_back(request.key);
-    want_logprobs = want_logprobs || request.logprobs >= 0;
+  ALISA_ASSERT(!requests.empty() && static_cast<int64_t>(requests.size()) <= block_size(),
+               "a block of ", requests.size(), " requests for ", block_size(), " rows");
+  // One block of the static schedule: the stream of these requests, without refill.
+  std::unordered_map<const Request*, size_t> row_of;
+  for (size_t row = 0; row < requests.size(); ++row) row_of.emplace(requests[row], row);
+  StreamHooks stream{.stop = {}, .finished = {}, .step = hooks.step};
+  if (hooks.stop) {
+    stream.stop = [&](const Request& r, const std::vector<int32_t>& tokens) {
+      return hooks.stop(row_of.at(&r), tokens);
+    };
   }
-  std::vector<int32_t> ids;
-  std::vector<uint8_t> mask;
-  int64_t seq_len = 0;
-  // Phase III keeps the prompt step's first positions as hidden states: every block's prompt
-  // step covers them.
-  left_pad(prompts, pad_id, ids, mask, seq_len, runner_->kept_positions());
-  runner_->reset();
-  runner_->step(ids, mask, seq_len);
-
-  std::vector<Completion> completions(static_cast<size_t>(n_real));
-  std::vector<bool> finished(static_cast<size_t>(block), false);
-  for (int64_t s = n_real; s < block; ++s) finished[static_cast<size_t>(s)] = true;
-  const std::vector<uint8_t> ones(static_cast<size_t>(block), 1);
-  const int64_t vocab = spec.vocab_size;
-  for (int64_t t = 0;; ++t) {
-    std::vector<int32_t> tokens = sample(requests, keys, static_cast<uint64_t>(t));
-    const std::vector<float> logits =
-        want_logprobs ? runner_->logits_to_host() : std::vector<float>{};
-    int64_t n_new = 0;
-    bool all_finished = true;
-    for (int64_t s = 0; s < block; ++s) {
-      const size_t row = static_cast<size_t>(s);
-      if (finished[row]) {
-        tokens[row] = pad_id;  // as Hugging Face: pad after EOS
-        continue;
-      }
-      const Request& request = *requests[row];
-      Completion& completion = completions[row];
-      completion.tokens.push_back(tokens[row]);
-      ++n_new;
-      if (request.logprobs >= 0) {
-        completion.logprobs.push_back(step_logprobs(&logits[row * static_cast<size_t>(vocab)],
-                                                    vocab, tokens[row], request.logprobs));
-      }
-      const bool stop = (request.stop_at_eos && is_eos(tokens[row])) ||
-                        (hooks.stop && hooks.stop(row, completion.tokens));
-      if (stop || static_cast<int64_t>(completion.tokens.size()) >= request.max_new_tokens) {
-        finished[row] = true;
-        completion.finish = stop ? FinishReason::kStop : FinishReason::kLength;
-        if (hooks.finished) hooks.finished(row, std::move(completion));
-      }
-      all_finished = all_finished && finished[row];
-    }
-    if (hooks.step && !hooks.step(n_new)) return false;
-    if (all_finished) return true;
-    runner_->step(tokens, ones, 1);
+  if (hooks.finished) {
+    stream.finished = [&](const Request& r, Completion&& completion) {
+      hooks.finished(row_of.at(&r), std::move(completion));
+    };
   }
+  size_t next = 0;
+  StreamStats stats;
+  return run_stream(
+      [&]() -> const Request* { return next < requests.size() ? requests[next++] : nullptr; },
+      stream, false, stats);
 }
 
 std::vector<int32_t> Generator::sample_rows(std::span<const Request* const> rows,

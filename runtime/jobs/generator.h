@@ -102,8 +102,6 @@ class Generator {
                   bool refill, StreamStats& stats);
 
  private:
-  std::vector<int32_t> sample(std::span<const Request* const> requests,
-                              std::span<const uint64_t> keys, uint64_t step);
   // Each live row (non-null) sampled at its own step; idle rows get 0.
   std::vector<int32_t> sample_rows(std::span<const Request* const> rows,
                                    std::span<const uint64_t> steps);

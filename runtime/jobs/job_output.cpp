@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "runtime/base/common.h"
+#include "runtime/base/json_limits.h"
 #include "runtime/jobs/job_requests.h"
 
 namespace alisa {
@@ -40,7 +41,7 @@ WrittenRecords scan_output(const std::filesystem::path& path) {
   while (std::getline(in, text)) {
     ++number;
     const bool whole = !in.eof();  // the last line of a file that ends in '\n' is whole
-    const Json record = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    const Json record = try_parse_json(text);
     const bool readable =
         record.is_object() && (record.contains("custom_id") || record.contains("id"));
     if (!whole || !readable) {

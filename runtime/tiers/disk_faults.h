@@ -15,9 +15,9 @@ struct DiskFault {
   // The errno the call fails with (ENOSPC, EIO); 0: a read that comes back short, at the end of
   // the file as a truncated file's would (writes and reserves take an errno).
   int error = 0;
-  std::string file_part;  // only files whose name contains this ("alisa-kv-cache"); empty: any
-  int skip = 0;           // matching calls that succeed first
-  bool once = false;      // hits one call (a transient fault); otherwise every later one
+  std::string file_part = {};  // only files whose name contains this ("alisa-kv-cache"); empty: any
+  int skip = 0;                // matching calls that succeed first
+  bool once = false;           // hits one call (a transient fault); otherwise every later one
 };
 
 // Arms `fault` for the scope's life (one at a time); disarms on destruction.

@@ -3,6 +3,7 @@
 // clear error naming the file and the reason, and the offload folder is left clean; scratch files
 // of processes that are gone are removed at the next start.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "runtime/jobs/engine.h"
+#include "runtime/jobs/job_output.h"
 #include "runtime/tiers/disk_faults.h"
 #include "runtime/tiers/disk_file.h"
 #include "runtime/tiers/scratch_file.h"
@@ -124,6 +126,27 @@ TEST_CASE("faults while the disk tier is written or read end the run cleanly",
   }
   // Scratch files are unlinked once open: nothing is left, whatever ended the run.
   CHECK(files_in(dir.path()) == 0);
+}
+
+TEST_CASE("a job output line that a full disk cuts short is taken back whole", "[jobs][faults]") {
+  ScratchDir dir;
+  const fs::path path = dir / "out.jsonl";
+  JobOutput output(path, false);
+  output.write({{"id", 1}, {"text", "first"}});
+  const auto whole = fs::file_size(path);
+  // The file may grow 10 bytes more: the next line's write(2) is cut short, then fails (EFBIG).
+  struct rlimit old {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+  const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit capped = old;
+  capped.rlim_cur = whole + 10;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &capped) == 0);
+  CHECK_THROWS_WITH(output.write({{"id", 2}, {"text", std::string(100, 'x')}}),
+                    Contains("out.jsonl") && Contains("File too large"));
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  CHECK(fs::file_size(path) == whole);
+  CHECK(read_text(path) == "{\"id\":1,\"text\":\"first\"}\n");
 }
 
 TEST_CASE("scratch files of processes that are gone are removed at the next start",

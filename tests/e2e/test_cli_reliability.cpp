@@ -81,7 +81,8 @@ TEST_CASE("input that once crashed alisa is refused in one line",
   SECTION("a prompt line nested 100,000 levels deep") {
     write_text(scratch / "deep.jsonl", "{\"id\": 1, \"prompt_ids\": " + nested(100000) + "}\n");
     require_user_error("generate --device cpu --model " + quoted(model) + " --prompts " +
-                           quoted(scratch / "deep.jsonl"),
+                           quoted(scratch / "deep.jsonl") + " --output " +
+                           quoted(scratch / "out.jsonl"),
                        "nested deeper than 256 levels");
   }
   SECTION("a forward input nested 100,000 levels deep") {
@@ -147,12 +148,12 @@ TEST_CASE("input that once gave a silent wrong answer is refused in one line",
   SECTION("rope_theta or rms_norm_eps out of range") {
     const fs::path model = copy_model(scratch, "llama-tiny");
     const std::string run = "generate --model " + quoted(model) + prompts;
-    edit_config(model, [](Json& c) { c["rope_theta"] = 0; });
+    edit_config(model, [](Json& c) { c["rope_parameters"]["rope_theta"] = 0; });
     require_user_error(run, "rope_theta");
-    edit_config(model, [](Json& c) { c["rope_theta"] = -5.0; });
+    edit_config(model, [](Json& c) { c["rope_parameters"]["rope_theta"] = -5.0; });
     require_user_error(run, "rope_theta");
     edit_config(model, [](Json& c) {
-      c["rope_theta"] = 10000.0;
+      c["rope_parameters"]["rope_theta"] = 10000.0;
       c["rms_norm_eps"] = -1e-6;
     });
     require_user_error(run, "rms_norm_eps");

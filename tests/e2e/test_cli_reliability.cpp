@@ -300,14 +300,17 @@ TEST_CASE("SIGTERM and SIGKILL mid-job with the disk tier leave no scratch files
     }
     return names;
   };
-  const auto wait_for_output = [&] {
-    for (int i = 0; i < 4000 && (!fs::exists(out) || fs::file_size(out) == 0); ++i) {
+  // Until the job (resumed, the second time) has written a new line: it is then mid-run, long
+  // past its exec (a signal before it would hit the forked test process).
+  const auto wait_for_new_output = [&](uintmax_t before) {
+    for (int i = 0; i < 4000 && (!fs::exists(out) || fs::file_size(out) <= before); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   };
   for (const int signal : {SIGKILL, SIGTERM}) {
+    const uintmax_t before = fs::exists(out) ? fs::file_size(out) : 0;
     const pid_t pid = spawn_alisa(args, scratch / "stderr.txt");
-    wait_for_output();
+    wait_for_new_output(before);
     ::kill(pid, signal);
     const int status = wait_alisa(pid);
     INFO("signal " << signal << ": " << read_text(scratch / "stderr.txt"));

@@ -4,10 +4,8 @@
 
 #include "runtime/base/common.h"
 #include "runtime/cli/commands.h"
-#include "runtime/cli/openmp_waits.h"
 
 int main(int argc, char** argv) {
-  alisa::cli::ensure_passive_openmp_waits(argv);
   CLI::App app{"alisa: throughput-oriented LLM inference (OPT, LLaMA) with offloading"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags such as -v are accepted after the subcommand too

@@ -1,7 +1,6 @@
 #include "runtime/ops/cpu_ops.h"
 
 #include <omp.h>
-#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -36,13 +35,6 @@ CpuOps::CpuOps(int n_threads)
   // oneDNN (OpenMP threading) is only called from this thread, never from TBB tasks: cap its
   // team to the same core count the arena uses.
   omp_set_num_threads(n_threads_);
-  // libgomp's idle team spins after each parallel region, and the engine alternates oneDNN calls
-  // with TBB kernels: on a machine other processes also use, the spinning team took the cores from
-  // the threads with work (a 4 s job took 27 to 63 s; docs/RELIABILITY.md). Dynamic teams shrink
-  // by the machine's load (libgomp: cores less the load average), so no spinning team
-  // oversubscribes a loaded machine. OMP_WAIT_POLICY, read only as libgomp loads, cannot be set
-  // from here; a user may still set it (PASSIVE) or OMP_DYNAMIC=false.
-  if (std::getenv("OMP_DYNAMIC") == nullptr) omp_set_dynamic(1);
 }
 
 CpuOps::~CpuOps() = default;

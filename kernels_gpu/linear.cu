@@ -102,7 +102,8 @@ LinearGpu::LinearGpu(size_t workspace_bytes, bool use_lt)
         blas_, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
                                          CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     if (workspace_bytes_ > 0) {
-      ALISA_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+      workspace_ = cuda_malloc_or_explain(workspace_bytes_, "the cuBLAS workspace",
+                                          "allocated outside the --gpu-memory-limit arena");
       ALISA_CUBLAS_CHECK(cublasSetWorkspace(blas_, workspace_, workspace_bytes_));
     }
   } catch (...) {

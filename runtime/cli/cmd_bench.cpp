@@ -125,7 +125,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--batch-sizes", *batch_sizes,
                   "Several batch sizes, one run each on one loaded model (e.g. 1,8,32); one JSON "
                   "object per line")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(at_least_one());
   add_override(cmd, "--seed", o.seed, "Seed of the random prompts (0)");
   add_override(cmd, "--output", o.output, "Also write the JSON to this file");
   cmd->add_option("--trace", *trace,

@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 
+#include "runtime/base/input_files.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
 #include "runtime/jobs/engine.h"
@@ -27,10 +28,12 @@ void add_forward_command(CLI::App& app) {
                   "f32: the CPU engine (the reference); f16 or bf16: the GPU engine in that dtype "
                   "(f32)")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  cmd->add_option("--threads", flags->threads, "CPU threads (default: all cores)");
+  cmd->add_option("--threads", flags->threads, "CPU threads (default: all cores)")
+      ->check(CLI::Range(1, static_cast<int>(kMaxThreads)));
   add_swa_flags(cmd, flags->swa);
   cmd->callback([flags] {
     const ForwardInput input = read_forward_input(flags->input);
+    check_output_path(flags->output, "output");  // before the work, not after
     const bool on_gpu = flags->dtype != "f32";
     Engine engine({.model = flags->model,
                    .dummy_seed = 1234,

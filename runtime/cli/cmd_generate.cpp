@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "policy/policy.h"
+#include "runtime/base/input_files.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/job_progress.h"
 #include "runtime/cli/run_flags.h"
@@ -152,6 +154,22 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
   const GenerationOptions options = generation_options(config);
   const Shard shard = job_flags.shard ? parse_shard(*job_flags.shard) : Shard{};
   ALISA_CHECK(job_flags.log_interval_s >= 0, "--log-interval must be >= 0 seconds");
+  // Every path is checked before the model loads, so that no work is lost to a bad one.
+  check_regular_file(*config.prompts, "prompts file");
+  const std::filesystem::path out_path = config.output.value_or("");
+  const bool to_file = !out_path.empty() && out_path != "-";
+  if (to_file) {
+    ALISA_CHECK(!same_file(out_path, *config.prompts), "--output ", out_path.string(),
+                " is the prompts file ", *config.prompts, ": the job would overwrite its input");
+    check_output_path(out_path, "output");
+  }
+  if (job_flags.metrics) {
+    ALISA_CHECK(!same_file(*job_flags.metrics, *config.prompts), "--metrics ", *job_flags.metrics,
+                " is the prompts file");
+    ALISA_CHECK(!to_file || !same_file(*job_flags.metrics, out_path), "--metrics ",
+                *job_flags.metrics, " is the output file");
+    check_output_path(*job_flags.metrics, "metrics file");
+  }
 
   std::optional<Tokenizer> tokenizer;
   const std::filesystem::path own_tokenizer =
@@ -173,8 +191,6 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
   // A shard may be empty (more shards than lines); a whole job may not.
   ALISA_CHECK(scan.lines > 0 || shard.count > 1, *config.prompts, ": no prompts");
 
-  const std::filesystem::path out_path = config.output.value_or("");
-  const bool to_file = !out_path.empty() && out_path != "-";
   const bool resume = to_file && !job_flags.overwrite && std::filesystem::exists(out_path);
   WrittenRecords written;
   int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
@@ -252,7 +268,8 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
         {"policy", policy ? Json(policy_to_yaml(*policy)) : Json()}};
     std::ofstream out(*job_flags.metrics, std::ios::trunc);
     out << metrics.dump(2) << "\n";
-    ALISA_CHECK(out.good(), "cannot write ", *job_flags.metrics);
+    out.flush();
+    ALISA_CHECK(out.good(), "cannot write ", *job_flags.metrics, ": ", errno_text(errno));
   }
   if (!whole) {
     throw Error(str("interrupted by ", g_signal.load() == SIGINT ? "SIGINT" : "SIGTERM", " after ",

@@ -100,6 +100,7 @@ void add_swa_flags(CLI::App* cmd, RunConfig& o) {
 }
 
 RunConfig resolve_run_config(const RunFlags& flags) {
+  check_run_config(flags.overrides, "", flag_setting_name);
   RunConfig config = flags.config.empty() ? RunConfig{} : load_run_config(flags.config);
   config.merge(flags.overrides);
   ALISA_CHECK(config.model, "no model given (--model DIR|dummy:NAME or 'model' in the config)");

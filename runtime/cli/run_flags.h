@@ -29,6 +29,20 @@ CLI::Option* add_override(CLI::App* cmd, const std::string& name, std::optional<
       name, [&field](const T& value) { field = value; }, help);
 }
 
+// A flag's check: an integer of at least 1 ("--stride: must be at least 1, got -5").
+inline CLI::Validator at_least_one() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          if (std::stoll(text, &used) >= 1 && used == text.size()) return "";
+        } catch (const std::exception&) {
+        }
+        return "must be an integer of at least 1, got " + text;
+      },
+      "INT>=1");
+}
+
 // A byte-size flag ("14.5GiB") that sets `field` when given.
 CLI::Option* add_byte_size_override(CLI::App* cmd, const std::string& name,
                                     std::optional<uint64_t>& field, const std::string& help);

@@ -39,7 +39,8 @@ Buffer Device::allocate(size_t n_bytes, std::string_view purpose) {
   if (n_bytes == 0) n_bytes = 1;  // keep every buffer distinct and non-null
   // Written as a subtraction: used_bytes_ + n_bytes wraps for huge requests and passed the cap.
   if (limit_bytes_ != 0 && n_bytes > limit_bytes_ - used_bytes_) {
-    throw Error(str(name_, " memory limit ", format_bytes(limit_bytes_), " exceeded: ", purpose,
+    throw Error(str(name_, " memory limit ", format_bytes(limit_bytes_),
+                    limit_source_.empty() ? "" : " (" + limit_source_ + ")", " exceeded: ", purpose,
                     " needs ", format_bytes(n_bytes), " with ", format_bytes(used_bytes_),
                     " already in use"));
   }

@@ -91,6 +91,9 @@ class Device {
   size_t peak_bytes() const { return peak_bytes_; }
   // Starts a new peak measurement from what is in use now.
   void reset_peak() { peak_bytes_ = used_bytes_; }
+  // The setting that caps this device ("--gpu-memory-limit"), named when the cap is exceeded: the
+  // CPU run's compute arena is capped by the GPU's setting, not the CPU's.
+  void set_limit_source(std::string source) { limit_source_ = std::move(source); }
 
  protected:
   virtual void* raw_allocate(size_t n_bytes) = 0;  // nullptr on failure
@@ -103,6 +106,7 @@ class Device {
 
   std::string name_;
   size_t limit_bytes_;
+  std::string limit_source_;
   size_t used_bytes_ = 0;
   size_t peak_bytes_ = 0;
 };

@@ -65,8 +65,11 @@ GpuDevice::GpuDevice(int ordinal, size_t memory_limit) : Device("gpu", 0), ordin
     ALISA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   }
   arena_bytes_ = arena_size(ordinal, memory_limit);
-  void* arena = nullptr;
-  ALISA_CUDA_CHECK(cudaMalloc(&arena, arena_bytes_));
+  void* arena = cuda_malloc_or_explain(
+      arena_bytes_, "the GPU arena",
+      memory_limit != 0
+          ? "--gpu-memory-limit " + format_bytes(memory_limit)
+          : "no --gpu-memory-limit: all free memory but " + format_bytes(kReserveBytes));
   arena_ = static_cast<char*>(arena);
   free_blocks_[0] = arena_bytes_;
   set_limit_bytes(arena_bytes_);

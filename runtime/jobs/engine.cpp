@@ -5,6 +5,7 @@
 #include "policy/memory_plan.h"
 #include "policy/solver.h"
 #include "runtime/jobs/generator.h"
+#include "runtime/model/safetensors.h"
 #include "runtime/model/tensor_shapes.h"
 #include "runtime/program/swa.h"
 #include "runtime/schedule/block_memory.h"
@@ -27,8 +28,17 @@ std::filesystem::path default_offload_dir() {
 ModelSpec open_model_spec(const std::string& model) {
   ALISA_CHECK(!model.empty(), "no model given (--model DIR or --model dummy:NAME)");
   if (is_dummy(model)) return named_model_spec(model.substr(kDummyPrefix.size()));
-  ALISA_CHECK(std::filesystem::is_directory(model), "model folder '", model, "' does not exist");
-  return load_model_spec(model);
+  // The folder and its checkpoint file are checked before anything else reads the job: a job's
+  // lines fail for the model's sake (no tokenizer.json) only once the model is known to be there.
+  std::error_code ec;
+  const std::filesystem::file_status status = std::filesystem::status(model, ec);
+  ALISA_CHECK(std::filesystem::exists(status), "model folder '", model, "' does not exist");
+  ALISA_CHECK(std::filesystem::is_directory(status), "--model '", model,
+              "' is not a folder: give a checkpoint folder (config.json, model.safetensors) or "
+              "dummy:NAME");
+  ModelSpec spec = load_model_spec(model);
+  SafetensorsCheckpoint::folder_entry(model);
+  return spec;
 }
 
 Engine::Engine(const EngineOptions& options)

@@ -1,8 +1,11 @@
 #include "runtime/jobs/job_io.h"
 
+#include <cerrno>
 #include <iostream>
 
 #include "runtime/base/common.h"
+#include "runtime/base/input_files.h"
+#include "runtime/base/json_limits.h"
 
 namespace alisa {
 namespace {
@@ -10,6 +13,7 @@ namespace {
 using Json = nlohmann::json;
 
 std::ifstream open_input(const std::filesystem::path& path) {
+  check_regular_file(path, "input file");
   std::ifstream in(path);
   ALISA_CHECK(in.good(), "cannot read ", path.string(), ": no such file or not readable");
   return in;
@@ -17,7 +21,7 @@ std::ifstream open_input(const std::filesystem::path& path) {
 
 Json parse_line(const std::string& line, const std::string& where) {
   try {
-    Json json = Json::parse(line);
+    Json json = Json::parse(line, json_depth_limit());
     ALISA_CHECK(json.is_object(), where, ": expected a JSON object per line");
     return json;
   } catch (const Json::parse_error& e) {
@@ -63,7 +67,7 @@ ForwardInput read_forward_input(const std::filesystem::path& path) {
   std::ifstream in = open_input(path);
   Json json;
   try {
-    json = Json::parse(in);
+    json = Json::parse(in, json_depth_limit());
   } catch (const Json::parse_error& e) {
     throw Error(str(path.string(), ": not valid JSON (", e.what(), ")"));
   }
@@ -106,7 +110,7 @@ ForwardInput read_forward_input(const std::filesystem::path& path) {
 JsonlWriter::JsonlWriter(const std::filesystem::path& path) : path_(path), out_(&std::cout) {
   if (!path.empty() && path != "-") {
     file_ = std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
-    ALISA_CHECK(file_->good(), "cannot write ", path.string());
+    ALISA_CHECK(file_->good(), "cannot write ", path.string(), ": ", errno_text(errno));
     out_ = file_.get();
   }
 }

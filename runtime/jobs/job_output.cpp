@@ -1,6 +1,7 @@
 #include "runtime/jobs/job_output.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <fstream>
 
 #include "runtime/base/common.h"
+#include "runtime/base/json_limits.h"
 #include "runtime/jobs/job_requests.h"
 
 namespace alisa {
@@ -40,7 +42,7 @@ WrittenRecords scan_output(const std::filesystem::path& path) {
   while (std::getline(in, text)) {
     ++number;
     const bool whole = !in.eof();  // the last line of a file that ends in '\n' is whole
-    const Json record = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    const Json record = try_parse_json(text);
     const bool readable =
         record.is_object() && (record.contains("custom_id") || record.contains("id"));
     if (!whole || !readable) {
@@ -87,7 +89,22 @@ JobOutput::~JobOutput() {
 
 void JobOutput::write(const Json& record) {
   // One write(2) of the whole line: a killed process leaves it whole or absent.
-  write_all(fd_, record.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", path_);
+  const std::string line = record.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  if (!owned_) {
+    write_all(fd_, line, path_);
+    return;
+  }
+  // A write that fails part-way (a full disk) is cut back off, so no torn line is left.
+  struct stat before {};
+  const bool sized = ::fstat(fd_, &before) == 0;
+  try {
+    write_all(fd_, line, path_);
+  } catch (const Error&) {
+    if (sized) {
+      [[maybe_unused]] const int ignored = ::ftruncate(fd_, before.st_size);
+    }
+    throw;
+  }
 }
 
 void JobOutput::sync() {

@@ -3,6 +3,8 @@
 #include <limits>
 
 #include "runtime/base/common.h"
+#include "runtime/base/input_files.h"
+#include "runtime/base/json_limits.h"
 
 namespace alisa {
 namespace {
@@ -171,7 +173,7 @@ JobLine parse_job_line(const std::string& text, int64_t number, JobFormat format
   line.line = number;
   Json json;
   try {
-    json = Json::parse(text);
+    json = Json::parse(text, json_depth_limit());
   } catch (const Json::parse_error& e) {
     line.error_code = "invalid_json";
     line.error = str("not valid JSON (", e.what(), ")");
@@ -222,13 +224,13 @@ Shard parse_shard(const std::string& text) {
 }
 
 JobReader::JobReader(const std::filesystem::path& path, Shard shard)
-    : path_(path), in_(path), shard_(shard) {
+    : path_((check_regular_file(path, "prompts file"), path)), in_(path), shard_(shard) {
   ALISA_CHECK(in_.good(), "cannot read ", path.string(), ": no such file or not readable");
   // The format is the first JSON object's (a torn first line says nothing): OpenAI's lines have
   // a custom_id.
   std::string text;
   while (std::getline(in_, text)) {
-    const Json first = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    const Json first = try_parse_json(text);
     if (!first.is_object()) continue;
     if (first.contains("custom_id")) format_ = JobFormat::kOpenAi;
     break;

@@ -1,9 +1,12 @@
 #include "runtime/jobs/job_settings.h"
 
+#include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <sstream>
 
 #include "runtime/base/common.h"
+#include "runtime/base/json_limits.h"
 
 namespace alisa {
 
@@ -33,7 +36,9 @@ int64_t record_settings(const std::filesystem::path& output, Json settings, bool
     std::ifstream in(path);
     ALISA_CHECK(in.good(), output.string(), " exists but ", path.string(),
                 " does not: it was not written by an alisa job (--overwrite starts over)");
-    const Json recorded = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const Json recorded = try_parse_json(text.str());
     ALISA_CHECK(recorded.is_object(), path.string(), " is not JSON (--overwrite starts over)");
     const std::vector<std::string> differences = settings_differences(recorded, settings);
     if (!differences.empty()) {
@@ -51,11 +56,14 @@ int64_t record_settings(const std::filesystem::path& output, Json settings, bool
   const std::filesystem::path temporary = path.string() + ".tmp";
   {
     std::ofstream out(temporary, std::ios::trunc);
+    ALISA_CHECK(out.is_open(), "cannot write ", temporary.string(), ": ", errno_text(errno));
     out << settings.dump(2) << "\n";
     out.flush();
-    ALISA_CHECK(out.good(), "cannot write ", temporary.string());
+    ALISA_CHECK(out.good(), "cannot write ", temporary.string(), ": ", errno_text(errno));
   }
-  std::filesystem::rename(temporary, path);
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  ALISA_CHECK(!error, "cannot write ", path.string(), ": ", error.message());
   return settings["created"].get<int64_t>();
 }
 

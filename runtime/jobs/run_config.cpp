@@ -2,8 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "runtime/base/common.h"
 #include "runtime/base/units.h"
@@ -91,7 +93,7 @@ YamlKeyReaders run_config_readers(RunConfig& c, const std::filesystem::path& bas
                             .expected = str("expected a mapping (keys: ", swa_config_keys(), ")"),
                             .key_details = false,
                             .value_where = key.where + " ",
-                            .unique_keys = false},
+                            .unique_keys = true},
                            swa_readers(c));
        }},
   };
@@ -162,13 +164,48 @@ void RunConfig::merge(const RunConfig& o) {
   take(swa_gamma, o.swa_gamma);
 }
 
+std::string yaml_setting_name(const std::string& key) {
+  return "'" + key + "'";
+}
+
+std::string flag_setting_name(const std::string& key) {
+  std::string flag = "--" + key;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+void check_run_config(const RunConfig& c, const std::string& source, SettingName name) {
+  const std::string at = source.empty() ? "" : source + ": ";
+  if (c.threads) {
+    ALISA_CHECK(*c.threads >= 1 && *c.threads <= kMaxThreads, at, name("threads"),
+                " must be between 1 and ", kMaxThreads, " (leave it out for all cores), got ",
+                *c.threads);
+  }
+  // 0 is not "no cap": leaving the setting out is.
+  const std::pair<const char*, const std::optional<uint64_t>*> caps[] = {
+      {"gpu_memory_limit", &c.gpu_memory_limit}, {"cpu_memory_limit", &c.cpu_memory_limit}};
+  for (const auto& [key, cap] : caps) {
+    ALISA_CHECK(!*cap || **cap > 0, at, name(key),
+                " must be more than 0 bytes (leave it out for no cap)");
+  }
+  const std::pair<const char*, const std::optional<int64_t>*> counts[] = {
+      {"batch_size", &c.batch_size},
+      {"max_new_tokens", &c.max_new_tokens},
+      {"prompt_len", &c.prompt_len},
+      {"gen_len", &c.gen_len}};
+  for (const auto& [key, count] : counts) {
+    ALISA_CHECK(!*count || **count >= 1, at, name(key), " must be at least 1, got ", **count);
+  }
+}
+
 RunConfig read_run_config(const YAML::Node& root, const std::string& where,
                           const std::filesystem::path& base) {
   RunConfig config;
   if (root.IsNull()) return config;
   read_yaml_mapping(
-      root, {.where = where, .expected = "expected a mapping of settings", .unique_keys = false},
+      root, {.where = where, .expected = "expected a mapping of settings", .unique_keys = true},
       run_config_readers(config, base));
+  check_run_config(config, where, yaml_setting_name);
   swa_options(config, where);  // out-of-range swa values are named with the file
   return config;
 }

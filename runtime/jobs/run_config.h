@@ -61,6 +61,18 @@ nlohmann::json run_config_json(const RunConfig& config);
 // The same as the text of a run YAML (the `swa:` keys nested) that load_run_config reads back.
 std::string run_config_yaml(const RunConfig& config);
 
+// The most CPU threads a run may ask for: far more than any machine alisa runs on has cores, and
+// few enough that thread creation does not fail inside a library (which crashed the process).
+constexpr int32_t kMaxThreads = 1024;
+
+// The range of every setting `config` sets that no reader checks by its type alone (threads in
+// [1, kMaxThreads], memory caps above 0, positive batch size and token counts): an alisa::Error
+// naming the setting as `name` gives it (the YAML key in the file, or the flag).
+using SettingName = std::string (*)(const std::string& key);
+void check_run_config(const RunConfig& config, const std::string& source, SettingName name);
+std::string yaml_setting_name(const std::string& key);  // "'threads'"
+std::string flag_setting_name(const std::string& key);  // "--threads"
+
 // The keys a run YAML accepts, for messages and docs.
 const char* run_config_keys();
 const char* swa_config_keys();

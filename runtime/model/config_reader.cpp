@@ -1,13 +1,17 @@
 #include "runtime/model/config_reader.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "runtime/base/common.h"
+#include "runtime/base/json_limits.h"
 
 namespace alisa {
 
 ConfigReader::Json ConfigReader::parse_object(const std::string& text, const std::string& source) {
   Json json;
   try {
-    json = Json::parse(text);
+    json = Json::parse(text, json_depth_limit());
   } catch (const Json::parse_error& e) {
     throw Error(str(source, ": not valid JSON: ", e.what()));
   }
@@ -64,11 +68,27 @@ std::vector<int32_t> ConfigReader::token_ids(const char* key) const {
   if (!has(key)) return ids;
   const Json& value = json_[key];
   if (value.is_array()) {
-    for (const Json& item : value) ids.push_back(static_cast<int32_t>(integer_value(item, key)));
+    for (const Json& item : value) ids.push_back(id_value(item, key));
   } else {
-    ids.push_back(static_cast<int32_t>(integer_value(value, key)));
+    ids.push_back(id_value(value, key));
   }
   return ids;
+}
+
+int32_t ConfigReader::token_id(const char* key, int64_t vocab_size) const {
+  if (!has(key)) return -1;
+  const int32_t id = id_value(json_[key], key);
+  ALISA_CHECK(id < vocab_size, source_, ": ", key, " ", id, " is outside the vocabulary of ",
+              vocab_size);
+  return std::max(id, -1);
+}
+
+int32_t ConfigReader::id_value(const Json& value, const char* key) const {
+  const int64_t id = integer_value(value, key);
+  ALISA_CHECK(
+      id >= std::numeric_limits<int32_t>::min() && id <= std::numeric_limits<int32_t>::max(),
+      source_, ": ", key, " ", id, " is not a token id (beyond 32-bit integers)");
+  return static_cast<int32_t>(id);
 }
 
 const ConfigReader::Json* ConfigReader::object(const char* key) const {

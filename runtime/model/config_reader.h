@@ -34,12 +34,17 @@ class ConfigReader {
   std::vector<std::string> strings(const char* key) const;
   // A token id, or a list of them (eos_token_id may be either); empty when absent.
   std::vector<int32_t> token_ids(const char* key) const;
+  // One token id (pad_token_id, bos_token_id): -1 when absent or negative (none); an error when it
+  // is not below `vocab_size`.
+  int32_t token_id(const char* key, int64_t vocab_size) const;
   // A nested object, or nullptr when absent.
   const Json* object(const char* key) const;
   const std::string& source() const { return source_; }
 
  private:
   int64_t integer_value(const Json& value, const char* key) const;
+  // A token id's value: an error when it does not fit int32 (it would be silently truncated).
+  int32_t id_value(const Json& value, const char* key) const;
 
   const Json& json_;
   std::string source_;

@@ -84,7 +84,8 @@ float rope_theta(const ConfigReader& config) {
   if (const Json* parameters = config.object("rope_parameters")) {
     theta = ConfigReader(*parameters, config.source()).number("rope_theta", theta);
   }
-  ALISA_CHECK(theta > 0, config.source(), ": rope_theta must be positive");
+  ALISA_CHECK(theta > 0 && std::isfinite(static_cast<float>(theta)), config.source(),
+              ": rope_theta must be a positive finite number, got ", theta);
   return static_cast<float>(theta);
 }
 
@@ -162,6 +163,9 @@ ModelSpec parse_llama_family(const ConfigReader& config, ModelFamily family) {
   spec.max_positions = config.positive("max_position_embeddings");
   spec.norm = NormKind::kRmsNorm;
   spec.norm_eps = static_cast<float>(config.number("rms_norm_eps", 1e-6));
+  // 0 divides by zero on an all-zero row; a negative epsilon can take the root of a negative.
+  ALISA_CHECK(std::isfinite(spec.norm_eps) && spec.norm_eps > 0, config.source(),
+              ": rms_norm_eps must be a positive number, got ", spec.norm_eps);
   spec.activation = parse_activation(config.string("hidden_act", "silu"), config.source());
   spec.gated_mlp = true;
   spec.tie_word_embeddings = config.boolean("tie_word_embeddings", false);

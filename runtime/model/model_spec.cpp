@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "runtime/base/common.h"
+#include "runtime/base/input_files.h"
 #include "runtime/model/embedded_models.h"
 #include "runtime/model/llama_families.h"
 
@@ -123,11 +124,7 @@ void check_eos(const ModelSpec& spec, const std::string& source) {
 }
 
 std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  ALISA_CHECK(in.good(), "cannot read ", path.string(), ": no such file or not readable");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return read_text_file(path, "model config");
 }
 
 }  // namespace
@@ -157,8 +154,8 @@ ModelSpec model_spec_from_json(const std::string& json_text, const std::string& 
   ModelSpec spec = entry.family == ModelFamily::kOpt ? parse_opt(config)
                                                      : parse_llama_family(config, entry.family);
   check_common(spec, source);
-  spec.pad_token_id = static_cast<int32_t>(config.integer("pad_token_id", -1));
-  spec.bos_token_id = static_cast<int32_t>(config.integer("bos_token_id", -1));
+  spec.pad_token_id = config.token_id("pad_token_id", spec.vocab_size);
+  spec.bos_token_id = config.token_id("bos_token_id", spec.vocab_size);
   spec.eos_token_ids = config.token_ids("eos_token_id");
   check_eos(spec, source);
   spec.torch_dtype = parse_torch_dtype(config);
@@ -178,10 +175,10 @@ ModelSpec load_model_spec(const std::filesystem::path& folder) {
       check_eos(spec, generation.string());
     }
     if (spec.bos_token_id < 0) {
-      spec.bos_token_id = static_cast<int32_t>(config.integer("bos_token_id", -1));
+      spec.bos_token_id = config.token_id("bos_token_id", spec.vocab_size);
     }
     if (spec.pad_token_id < 0) {
-      spec.pad_token_id = static_cast<int32_t>(config.integer("pad_token_id", -1));
+      spec.pad_token_id = config.token_id("pad_token_id", spec.vocab_size);
     }
   }
   spec.name = folder.string();

@@ -56,6 +56,9 @@ class UniqueFd {
 class SafetensorsCheckpoint {
  public:
   static SafetensorsCheckpoint open(const std::filesystem::path& file_or_folder);
+  // The file open() starts from in a checkpoint folder: model.safetensors, else the index; an
+  // error when there is neither or it is not a regular file. Cheap: nothing is read.
+  static std::filesystem::path folder_entry(const std::filesystem::path& folder);
 
   SafetensorsCheckpoint(SafetensorsCheckpoint&&) noexcept = default;
   SafetensorsCheckpoint& operator=(SafetensorsCheckpoint&&) noexcept = default;

@@ -16,6 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/base/input_files.h"
+#include "runtime/base/json_limits.h"
+
 namespace alisa {
 
 // Data and the length prefix are little-endian on disk; we copy them without byte swapping.
@@ -218,7 +221,8 @@ struct ParsedFile {
 // Opens a safetensors file and validates its whole header against the file's size.
 ParsedFile parse_file(const fs::path& file) {
   ParsedFile parsed;
-  const int raw_fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer; fstat refuses it below.
+  const int raw_fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (raw_fd < 0) fail_file(file, str("cannot open: ", errno_text(errno)));
   parsed.fd = detail::UniqueFd(raw_fd);
   const int fd = parsed.fd.get();
@@ -259,7 +263,7 @@ ParsedFile parse_file(const fs::path& file) {
   };
   Json header;
   try {
-    header = Json::parse(header_text, reject_duplicates);
+    header = Json::parse(header_text, json_depth_limit(reject_duplicates));
   } catch (const Json::exception& e) {
     fail_file(file, str("header is not valid JSON: ", e.what()));
   }
@@ -304,12 +308,7 @@ ParsedFile parse_file(const fs::path& file) {
 }
 
 std::string read_small_text_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(str("cannot open safetensors index ", file.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw Error(str("cannot read safetensors index ", file.string()));
-  return text.str();
+  return read_text_file(file, "safetensors index");
 }
 
 }  // namespace
@@ -350,16 +349,11 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const fs::path& file_or_folder
   SafetensorsCheckpoint checkpoint;
   checkpoint.path_ = file_or_folder;
   if (fs::is_directory(status)) {
-    // Like HF from_pretrained: a single model.safetensors wins over an index.
-    const fs::path single = file_or_folder / "model.safetensors";
-    const fs::path index = file_or_folder / "model.safetensors.index.json";
-    if (fs::exists(single, ec)) {
-      checkpoint.add_file(single);
-    } else if (fs::exists(index, ec)) {
-      checkpoint.add_index(index);
+    const fs::path entry = folder_entry(file_or_folder);
+    if (entry.filename() == "model.safetensors") {
+      checkpoint.add_file(entry);
     } else {
-      throw Error(str("checkpoint folder ", file_or_folder.string(),
-                      " has neither model.safetensors nor model.safetensors.index.json"));
+      checkpoint.add_index(entry);
     }
   } else if (file_or_folder.string().ends_with(".index.json")) {
     checkpoint.add_index(file_or_folder);
@@ -367,6 +361,21 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const fs::path& file_or_folder
     checkpoint.add_file(file_or_folder);
   }
   return checkpoint;
+}
+
+fs::path SafetensorsCheckpoint::folder_entry(const fs::path& folder) {
+  // Like HF from_pretrained: a single model.safetensors wins over an index.
+  std::error_code ec;
+  const fs::path single = folder / "model.safetensors";
+  const fs::path index = folder / "model.safetensors.index.json";
+  const fs::path entry = fs::exists(fs::symlink_status(single, ec)) ? single
+                         : fs::exists(fs::symlink_status(index, ec))
+                             ? index
+                             : throw Error(str("checkpoint folder ", folder.string(),
+                                               " has neither model.safetensors nor "
+                                               "model.safetensors.index.json"));
+  check_regular_file(entry, "checkpoint file");
+  return entry;
 }
 
 void SafetensorsCheckpoint::add_file(const fs::path& file) {
@@ -390,7 +399,7 @@ void SafetensorsCheckpoint::add_index(const fs::path& index_file) {
   const std::string text = read_small_text_file(index_file);
   Json index;
   try {
-    index = Json::parse(text);
+    index = Json::parse(text, json_depth_limit());
   } catch (const Json::exception& e) {
     fail_index(index_file, str("not valid JSON: ", e.what()));
   }
@@ -415,6 +424,12 @@ void SafetensorsCheckpoint::add_index(const fs::path& index_file) {
     if (shard_name.is_absolute()) {
       fail_index(index_file, str("shard ", shard_name.string(), " (tensor '", tensor,
                                  "') must be a file name relative to the index's folder"));
+    }
+    // Confined to the index's folder: an index must not open files elsewhere ("../../etc").
+    const fs::path inside = shard_name.lexically_normal();
+    if (inside.empty() || *inside.begin() == "..") {
+      fail_index(index_file, str("shard ", shard_name.string(), " (tensor '", tensor,
+                                 "') lies outside the index's folder"));
     }
     const fs::path shard_path = (folder / shard_name).lexically_normal();
     shard_of[tensor] = shard_path;

@@ -1,6 +1,8 @@
 #include "runtime/model/weights.h"
 
 #include <tbb/parallel_for.h>
+#include <atomic>
+#include <charconv>
 #include <cmath>
 
 #include "kernels_cpu/convert_cpu.h"
@@ -124,12 +126,54 @@ void llama_layout(const ModelSpec& s, std::vector<WeightSlot>& slots) {
   }
 }
 
+// The layer a checkpoint tensor's name puts it in ("model.layers.12.mlp..." -> 12), or -1.
+int64_t layer_of_name(const std::string& name) {
+  const size_t at = name.find("layers.");
+  if (at == std::string::npos) return -1;
+  const char* begin = name.data() + at + 7;
+  const char* end = name.data() + name.size();
+  int64_t layer = -1;
+  const auto [next, error] = std::from_chars(begin, end, layer);
+  return error == std::errc() && next != end && *next == '.' ? layer : -1;
+}
+
+// NaN or infinity in a weight makes every logit NaN (and greedy decoding then emits token 0 with
+// exit status 0): refused as it is read, in parallel chunks while the values are in cache.
+void check_finite(const float* values, int64_t n, const std::string& tensor,
+                  const std::string& source) {
+  constexpr int64_t kChunk = int64_t{1} << 16;
+  std::atomic<int64_t> first_bad{n};
+  tbb::parallel_for(int64_t{0}, (n + kChunk - 1) / kChunk, [&](int64_t chunk) {
+    const int64_t end = std::min(n, (chunk + 1) * kChunk);
+    for (int64_t i = chunk * kChunk; i < end; ++i) {
+      if (!std::isfinite(values[i])) {
+        int64_t seen = first_bad.load();
+        while (i < seen && !first_bad.compare_exchange_weak(seen, i)) {
+        }
+        return;
+      }
+    }
+  });
+  const int64_t bad = first_bad.load();
+  ALISA_CHECK(bad == n, source, ": tensor '", tensor, "' holds ", values[bad], " at element ", bad,
+              "; weights must be finite (a damaged or badly converted checkpoint)");
+}
+
 class CheckpointWeights final : public WeightSource {
  public:
   explicit CheckpointWeights(const std::filesystem::path& folder)
       : folder_(folder), checkpoint_(SafetensorsCheckpoint::open(folder)) {}
 
   void validate(const std::vector<WeightSlot>& layout) const override {
+    int64_t n_layers = 0;
+    for (const WeightSlot& slot : layout) n_layers = std::max(n_layers, slot.layer + 1);
+    // A config.json with fewer layers than its checkpoint would run a truncated model.
+    for (const std::string& name : checkpoint_.names()) {
+      const int64_t layer = layer_of_name(name);
+      ALISA_CHECK(layer < n_layers, "checkpoint ", folder_.string(), ": tensor '", name,
+                  "' is in layer ", layer, " but config.json's num_hidden_layers is ", n_layers,
+                  " (the config does not match the checkpoint)");
+    }
     for (const WeightSlot& slot : layout) {
       const SafetensorsEntry& entry = entry_for(slot);
       ALISA_CHECK(entry.shape == slot.shape, "checkpoint ", folder_.string(), ": tensor '",
@@ -143,7 +187,9 @@ class CheckpointWeights final : public WeightSource {
   }
 
   void read_f32(const WeightSlot& slot, float* dst) const override {
-    checkpoint_.read_f32(entry_for(slot), dst);
+    const SafetensorsEntry& entry = entry_for(slot);
+    checkpoint_.read_f32(entry, dst);
+    check_finite(dst, entry.n_elements(), entry.name, description());
   }
 
   std::string description() const override { return "checkpoint " + folder_.string(); }

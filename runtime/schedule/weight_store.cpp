@@ -8,6 +8,7 @@
 #include "kernels_cpu/convert_cpu.h"
 #include "kernels_cpu/quantize_cpu.h"
 #include "runtime/model/tensor_shapes.h"
+#include "runtime/tiers/scratch_file.h"
 
 namespace alisa {
 namespace {
@@ -105,12 +106,9 @@ WeightStore::WeightStore(const ModelSpec& spec, const WeightSource& source, cons
   }
   DiskFile* offload = nullptr;
   if (offload_bytes > 0) {
-    std::filesystem::create_directories(tiers.disk_dir);
-    const std::filesystem::path path =
-        tiers.disk_dir / ("alisa-weights-" + std::to_string(::getpid()) + ".bin");
-    auto file = std::make_unique<DiskFile>(DiskFile::create(path, offload_bytes));
+    auto file = create_scratch_file(tiers.disk_dir, "weights", offload_bytes);
     offload = file.get();
-    files_[path] = std::move(file);
+    files_[file->path()] = std::move(file);
   }
 
   HostStaging host;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "runtime/base/common.h"
+#include "runtime/base/json_limits.h"
 #include "runtime/text/json_reader.h"
 #include "runtime/text/pipeline_json.h"
 
@@ -190,7 +191,7 @@ void read_tokenizer_json(const std::filesystem::path& tokenizer_json, TokenizerS
   const std::string file = tokenizer_json.string();
   const std::string text = read_file(tokenizer_json);
   try {
-    const Json root = Json::parse(text);
+    const Json root = Json::parse(text, json_depth_limit());
     if (!root.is_object()) throw Error(str("tokenizer file '", file, "': expected a JSON object"));
     const JsonReader reader(file);
     // "truncation" and "padding" are ignored, as transformers' encode ignores them by default.

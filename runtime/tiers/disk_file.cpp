@@ -16,6 +16,7 @@
 
 #include "runtime/base/common.h"
 #include "runtime/core/device.h"
+#include "runtime/tiers/disk_faults.h"
 
 namespace alisa {
 
@@ -166,7 +167,8 @@ DiskFile DiskFile::create(const fs::path& path, uint64_t n_bytes) {
   if (physical > 0) {
     int error;
     do {
-      error = ::posix_fallocate(fd, 0, static_cast<off_t>(physical));
+      error = detail::injected_disk_fault(DiskOp::kReserve, path);
+      if (error == 0) error = ::posix_fallocate(fd, 0, static_cast<off_t>(physical));
     } while (error == EINTR);
     if (is_disk_full(error)) {
       fail(str("disk full: cannot reserve ", format_bytes(n_bytes), " for ", path.string(), " in ",
@@ -222,6 +224,16 @@ DiskFile::~DiskFile() {
   close();
 }
 
+void DiskFile::unlink_now() {
+  ALISA_ASSERT(unlink_on_close_,
+               "unlink_now of a file that is not a scratch file: ", path_.string());
+  if (::unlink(path_.c_str()) != 0) {
+    const int error = errno;
+    throw Error(str("cannot remove ", path_.string(), ": ", errno_text(error)));
+  }
+  unlink_on_close_ = false;
+}
+
 void DiskFile::close() noexcept {
   if (fd_ >= 0) {
     // A kept file loses its block rounding: best effort, as a destructor cannot report failure
@@ -240,7 +252,12 @@ size_t DiskFile::pread_all(uint64_t offset, void* dst, size_t n) const {
   auto* out = static_cast<std::byte*>(dst);
   return transfer_all(
       n, direct_,
-      [&](size_t got) {
+      [&](size_t got) -> ssize_t {
+        if (const int fault = detail::injected_disk_fault(DiskOp::kRead, path_)) {
+          if (fault < 0) return 0;  // a short read: the end of a truncated file
+          errno = fault;
+          return -1;
+        }
         return ::pread(fd_, out + got, n - got, static_cast<off_t>(offset + got));
       },
       [&](int error, size_t got) {
@@ -258,7 +275,11 @@ void DiskFile::pwrite_all(uint64_t offset, const void* src, size_t n) {
   const auto* in = static_cast<const std::byte*>(src);
   const size_t written = transfer_all(
       n, direct_,
-      [&](size_t done) {
+      [&](size_t done) -> ssize_t {
+        if (const int fault = detail::injected_disk_fault(DiskOp::kWrite, path_)) {
+          errno = fault;
+          return -1;
+        }
         return ::pwrite(fd_, in + done, n - done, static_cast<off_t>(offset + done));
       },
       [&](int error, size_t done) {

@@ -38,6 +38,9 @@ class DiskFile {
 
   // Leaves a created file on disk after destruction.
   void keep() { unlink_on_close_ = false; }
+  // Removes a created file's name now; its space lives while it is open, and returns to the
+  // filesystem however the process ends (runtime/tiers/scratch_file.h).
+  void unlink_now();
 
   // False where the filesystem refused O_DIRECT (tmpfs): ordinary buffered I/O is used instead.
   bool direct() const { return direct_; }

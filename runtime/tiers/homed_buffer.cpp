@@ -5,15 +5,14 @@
 #include <chrono>
 #include <tuple>
 
+#include "runtime/tiers/scratch_file.h"
+
 namespace alisa {
 
 OffloadRegions::OffloadRegions(const std::filesystem::path& folder, const std::string& what,
                                uint64_t n_regions, uint64_t region_bytes)
     : stride_(round_up(region_bytes, DiskFile::kBlock)), n_regions_(n_regions) {
-  std::filesystem::create_directories(folder);
-  const std::filesystem::path path =
-      folder / ("alisa-" + what + "-" + std::to_string(::getpid()) + ".bin");
-  file_ = std::make_unique<DiskFile>(DiskFile::create(path, n_regions * stride_));
+  file_ = create_scratch_file(folder, what, n_regions * stride_);
 }
 
 std::pair<DiskFile*, uint64_t> OffloadRegions::next() {

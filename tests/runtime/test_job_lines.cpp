@@ -151,7 +151,7 @@ TEST_CASE("a job file's format is its first line's; shards take every Nth line",
   for (const char* bad : {"0/3", "4/3", "3", "a/b", "1/0", "1/3x"}) {
     CHECK_THROWS_WITH(parse_shard(bad), Contains(std::string("--shard '") + bad));
   }
-  CHECK_THROWS_WITH(JobReader(dir / "absent.jsonl", {}), Contains("cannot read"));
+  CHECK_THROWS_WITH(JobReader(dir / "absent.jsonl", {}), Contains("absent.jsonl does not exist"));
 }
 
 TEST_CASE("resume reads the output's ids and cuts off a torn last line", "[jobs][resume]") {

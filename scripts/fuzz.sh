@@ -4,7 +4,8 @@
 # SECONDS per target (default 10), or N executions per target; TARGETs are the folder names of
 # tests/fuzz/corpus (default: all). Fails when any target crashes, hangs (-timeout), leaks or
 # blows up (-rss_limit_mb); the input is saved as build-fuzz/artifacts/TARGET-*. New inputs
-# grow build-fuzz/corpus/TARGET, which later runs start from. docs/TESTING.md.
+# grow build-fuzz/corpus/TARGET, which later runs start from. More libFuzzer flags may be given in
+# ALISA_FUZZ_FLAGS (e.g. "-max_total_time=600" beside -runs=N). docs/TESTING.md.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="$root/build-fuzz"
@@ -69,7 +70,7 @@ for t in "${targets[@]}"; do
   start=$(date +%s)
   if "$build/tests/fuzz/fuzz_$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
       -max_len="$(max_len "$t")" -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
-      "$corpus" "$seeds" >"$build/fuzz_$t.log" 2>&1; then
+      ${ALISA_FUZZ_FLAGS:-} "$corpus" "$seeds" >"$build/fuzz_$t.log" 2>&1; then
     status=ok
   else
     status=FAILED

@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libicu-dev
   libbenchmark-dev
   libglpk-dev  # the policy solver's LP/MIP library
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizers' runtimes for clang
 )
 
 missing=()

@@ -11,6 +11,7 @@ packages=(
   libglpk-dev  # the policy solver's LP/MIP library
   python3-dev pybind11-dev python3-numpy  # the Python package alisa (runtime/python)
   python3-pytest python3-matplotlib       # its tests; search_policy.py's and alisa experiment's plots
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizers' runtimes for clang
 )
 
 missing=()

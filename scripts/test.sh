@@ -10,3 +10,8 @@ if git -C "$root" grep -n -E '^(<<<<<<<|>>>>>>>)( |$)'; then
 fi
 bash "$root/scripts/build.sh"
 ctest --test-dir "$root/build" --output-on-failure -j "$(nproc)"
+# Reliability (docs/TESTING.md): every parser's fuzz target for a few seconds (clang, build-fuzz/),
+# then the unit and runtime tests under ASan + UBSan (build-asan/; the e2e tests under them are
+# `scripts/sanitize.sh e2e`, outside CI's time: docs/TESTING.md).
+bash "$root/scripts/fuzz.sh" "${ALISA_CI_FUZZ_SECONDS:-5}"
+bash "$root/scripts/sanitize.sh" unit runtime

@@ -24,7 +24,7 @@ Json parse_line(const std::string& line, const std::string& where) {
     Json json = Json::parse(line, json_depth_limit());
     ALISA_CHECK(json.is_object(), where, ": expected a JSON object per line");
     return json;
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw Error(str(where, ": not valid JSON (", e.what(), ")"));
   }
 }
@@ -68,7 +68,7 @@ ForwardInput read_forward_input(const std::filesystem::path& path) {
   Json json;
   try {
     json = Json::parse(in, json_depth_limit());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw Error(str(path.string(), ": not valid JSON (", e.what(), ")"));
   }
   ALISA_CHECK(json.is_object() && json.contains("input_ids") && json["input_ids"].is_array(),

@@ -174,7 +174,7 @@ JobLine parse_job_line(const std::string& text, int64_t number, JobFormat format
   Json json;
   try {
     json = Json::parse(text, json_depth_limit());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     line.error_code = "invalid_json";
     line.error = str("not valid JSON (", e.what(), ")");
     return line;

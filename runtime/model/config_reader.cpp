@@ -12,7 +12,7 @@ ConfigReader::Json ConfigReader::parse_object(const std::string& text, const std
   Json json;
   try {
     json = Json::parse(text, json_depth_limit());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw Error(str(source, ": not valid JSON: ", e.what()));
   }
   ALISA_CHECK(json.is_object(), source, ": expected a JSON object");

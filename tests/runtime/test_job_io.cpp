@@ -44,6 +44,8 @@ TEST_CASE("read_texts reads text lines", "[job_io]") {
   CHECK(alisa::read_texts(path) == std::vector<std::string>{"a b", ""});
   const fs::path bad = write_file(dir, "bad.jsonl", "{\"text\": \"a\"}\n{\"txt\": \"b\"}\n");
   REQUIRE_THROWS_WITH(alisa::read_texts(bad), Contains(bad.string() + ":2"));
+  const fs::path huge = write_file(dir, "huge.jsonl", "{\"text\": \"a\", \"n\": -1e999}\n");
+  REQUIRE_THROWS_WITH(alisa::read_texts(huge), Contains(huge.string() + ":1: not valid JSON"));
 }
 
 TEST_CASE("read_forward_input reads ids and an optional mask", "[job_io]") {
@@ -82,6 +84,8 @@ TEST_CASE("read_forward_input errors name the file and the row", "[job_io]") {
   require_forward_error("{\"input_ids\": []}", "'input_ids' is empty");
   require_forward_error("{\"tokens\": [[1]]}", "expected an object with 'input_ids'");
   require_forward_error("{\"input_ids\": [[1, 2]", "not valid JSON");
+  // Beyond double's range: nlohmann's out_of_range, not a parse_error.
+  require_forward_error("{\"input_ids\": [[1, 1e999]]}", "not valid JSON");
 }
 
 TEST_CASE("JsonlWriter writes one object per line to a file", "[job_io]") {

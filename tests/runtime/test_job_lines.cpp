@@ -68,6 +68,9 @@ TEST_CASE("bad lines become errors with a code, not exceptions", "[jobs]") {
   require_bad(alisa_line("{\"prompt\": \"unterminated}"), "invalid_json", "not valid JSON");
   CHECK(alisa_line("{oops").id.is_null());
   require_bad(alisa_line("[1, 2]"), "invalid_json", "expected a JSON object");
+  // A number beyond double's range is nlohmann's out_of_range, not a parse_error.
+  require_bad(alisa_line(R"({"prompt": "a", "max_tokens": 1e999})"), "invalid_json",
+              "number overflow");
   require_bad(alisa_line(R"({"prompt": "a", "prompt_ids": [1]})"), "invalid_request",
               "exactly one of 'prompt' and 'prompt_ids'");
   require_bad(alisa_line(R"({"id": 1})"), "invalid_request", "exactly one of");

@@ -335,6 +335,11 @@ TEST_CASE("config errors name the source and the key", "[model_spec]") {
                         Contains(kSource) && Contains("not valid JSON"));
     REQUIRE_THROWS_WITH(model_spec_from_json("[1, 2]", kSource),
                         Contains(kSource) && Contains("expected a JSON object"));
+    // A number beyond double's range: nlohmann's out_of_range, not a parse_error (found by
+    // fuzz_model_config).
+    REQUIRE_THROWS_AS(model_spec_from_json("{\"rope_theta\": 1e999}", kSource), alisa::Error);
+    REQUIRE_THROWS_WITH(model_spec_from_json("{\"rope_theta\": 1e999}", kSource),
+                        Contains(kSource) && Contains("number overflow"));
   }
   SECTION("missing key") {
     Json config = opt_config();

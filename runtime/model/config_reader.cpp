@@ -31,6 +31,11 @@ int64_t ConfigReader::integer(const char* key, int64_t fallback) const {
 int64_t ConfigReader::positive(const char* key) const {
   const int64_t value = integer(key);
   ALISA_CHECK(value > 0, source_, ": '", key, "' must be positive, got ", value);
+  // Sizes and counts far past any model's (hidden 16384, vocabulary 256k, 128k positions) are
+  // refused before anything is sized by them.
+  constexpr int64_t kLargest = int64_t{1} << 24;
+  ALISA_CHECK(value <= kLargest, source_, ": '", key, "' ", value,
+              " is beyond any model's (at most ", kLargest, ")");
   return value;
 }
 

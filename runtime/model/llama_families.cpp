@@ -93,7 +93,7 @@ float rope_theta(const ConfigReader& config) {
 // defaults to 128 instead).
 int64_t head_dim_of(const ConfigReader& config, ModelFamily family, int64_t hidden,
                     int64_t n_heads) {
-  if (config.has("head_dim")) return config.integer("head_dim");
+  if (config.has("head_dim")) return config.positive("head_dim");
   if (family == ModelFamily::kQwen3) return 128;
   ALISA_CHECK(hidden % n_heads == 0, config.source(), ": num_attention_heads ", n_heads,
               " does not divide hidden_size ", hidden, " (and there is no head_dim)");

@@ -52,9 +52,8 @@ ModelSpec parse_opt(const ConfigReader& config) {
   spec.qkv_bias = spec.o_bias = spec.mlp_bias = config.boolean("enable_bias", true);
   spec.learned_positions = true;
   spec.position_offset = 2;
-  spec.word_embed_proj_dim = config.integer("word_embed_proj_dim", spec.hidden_size);
-  ALISA_CHECK(spec.word_embed_proj_dim > 0, config.source(),
-              ": word_embed_proj_dim must be positive");
+  spec.word_embed_proj_dim =
+      config.has("word_embed_proj_dim") ? config.positive("word_embed_proj_dim") : spec.hidden_size;
   spec.norm_before = config.boolean("do_layer_norm_before", true);
   spec.final_norm = spec.norm_before && !config.boolean("_remove_final_layer_norm", false);
   ALISA_CHECK(config.boolean("layer_norm_elementwise_affine", true), config.source(),

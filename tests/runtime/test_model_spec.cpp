@@ -378,6 +378,17 @@ TEST_CASE("config errors name the source and the key", "[model_spec]") {
     config["eos_token_id"] = Json::array({2, "3"});
     require_config_error(config, Contains("'eos_token_id' must be an integer"));
   }
+  SECTION("sizes past any model's, before anything is sized by them") {
+    Json config = llama_config();
+    config["hidden_size"] = int64_t{1} << 40;
+    require_config_error(config, Contains("'hidden_size' 1099511627776 is beyond any model's"));
+    config = llama_config();
+    config["head_dim"] = int64_t{1} << 30;
+    require_config_error(config, Contains("'head_dim' 1073741824 is beyond any model's"));
+    config = opt_config();
+    config["word_embed_proj_dim"] = 0;
+    require_config_error(config, Contains("'word_embed_proj_dim' must be positive"));
+  }
   SECTION("bad values") {
     Json config = opt_config();
     config["num_hidden_layers"] = 0;

@@ -9,8 +9,8 @@
 #include "policy/workload_spec.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cli/run_flags.h"
-#include "runtime/jobs/plan_report.h"
 #include "runtime/jobs/length_samples.h"
+#include "runtime/jobs/plan_report.h"
 
 namespace alisa::cli {
 namespace {

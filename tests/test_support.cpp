@@ -159,4 +159,13 @@ void require_user_error(const std::string& args, const std::string& culprit) {
   REQUIRE_THAT(output, Catch::Contains(culprit));
 }
 
+std::filesystem::path copy_fixture_model(const ScratchDir& scratch, const std::string& name) {
+  const std::filesystem::path dir = scratch / name;
+  std::filesystem::create_directories(dir);
+  for (const char* file : {"config.json", "model.safetensors"}) {
+    std::filesystem::copy_file(fixture_path(name) / file, dir / file);
+  }
+  return dir;
+}
+
 }  // namespace alisa::test

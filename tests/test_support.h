@@ -37,6 +37,10 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
+// A copy of fixture model `name`'s config.json and model.safetensors in `scratch`, whose files a
+// test may then damage.
+std::filesystem::path copy_fixture_model(const ScratchDir& scratch, const std::string& name);
+
 void write_text(const std::filesystem::path& path, const std::string& text);
 std::string read_text(const std::filesystem::path& path);
 

@@ -17,16 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-// A copy of a fixture model folder whose files the test may then damage.
-fs::path copy_model(const ScratchDir& scratch, const std::string& name) {
-  const fs::path dir = scratch / name;
-  fs::create_directories(dir);
-  for (const char* file : {"config.json", "model.safetensors"}) {
-    fs::copy_file(fixture_path(name) / file, dir / file);
-  }
-  return dir;
-}
-
 void write_prompts(const fs::path& path, const std::vector<std::vector<int32_t>>& prompts) {
   std::string text;
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -133,12 +123,12 @@ TEST_CASE("damaged weights are named in a one-line error", "[e2e][cli][errors]")
   const std::string prompts = " --device cpu --prompts " + quoted(scratch / "p.jsonl");
 
   SECTION("truncated safetensors") {
-    const fs::path model = copy_model(scratch, "opt-tiny");
+    const fs::path model = copy_fixture_model(scratch, "opt-tiny");
     fs::resize_file(model / "model.safetensors", fs::file_size(model / "model.safetensors") / 2);
     require_user_error("generate --model " + quoted(model) + prompts, "model.safetensors");
   }
   SECTION("corrupt header") {
-    const fs::path model = copy_model(scratch, "opt-tiny");
+    const fs::path model = copy_fixture_model(scratch, "opt-tiny");
     std::fstream file(model / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
     file.seekp(8);
     file.write("#garbage", 8);
@@ -146,14 +136,14 @@ TEST_CASE("damaged weights are named in a one-line error", "[e2e][cli][errors]")
     require_user_error("generate --model " + quoted(model) + prompts, "model.safetensors");
   }
   SECTION("weights that do not match config.json") {
-    const fs::path model = copy_model(scratch, "llama-tiny");
+    const fs::path model = copy_fixture_model(scratch, "llama-tiny");
     Json config = Json::parse(read_text(model / "config.json"));
     config["intermediate_size"] = 96;
     write_text(model / "config.json", config.dump());
     require_user_error("generate --model " + quoted(model) + prompts, "mlp.gate_proj.weight");
   }
   SECTION("a missing tensor") {
-    const fs::path model = copy_model(scratch, "llama-tiny");
+    const fs::path model = copy_fixture_model(scratch, "llama-tiny");
     Json config = Json::parse(read_text(model / "config.json"));
     config["num_hidden_layers"] = 3;
     write_text(model / "config.json", config.dump());
@@ -166,7 +156,7 @@ TEST_CASE("damaged weights are named in a one-line error", "[e2e][cli][errors]")
 
 TEST_CASE("bad configs and prompts are named in a one-line error", "[e2e][cli][errors]") {
   ScratchDir scratch;
-  const fs::path model = copy_model(scratch, "opt-tiny");
+  const fs::path model = copy_fixture_model(scratch, "opt-tiny");
   write_prompts(scratch / "p.jsonl", {{5, 6, 7}});
   const std::string run = "generate --device cpu --model " + quoted(model) + " --prompts " +
                           quoted(scratch / "p.jsonl");
@@ -188,7 +178,7 @@ TEST_CASE("bad configs and prompts are named in a one-line error", "[e2e][cli][e
     require_user_error(mixtral, "model_type 'mixtral' is a sparse mixture of experts");
   }
   SECTION("a run longer than the model's sliding window") {
-    const fs::path mistral = copy_model(scratch, "mistral-tiny");
+    const fs::path mistral = copy_fixture_model(scratch, "mistral-tiny");
     Json config = Json::parse(read_text(mistral / "config.json"));
     config["sliding_window"] = 8;  // 3 prompt tokens + 6 new ones need 9 positions
     write_text(mistral / "config.json", config.dump());

@@ -24,15 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-fs::path copy_model(const ScratchDir& scratch, const std::string& name) {
-  const fs::path dir = scratch / name;
-  fs::create_directories(dir);
-  for (const char* file : {"config.json", "model.safetensors"}) {
-    fs::copy_file(fixture_path(name) / file, dir / file);
-  }
-  return dir;
-}
-
 void edit_config(const fs::path& model, const std::function<void(Json&)>& edit) {
   Json config = Json::parse(read_text(model / "config.json"));
   edit(config);
@@ -73,7 +64,7 @@ void poison_weight(const fs::path& model, const std::string& tensor, float value
 TEST_CASE("input that once crashed alisa is refused in one line",
           "[e2e][cli][errors][reliability]") {
   ScratchDir scratch;
-  const fs::path model = copy_model(scratch, "opt-tiny");
+  const fs::path model = copy_fixture_model(scratch, "opt-tiny");
   write_text(scratch / "p.jsonl", "{\"id\": 1, \"prompt_ids\": [5, 6]}\n");
   const std::string run = "generate --device cpu --model " + quoted(model) + " --prompts " +
                           quoted(scratch / "p.jsonl");
@@ -108,7 +99,7 @@ TEST_CASE("input that once crashed alisa is refused in one line",
 
 TEST_CASE("input that once hung alisa is refused in one line", "[e2e][cli][errors][reliability]") {
   ScratchDir scratch;
-  const fs::path model = copy_model(scratch, "opt-tiny");
+  const fs::path model = copy_fixture_model(scratch, "opt-tiny");
   write_text(scratch / "p.jsonl", "{\"id\": 1, \"prompt_ids\": [5, 6]}\n");
 
   SECTION("model.safetensors that is a FIFO") {
@@ -135,18 +126,18 @@ TEST_CASE("input that once gave a silent wrong answer is refused in one line",
   SECTION("NaN or infinity in the weights") {
     const float value =
         GENERATE(std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity());
-    const fs::path model = copy_model(scratch, "opt-tiny");
+    const fs::path model = copy_fixture_model(scratch, "opt-tiny");
     poison_weight(model, "model.decoder.layers.1.fc2.weight", value);
     require_user_error("generate --model " + quoted(model) + prompts,
                        "'model.decoder.layers.1.fc2.weight' holds");
   }
   SECTION("config.json with fewer layers than the checkpoint") {
-    const fs::path model = copy_model(scratch, "opt-tiny");
+    const fs::path model = copy_fixture_model(scratch, "opt-tiny");
     edit_config(model, [](Json& c) { c["num_hidden_layers"] = 1; });
     require_user_error("generate --model " + quoted(model) + prompts, "num_hidden_layers is 1");
   }
   SECTION("rope_theta or rms_norm_eps out of range") {
-    const fs::path model = copy_model(scratch, "llama-tiny");
+    const fs::path model = copy_fixture_model(scratch, "llama-tiny");
     const std::string run = "generate --model " + quoted(model) + prompts;
     edit_config(model, [](Json& c) { c["rope_parameters"]["rope_theta"] = 0; });
     require_user_error(run, "rope_theta");
@@ -161,7 +152,7 @@ TEST_CASE("input that once gave a silent wrong answer is refused in one line",
     require_user_error(run, "rms_norm_eps");
   }
   SECTION("token ids beyond the vocabulary or int32") {
-    const fs::path model = copy_model(scratch, "opt-tiny");
+    const fs::path model = copy_fixture_model(scratch, "opt-tiny");
     const std::string run = "generate --model " + quoted(model) + prompts;
     edit_config(model, [](Json& c) { c["pad_token_id"] = 512; });
     require_user_error(run, "pad_token_id 512 is outside the vocabulary of 512");
@@ -177,7 +168,7 @@ TEST_CASE("input that once gave a silent wrong answer is refused in one line",
     require_user_error(run, "eos_token_id 4294967298");
   }
   SECTION("memory caps of 0, negative counts") {
-    const fs::path model = copy_model(scratch, "opt-tiny");
+    const fs::path model = copy_fixture_model(scratch, "opt-tiny");
     const std::string run = "generate --model " + quoted(model) + prompts;
     require_user_error(run + " --cpu-memory-limit 0", "--cpu-memory-limit must be more than 0");
     require_user_error(run + " --gpu-memory-limit 0", "--gpu-memory-limit must be more than 0");
@@ -195,7 +186,7 @@ TEST_CASE("input that once gave a silent wrong answer is refused in one line",
     require_user_error("bench --device cpu --model dummy:opt-125m --batch-sizes 1,-2", "-2");
   }
   SECTION("a run YAML with a key twice") {
-    const fs::path model = copy_model(scratch, "opt-tiny");
+    const fs::path model = copy_fixture_model(scratch, "opt-tiny");
     write_text(scratch / "run.yaml", "model: " + model.string() + "\nmodel: dummy:opt-125m\n");
     require_user_error("generate --config " + quoted(scratch / "run.yaml") + prompts,
                        "key 'model' appears more than once");
@@ -217,14 +208,14 @@ TEST_CASE("the culprit named is the right one", "[e2e][cli][errors][reliability]
                      "is not a folder");
   require_user_error("generate --model dummy:opt-nonesuch" + prompts,
                      "unknown model architecture 'opt-nonesuch'");
-  const fs::path model = copy_model(scratch, "opt-tiny");
+  const fs::path model = copy_fixture_model(scratch, "opt-tiny");
   fs::remove(model / "model.safetensors");
   require_user_error("generate --model " + quoted(model) + prompts,
                      "has neither model.safetensors nor model.safetensors.index.json");
 
   write_text(scratch / "p.jsonl", "{\"id\": 1, \"prompt_ids\": [5, 6]}\n");
   const std::string run = "generate --device cpu --model " +
-                          quoted(copy_model(scratch, "llama-tiny")) + " --prompts " +
+                          quoted(copy_fixture_model(scratch, "llama-tiny")) + " --prompts " +
                           quoted(scratch / "p.jsonl");
   require_user_error(run + " --gpu-memory-limit 1KiB", "(--gpu-memory-limit");
   require_user_error(run + " --cpu-memory-limit 1KiB", "(--cpu-memory-limit)");
@@ -236,7 +227,7 @@ TEST_CASE("the culprit named is the right one", "[e2e][cli][errors][reliability]
 TEST_CASE("no work is lost to a bad output path or a bad index",
           "[e2e][cli][errors][reliability]") {
   ScratchDir scratch;
-  const fs::path model = copy_model(scratch, "opt-tiny");
+  const fs::path model = copy_fixture_model(scratch, "opt-tiny");
   const std::string prompts_text = "{\"id\": 1, \"prompt_ids\": [5, 6]}\n";
   write_text(scratch / "p.jsonl", prompts_text);
   const std::string run = "generate --device cpu --model " + quoted(model) + " --prompts " +

@@ -20,8 +20,10 @@ void BlockRunner::allocate_lanes() {
   lane_positions_ = owned_tensor(buffers_, compute, DType::kI32, {n}, "refill positions");
   lane_hidden_ = owned_tensor(buffers_, compute, shape_.activation_dtype, {n, spec_.hidden_size},
                               "refill hidden states");
-  lane_sequences_ = owned_tensor(buffers_, compute, DType::kI32,
-                                 {shape_.block_size(), kSwaSequenceFields}, "refill SWA plans");
+  if (kv_.swa_enabled()) {
+    lane_sequences_ = owned_tensor(buffers_, compute, DType::kI32,
+                                   {shape_.block_size(), kSwaSequenceFields}, "refill SWA plans");
+  }
   lane_scratch_ =
       program_.allocate_scratch(compute, shape_.activation_dtype, shape_.max_step_tokens, buffers_);
 }
@@ -49,7 +51,7 @@ void BlockRunner::set_up_lanes(std::span<const RowRefill> refills, int64_t past)
       ids.push_back(id);
       positions.push_back(static_cast<int32_t>(i + spec_.position_offset));
     }
-    if (!lane_sequences_.empty() && kv_.swa_enabled()) {
+    if (kv_.swa_enabled()) {
       plans.push_back(kv_.restart_swa(refill.row, static_cast<int32_t>(n), past + 1));
     }
   }

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -166,6 +167,16 @@ std::filesystem::path copy_fixture_model(const ScratchDir& scratch, const std::s
     std::filesystem::copy_file(fixture_path(name) / file, dir / file);
   }
   return dir;
+}
+
+int32_t argmax(const float* row, int64_t n) {
+  return static_cast<int32_t>(std::max_element(row, row + n) - row);
+}
+
+bool clear_winner(const float* row, int64_t n, double margin) {
+  std::vector<float> sorted(row, row + n);
+  std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+  return sorted[0] - sorted[1] > margin;
 }
 
 }  // namespace alisa::test

@@ -67,6 +67,11 @@ Comparison compare(const float* actual, const double* reference, size_t n, doubl
                    double atol);
 Comparison compare(const float* actual, const float* reference, size_t n, double rtol, double atol);
 
+// Index of the largest logit (the lowest among equal maxima, as torch.argmax).
+int32_t argmax(const float* row, int64_t n);
+// Whether the largest logit beats the second by more than `margin`: the argmax is decided.
+bool clear_winner(const float* row, int64_t n, double margin);
+
 // `path` in single quotes, one argument of a run_alisa command line.
 std::string quoted(const std::filesystem::path& path);
 

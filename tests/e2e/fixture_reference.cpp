@@ -49,16 +49,6 @@ FixtureReference load_reference(const std::filesystem::path& model_dir) {
   return ref;
 }
 
-int32_t argmax(const float* row, int64_t n) {
-  return static_cast<int32_t>(std::max_element(row, row + n) - row);
-}
-
-bool clear_winner(const float* row, int64_t n, double margin) {
-  std::vector<float> sorted(row, row + n);
-  std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
-  return sorted[0] - sorted[1] > margin;
-}
-
 double row_relative_error(const float* actual, const float* reference, int64_t n) {
   double error = 0, norm = 0;
   for (int64_t i = 0; i < n; ++i) {

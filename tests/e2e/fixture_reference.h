@@ -28,11 +28,6 @@ FixtureReference load_reference(const std::filesystem::path& model_dir);
 // ../shared/fixtures/<name>, or the repository's demo models for "demo:opt-code" and the like.
 FixtureReference load_fixture_reference(const std::string& name);
 
-// Index of the largest logit (the lowest among equal maxima, as torch.argmax).
-int32_t argmax(const float* row, int64_t n);
-// Whether the largest logit beats the second by more than `margin`: the argmax is decided.
-bool clear_winner(const float* row, int64_t n, double margin);
-
 // ||a - r|| / ||r|| over a row (Euclidean norms): the relative error of a logits row.
 double row_relative_error(const float* actual, const float* reference, int64_t n);
 

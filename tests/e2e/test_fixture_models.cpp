@@ -83,10 +83,11 @@ TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][devices]") {
       {.batch = ref.batch, .capacity = ref.seq_len + ref.gen_len, .max_step_tokens = ref.seq_len});
   runner.step(ref.input_ids, ref.attention_mask, ref.seq_len, LogitRows::kLast);
   const std::vector<uint8_t> ones(static_cast<size_t>(ref.batch), 1);
-  // The argmax is checked where HF's is decided by more than float32 rounding (CPU) or float16
-  // rounding (GPU) could move.
+  // The argmax is checked where HF's is decided by more than this device's rounding could move:
+  // float32 (CPU), float16 or bfloat16 (GPU; 8 times float16's margin). The fixtures' rows are
+  // decided at float16's margin more often than not; bfloat16's wider one leaves a few.
   const double margin = device.tolerance(1e-3, 0.05);
-  int64_t decided = 0;
+  int64_t checked = 0, decided_at_f16 = 0, agreeing = 0;
   double worst = 0;
   for (int64_t t = 0; t < ref.gen_len; ++t) {
     const std::vector<float> logits = runner.logits_to_host();
@@ -99,17 +100,27 @@ TEST_CASE("teacher-forced decode logits match Hugging Face", "[e2e][devices]") {
                                << error);
       REQUIRE(error <= tolerance_for(device));
       worst = std::max(worst, error);
+      const bool agrees = argmax(actual, ref.vocab) == ref.generated[b][t];
       if (clear_winner(expected, ref.vocab, margin)) {
-        CHECK(argmax(actual, ref.vocab) == ref.generated[b][t]);
-        ++decided;
+        CHECK(agrees);
+        ++checked;
       }
+      decided_at_f16 += clear_winner(expected, ref.vocab, 0.05);
+      agreeing += agrees;
       next[static_cast<size_t>(b)] = ref.generated[b][t];
     }
     if (t + 1 < ref.gen_len) runner.step(next, ones, 1, LogitRows::kLast);
   }
-  CHECK(decided > ref.batch * ref.gen_len / 2);
+  const int64_t rows = ref.batch * ref.gen_len;
+  INFO(device_name(device) << ", " << name << ": argmax checked on " << checked << ", agreeing on "
+                           << agreeing << " of " << rows << " rows");
+  CHECK(decided_at_f16 > rows / 2);
+  CHECK(checked > 0);
+  // Near-ties aside, the greedy token is HF's: the error bound alone would allow far fewer.
+  CHECK(agreeing >= rows * 3 / 4);
   if (device.gpu()) {
-    WARN(name << ": worst GPU decode row error vs HF " << worst);
+    WARN(name << ": worst GPU decode row error vs HF " << worst << "; argmax agrees on " << agreeing
+              << " of " << rows << " rows");
   }
 }
 

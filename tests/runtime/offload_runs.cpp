@@ -31,7 +31,8 @@ Policy policy_with(double wg, double wc, double cg, double cc, double ag, double
 
 // A left-padded block of random prompts, prefill then greedy decode steps.
 Run run_policy(const std::filesystem::path& model, const TestDevice& device, const Policy& policy,
-               const std::filesystem::path& offload_dir, int64_t n_decode, const SwaOptions& swa) {
+               const std::filesystem::path& offload_dir, int64_t n_decode, const SwaOptions& swa,
+               const Run* teacher) {
   Engine engine({.model = model.string(),
                  .backend = device.backend(2),
                  .policy = policy,
@@ -60,7 +61,7 @@ Run run_policy(const std::filesystem::path& model, const TestDevice& device, con
   for (int64_t t = 0; t <= n_decode; ++t) {
     run.logits.push_back(runner->logits_to_host());
     run.tokens.push_back(runner->sample({}, keys, static_cast<uint64_t>(t)));
-    if (t < n_decode) runner->step(run.tokens.back(), ones, 1);
+    if (t < n_decode) runner->step(teacher ? teacher->tokens.at(t) : run.tokens.back(), ones, 1);
   }
   return run;
 }

@@ -21,10 +21,12 @@ struct Run {
 // gpu_batch_size 2, num_gpu_batches 3, the given GPU and CPU percentages.
 Policy policy_with(double wg, double wc, double cg, double cc, double ag, double ac);
 
-// A 7-token prompt (left-padded by s % 3 for sequence s), then n_decode greedy steps.
+// A 7-token prompt (left-padded by s % 3 for sequence s), then n_decode greedy steps. With a
+// teacher, each step is fed the teacher's tokens instead of its own (teacher forcing): runs whose
+// roundings differ then see the same inputs, so their logits stay comparable after a near-tie.
 Run run_policy(const std::filesystem::path& model, const TestDevice& device, const Policy& policy,
                const std::filesystem::path& offload_dir, int64_t n_decode = 4,
-               const SwaOptions& swa = {});
+               const SwaOptions& swa = {}, const Run* teacher = nullptr);
 
 bool bitwise_equal(const Run& a, const Run& b);
 

@@ -16,6 +16,25 @@ namespace {
 
 using Catch::Matchers::Contains;
 
+// Checks that `run` sampled the reference's greedy token wherever the reference's winner leads by
+// more than `margin`; returns how many rows were so decided.
+int64_t check_decided_tokens(const Run& run, const Run& reference, double margin) {
+  int64_t decided = 0;
+  for (size_t step = 0; step < reference.tokens.size(); ++step) {
+    const size_t rows = reference.tokens[step].size();
+    const int64_t vocab = static_cast<int64_t>(reference.logits[step].size() / rows);
+    for (size_t row = 0; row < rows; ++row) {
+      if (!clear_winner(&reference.logits[step][row * static_cast<size_t>(vocab)], vocab, margin)) {
+        continue;
+      }
+      INFO("step " << step << ", row " << row);
+      CHECK(run.tokens[step][row] == reference.tokens[step][row]);
+      ++decided;
+    }
+  }
+  return decided;
+}
+
 }  // namespace
 
 TEST_CASE("place_by_percent tracks the asked split within one item", "[offload]") {
@@ -95,17 +114,19 @@ TEST_CASE("int8 KV cache: every placement gives the same logits, near the float 
   check_runs_equal(model, device, std::span(cases).subspan(1), int8, disk.path());
   // The prefill attends its own tokens before they are stored: exact. Decode steps attend the
   // int8 cache: within its rounding (seen on the CPU: 1.4e-2 on logits of magnitude 2.5; the
-  // GPU's float16 activations are allowed twice that), never exact.
-  REQUIRE(int8.logits.size() == dense.logits.size());
+  // GPU's float16 activations are allowed twice that), never exact. Fed the float run's tokens,
+  // so that a near-tie the int8 rounding tips (seen in bfloat16) cannot change later inputs.
+  const Run forced = run_policy(model, device, cases[0].policy, disk.path(), 4, {}, &dense);
+  const double int8_tolerance = device.tolerance(5e-2, 1e-1);
+  REQUIRE(forced.logits.size() == dense.logits.size());
   for (size_t step = 0; step < dense.logits.size(); ++step) {
     INFO(device_name(device) << ", " << name << " int8 against float, step " << step);
-    const Comparison c =
-        compare(int8.logits[step].data(), dense.logits[step].data(), dense.logits[step].size(), 0,
-                step == 0 ? 0 : device.tolerance(5e-2, 1e-1));
+    const Comparison c = compare(forced.logits[step].data(), dense.logits[step].data(),
+                                 dense.logits[step].size(), 0, step == 0 ? 0 : int8_tolerance);
     CHECK(c.ok());
     if (step > 0) CHECK(c.max_abs_error > 0);
   }
-  CHECK(int8.tokens == dense.tokens);
+  CHECK(check_decided_tokens(forced, dense, 2 * int8_tolerance) > 0);
 
   // CPU attention over the int8 cache: the same selection of values, float tolerance (on GPU
   // runs, float16 activations against the CPU's float32 accumulation).
@@ -113,7 +134,7 @@ TEST_CASE("int8 KV cache: every placement gives the same logits, near the float 
   cpu_attention.compress_cache = true;
   cpu_attention.cpu_attention = true;
   const double tolerance = device.tolerance(1e-5, 2e-2);
-  const Run cpu = run_policy(model, device, cpu_attention, disk.path());
+  const Run cpu = run_policy(model, device, cpu_attention, disk.path(), 4, {}, &int8);
   for (size_t step = 0; step < cpu.logits.size(); ++step) {
     INFO(device_name(device) << ", " << name << " CPU attention over the int8 cache, step "
                              << step);
@@ -121,7 +142,7 @@ TEST_CASE("int8 KV cache: every placement gives the same logits, near the float 
                   tolerance, tolerance)
               .ok());
   }
-  CHECK(cpu.tokens == int8.tokens);
+  CHECK(check_decided_tokens(cpu, int8, 2 * tolerance) > 0);
 }
 
 TEST_CASE("generate with an offloading policy gives the all-resident completions",

@@ -12,7 +12,8 @@ shift
 mkdir -p "$out"
 
 # Present on any glibc Linux with a C++ toolchain runtime, or shipped with the CUDA driver/toolkit.
-base='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|libpthread\.|librt\.|libgcc_s\.|libstdc\+\+\.|libcuda|libcudart|libcublas|libnvidia)'
+# alisa's own shared library (libalisa_*) travels with the binaries.
+base='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|libpthread\.|librt\.|libgcc_s\.|libstdc\+\+\.|libcuda|libcudart|libcublas|libnvidia|libalisa_)'
 packages=()
 for binary in "$@"; do
   while read -r name arrow path _; do

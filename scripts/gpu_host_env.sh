@@ -6,7 +6,8 @@ if [ -f "$carry/bin.tar.xz" ]; then
   rm -rf "$carry/bin"
   tar xJf "$carry/bin.tar.xz" -C "$carry"
 fi
-LD_LIBRARY_PATH=$(bash scripts/unpack_runtime_libs.sh "$carry/debs" /tmp/alisa-libs)
+# The carried Debian libraries, and alisa's own (libalisa_openmp_waits.so) beside the binaries.
+LD_LIBRARY_PATH=$carry/bin:$(bash scripts/unpack_runtime_libs.sh "$carry/debs" /tmp/alisa-libs)
 export LD_LIBRARY_PATH
 export ALISA_FIXTURES_DIR=$carry/fixtures
 export ALISA_BINARY=$carry/bin/alisa

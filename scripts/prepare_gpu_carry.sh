@@ -27,7 +27,7 @@ for test_binary in "${test_binaries[@]}"; do
   [ -x "$build/tests/$test_binary" ] && binaries+=("$build/tests/$test_binary")
 done
 [ -x "$build/tests/alisa_kernels_gpu_tests" ] || { echo "no GPU tests in $build: is it a CUDA build?" >&2; exit 1; }
-cp "${binaries[@]}" "$carry/bin/"
+cp "${binaries[@]}" "$build"/lib/libalisa_*.so "$carry/bin/"
 strip --strip-all "$carry"/bin/*
 # The Python package (docs/PYTHON.md: scripts/search_policy.py runs on it), where the build has it.
 if [ "$profile" != tests ] && compgen -G "$build/python/alisa/_alisa*.so" >/dev/null; then

@@ -2,10 +2,14 @@
 #include <spdlog/spdlog.h>
 #include <iostream>
 
+#include "kernels_cpu/openmp/passive_waits.h"
 #include "runtime/base/common.h"
 #include "runtime/cli/commands.h"
 
 int main(int argc, char** argv) {
+  // Passive OpenMP waits where the environment chose none (kernels_cpu/openmp/passive_waits.h);
+  // the children alisa starts (the FlexGen peer, the plotter) see the user's environment again.
+  alisa_openmp_waits_restore_environment();
   CLI::App app{"alisa: throughput-oriented LLM inference (OPT, LLaMA) with offloading"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags such as -v are accepted after the subcommand too

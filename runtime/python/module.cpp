@@ -3,10 +3,14 @@
 // caller's input) becomes RuntimeError.
 #include <pybind11/pybind11.h>
 
+#include "kernels_cpu/openmp/passive_waits.h"
 #include "runtime/base/common.h"
 #include "runtime/python/bindings.h"
 
 PYBIND11_MODULE(_alisa, m) {
+  // Passive OpenMP waits where the environment chose none; the Python program's children see its
+  // own environment again.
+  alisa_openmp_waits_restore_environment();
   m.doc() =
       "alisa's C++ runtime: model specs, hardware profiles, policies, the cost model and "
       "solver, and the engine";

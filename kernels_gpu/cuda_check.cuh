@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "kernels_gpu/cuda_faults.h"
 #include "runtime/base/common.h"
 
 namespace alisa::detail {
@@ -48,11 +49,15 @@ template <typename What, typename Detail>
                                          message_of(alisa_status_));                       \
   } while (0)
 
-#define ALISA_CUDA_CHECK(call)                                                           \
-  do {                                                                                   \
-    const cudaError_t alisa_cuda_status_ = (call);                                       \
-    if (alisa_cuda_status_ != cudaSuccess)                                               \
-      ::alisa::detail::throw_cuda_failed(__FILE__, __LINE__, #call, alisa_cuda_status_); \
+// A fault armed by a test (kernels_gpu/cuda_faults.h) turns a successful call into an
+// out-of-memory.
+#define ALISA_CUDA_CHECK(call)                                                               \
+  do {                                                                                       \
+    cudaError_t alisa_cuda_status_ = (call);                                                 \
+    if (alisa_cuda_status_ == cudaSuccess && ::alisa::detail::injected_cuda_out_of_memory()) \
+      alisa_cuda_status_ = cudaErrorMemoryAllocation;                                        \
+    if (alisa_cuda_status_ != cudaSuccess)                                                   \
+      ::alisa::detail::throw_cuda_failed(__FILE__, __LINE__, #call, alisa_cuda_status_);     \
   } while (0)
 
 #define ALISA_CUBLAS_CHECK(call)                                                     \

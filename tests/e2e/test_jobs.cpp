@@ -44,18 +44,24 @@ TEST_CASE("a job killed with SIGKILL 20 times resumes to an uninterrupted run's 
   ScratchDir scratch;
   const std::string args = job_args(scratch, 160);
   std::string log;
+  const auto start = std::chrono::steady_clock::now();
   REQUIRE(run_alisa(args + " --output " + (scratch / "whole.jsonl").string(), &log) == 0);
+  const double whole_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const std::vector<std::string> expected = sorted_lines(scratch / "whole.jsonl");
   REQUIRE(expected.size() == 160);
 
   const std::string resumed = args + " --output " + (scratch / "killed.jsonl").string();
   std::mt19937 rng(19);
-  std::uniform_int_distribution<int> delay_ms(150, 600);
+  // Kill moments from 15% to 60% of an uninterrupted run's time (in a Release build, 150 to 600
+  // ms), so that they fall inside the job however fast this build runs (a sanitized one: 3 to 5
+  // times slower).
+  std::uniform_real_distribution<double> delay_ms(0.15 * whole_ms, 0.6 * whole_ms);
   int interrupted = 0;
   int resumed_mid_job = 0;  // kills after which the output held some lines but not all
   for (int kill_no = 0; kill_no < 20; ++kill_no) {
     const pid_t pid = spawn_alisa(resumed, scratch / "stderr.txt");
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(delay_ms(rng)));
     ::kill(pid, SIGKILL);
     const int status = wait_alisa(pid);
     INFO("kill " << kill_no << ": " << read_text(scratch / "stderr.txt"));

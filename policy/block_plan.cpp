@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "policy/placement.h"
+#include "runtime/base/kernel_params.h"
 
 namespace alisa {
 
@@ -18,12 +19,13 @@ WeightBytes placed_weight_bytes(const std::vector<TensorShape>& tensors, const P
 
 MemoryPlan block_memory_plan(const ModelFootprint& model, const std::vector<TensorShape>& tensors,
                              const SwaOptions& swa, const Policy& p, int64_t capacity,
-                             int64_t max_step_tokens, size_t activation_bytes) {
+                             int64_t max_step_tokens, size_t activation_bytes, bool refill) {
   const int64_t prompt_len = std::max<int64_t>(1, max_step_tokens);
   const WeightBytes weights = tensors.empty() ? mean_weight_bytes(model, p)
                                               : placed_weight_bytes(tensors, p, activation_bytes);
-  MemoryPlan plan = plan_memory(model, {.prompt_len = prompt_len, .gen_len = capacity - prompt_len},
-                                p, weights, activation_bytes);
+  MemoryPlan plan = plan_memory(
+      model, {.prompt_len = prompt_len, .gen_len = capacity - prompt_len, .refill = refill}, p,
+      weights, activation_bytes);
   if (swa.enabled()) {
     // The selection state, where each unit attends (cpu_attention units on the CPU tier).
     const int64_t n_units = model.n_layers * p.num_gpu_batches;
@@ -38,6 +40,10 @@ MemoryPlan block_memory_plan(const ModelFootprint& model, const std::vector<Tens
         n_cpu_units, p.num_gpu_batches, kept, model.hidden_size, model.kv_dim, activation_bytes);
     plan.gpu.workspace += bytes.compute;
     plan.cpu.workspace += bytes.cpu;
+    // Refill lanes restart a row's selection: one plan per row of the block.
+    if (refill && refill_unsupported(p).empty()) {
+      plan.gpu.workspace += static_cast<uint64_t>(p.block_size() * kSwaSequenceFields) * 4;
+    }
   }
   return plan;
 }

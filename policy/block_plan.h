@@ -26,9 +26,10 @@ WeightBytes placed_weight_bytes(const std::vector<TensorShape>& tensors, const P
 // For a block whose caches hold `capacity` tokens per sequence and whose prompt step has
 // `max_step_tokens`, with activations (and dense weights) of `activation_bytes` (2 on GPU runs,
 // 4 on CPU runs). `tensors`: the model's stored weights in checkpoint order; empty, every layer
-// holds its mean share (mean_weight_bytes).
+// holds its mean share (mean_weight_bytes). `refill`: the block's runner has refill lanes
+// (continuous batching), where the policy serves it.
 MemoryPlan block_memory_plan(const ModelFootprint& model, const std::vector<TensorShape>& tensors,
                              const SwaOptions& swa, const Policy& policy, int64_t capacity,
-                             int64_t max_step_tokens, size_t activation_bytes);
+                             int64_t max_step_tokens, size_t activation_bytes, bool refill);
 
 }  // namespace alisa

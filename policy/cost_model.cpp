@@ -643,7 +643,7 @@ double total_seconds(const std::vector<Stage>& stages, const Placement& x) {
 MemoryPlan memory_plan_of(const CostInputs& in, const Policy& policy) {
   const Workload& w = in.workload;
   return block_memory_plan(in.model, in.tensors, in.swa, policy, w.prompt_len + w.gen_len,
-                           w.prompt_len, in.activation_bytes);
+                           w.prompt_len, in.activation_bytes, in.job && in.job->refill);
 }
 
 Prediction predict(const CostInputs& in, const Policy& policy) {

@@ -181,8 +181,11 @@ MemoryPlan plan_memory(const ModelFootprint& model, const Workload& workload, co
   // One GPU batch's K and V of one layer in the activation dtype: what attention reads of an
   // int8 cache.
   const uint64_t dense_kv = policy.compress_cache ? 2 * mul(mul(b, tokens), kv) * a : 0;
-  plan.gpu.workspace =
-      weights.gpu_buffers + kv_slots + hidden_slots + prefill + inputs + head + dense_kv;
+  // Refill lanes: up to one GPU batch's prompt step of tokens refilled in a decode step.
+  const bool lanes = workload.refill && refill_unsupported(policy).empty();
+  const uint64_t refill_lanes = lanes ? mul(b * u(s), 8 + d * a) : 0;
+  plan.gpu.workspace = weights.gpu_buffers + kv_slots + hidden_slots + prefill + inputs + head +
+                       dense_kv + refill_lanes;
   // Disk-homed caches or activations: one load staging and two store stagings (K, V and
   // hidden states of a unit each) in pinned memory.
   const bool disk_units = plan.disk.cache > 0 || plan.disk.activations > 0;

@@ -13,6 +13,9 @@ namespace alisa {
 struct Workload {
   int64_t prompt_len = 0;  // s
   int64_t gen_len = 0;     // n
+  // Continuous batching: finished rows take new prompts inside decode steps (refill lanes), where
+  // the policy serves it (refill_unsupported).
+  bool refill = false;
 };
 
 // 0 = unlimited.
@@ -74,6 +77,8 @@ uint64_t kv_part_bytes(uint64_t rows, uint64_t row_len, uint64_t capacity, bool 
 //     head              b d a + B V 4 [+ b V a when a != 4] + 12 B: the last rows, the
 //                       block's logits (f32, and a GPU batch's staging), sampling keys, tokens
 //     dequantised KV    2 * b * t * kv * a, only with compress_cache
+//     refill lanes      b * s * (8 + d a): the prompts refilled in one step, their ids and
+//                       positions (i32) and hidden states, only with workload.refill
 //   CPU workspace: the weights' disk stagings; where any cache or activations are on disk,
 //   max(P, hb) + 2 * (2P + hb) of load and store stagings; with cpu_attention (and a unit on the
 //   CPU) two sets of one GPU batch's decode q, k, v and output, 2 * b * (2 q + 2 kv) * a, and

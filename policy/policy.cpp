@@ -103,6 +103,14 @@ const char* policy_keys() {
   return keys.c_str();
 }
 
+std::string refill_unsupported(const Policy& policy) {
+  if (policy.compress_cache && policy.cpu_attention) {
+    return "an int8 cache attended on the CPU (compress_cache with cpu_attention): a refilled "
+           "row's prompt would be quantised through mapped memory";
+  }
+  return {};
+}
+
 int64_t kept_hidden_positions(const Policy& policy, int64_t capacity, int64_t prompt_len) {
   if (policy.cache_recompute_percent <= 0) return 0;
   return std::min<int64_t>(

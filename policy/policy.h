@@ -45,6 +45,11 @@ struct Policy {
   }
 };
 
+// Why continuous batching (refill) cannot serve this policy, or empty where it can: an int8 cache
+// attended on the CPU (compress_cache with cpu_attention) would quantise a refilled row's prompt
+// through mapped memory.
+std::string refill_unsupported(const Policy& policy);
+
 // Phase III: how many of a CPU-resident cache's oldest positions keep hidden states for a job of
 // `capacity` tokens per sequence whose prompt step has `prompt_len`: cache_recompute_percent of
 // the capacity, rounded, at most the prompt.

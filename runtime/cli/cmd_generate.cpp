@@ -226,7 +226,7 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
     generator = std::make_unique<Generator>(
         *engine, std::min(engine->block_size_for(options.batch_size), scan.good),
-        scan.longest_prompt, scan.max_new_tokens);
+        scan.longest_prompt, scan.max_new_tokens, 0, job.refill());
   }
 
   JobOutput output(out_path, resume);

@@ -52,6 +52,8 @@ class BatchJob {
 
   // Reads every line once: sizes for the runner, nothing kept per line.
   JobScan scan() const;
+  // Whether the job refills rows (JobDefaults::refill): its Generator is made for it.
+  bool refill() const { return defaults_.refill; }
   // Runs the lines whose records are not in `written` (window: how many good lines are read
   // ahead and sorted by length); false when hooks.cancelled stopped it. `generator` may be null
   // when scan() found no good line.

@@ -30,7 +30,7 @@ struct Timings {
 // ends when its first token is on the host; every decode step likewise (as in a real job).
 Timings generate_once(Engine& engine, const BenchWorkload& w, int64_t gen_len) {
   std::unique_ptr<BlockRunner> runner =
-      engine.make_block_runner(w.batch_size, w.prompt_len + gen_len, w.prompt_len);
+      engine.make_block_runner(w.batch_size, w.prompt_len + gen_len, w.prompt_len, false);
   const int64_t b = runner->shape().block_size();
   ALISA_CHECK(b == w.batch_size, "bench: the batch of ", w.batch_size,
               " sequences does not match the policy's block of ", b,

@@ -31,7 +31,8 @@ StreamBenchResult run_stream_bench(Engine& engine, const StreamWorkload& w) {
   ALISA_CHECK(longest.prompt_len + longest.gen_len <= engine.spec().max_positions,
               "bench: the longest prompt (", longest.prompt_len, ") and generation (",
               longest.gen_len, ") exceed the model's ", engine.spec().max_positions, " positions");
-  Generator generator(engine, w.batch_size, longest.prompt_len, longest.gen_len, w.capacity);
+  Generator generator(engine, w.batch_size, longest.prompt_len, longest.gen_len, w.capacity,
+                      w.refill);
   ALISA_CHECK(generator.block_size() == w.batch_size, "bench: the batch of ", w.batch_size,
               " sequences does not match the policy's block of ", generator.block_size(),
               " (gpu_batch_size * num_gpu_batches)");

@@ -102,7 +102,7 @@ BatchRunner Engine::make_runner(const BatchShape& shape) {
 }
 
 std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int64_t capacity,
-                                                       int64_t max_step_tokens) {
+                                                       int64_t max_step_tokens, bool refill) {
   ALISA_ASSERT(n_sequences >= 1, "a block of no sequences");
   check_within_sliding_window(spec_, capacity);
   Policy policy = policy_.value_or(Policy{});
@@ -114,7 +114,7 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
   }
   const MemoryCaps caps{.gpu_bytes = device().limit_bytes(), .cpu_bytes = cpu_tier().limit_bytes()};
   auto plan_for = [&](const Policy& p) {
-    return block_memory_plan(spec_, swa_, p, capacity, max_step_tokens, activation_dtype());
+    return block_memory_plan(spec_, swa_, p, capacity, max_step_tokens, activation_dtype(), refill);
   };
   if (policy.cache_recompute_auto) {
     policy.cache_recompute_percent =
@@ -128,7 +128,7 @@ std::unique_ptr<BlockRunner> Engine::make_block_runner(int64_t n_sequences, int6
                          .max_step_tokens = max_step_tokens,
                          .activation_dtype = activation_dtype()};
   return std::make_unique<BlockRunner>(spec_, *weights_, ops(), backend_.host_ops(), tiers(),
-                                       *copies_, policy, shape, swa_);
+                                       *copies_, policy, shape, swa_, refill);
 }
 
 void Engine::validate_prompt(const std::vector<int32_t>& ids, int64_t max_new_tokens,
@@ -212,8 +212,8 @@ void Engine::teacher_force(
                    static_cast<int64_t>(attention_mask.size()) == batch * seq_len,
                "teacher forcing inputs");
   const int64_t vocab = spec_.vocab_size;
-  std::unique_ptr<BlockRunner> runner =
-      make_block_runner(policy_ ? std::min(batch, policy_->block_size()) : batch, seq_len, 1);
+  std::unique_ptr<BlockRunner> runner = make_block_runner(
+      policy_ ? std::min(batch, policy_->block_size()) : batch, seq_len, 1, false);
   const int64_t block = runner->shape().block_size();
   // Blocks of `block` sequences; a short last block repeats its last sequence.
   std::vector<std::vector<float>> step_logits(
@@ -271,7 +271,7 @@ std::vector<std::vector<int32_t>> Engine::generate(const std::vector<Prompt>& pr
   Generator generator(
       *this,
       std::min<int64_t>(block_size_for(options.batch_size), static_cast<int64_t>(prompts.size())),
-      max_prompt, options.max_new_tokens);
+      max_prompt, options.max_new_tokens, 0, false);
   const size_t block = static_cast<size_t>(generator.block_size());
   for (size_t first = 0; first < order.size(); first += block) {
     const size_t last = std::min(order.size(), first + block);

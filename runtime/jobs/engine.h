@@ -101,9 +101,10 @@ class Engine {
   BatchRunner make_runner(const BatchShape& shape);
   // The offloading schedule for up to n_sequences sequences (the policy's block, or one GPU
   // batch without a policy, never larger than needed), after checking that the policy's memory
-  // plan fits the caps.
+  // plan fits the caps. `refill`: with refill lanes (continuous batching), counted in that plan,
+  // where the policy serves it.
   std::unique_ptr<BlockRunner> make_block_runner(int64_t n_sequences, int64_t capacity,
-                                                 int64_t max_step_tokens);
+                                                 int64_t max_step_tokens, bool refill);
   // Per-stream busy time, bytes per link, overlap; spans when keep_trace_spans.
   Timeline& timeline() { return timeline_; }
   Device& cpu_tier() const { return *backend_.cpu_tier; }

@@ -51,10 +51,11 @@ StepLogprobs step_logprobs(const float* logits, int64_t vocab, int32_t chosen, i
 }
 
 Generator::Generator(Engine& engine, int64_t n_sequences, int64_t max_prompt,
-                     int64_t max_new_tokens, int64_t capacity)
+                     int64_t max_new_tokens, int64_t capacity, bool refill)
     : engine_(engine),
       runner_(engine.make_block_runner(n_sequences, std::max(capacity, max_prompt + max_new_tokens),
-                                       max_prompt)) {}
+                                       max_prompt, refill)),
+      made_for_refill_(refill) {}
 
 Generator::~Generator() = default;
 
@@ -134,7 +135,9 @@ bool Generator::run_stream(const std::function<const Request*()>& next, const St
     return std::find(spec.eos_token_ids.begin(), spec.eos_token_ids.end(), token) !=
            spec.eos_token_ids.end();
   };
-  stats.refill = refill && runner_->refill_unsupported().empty();
+  ALISA_ASSERT(!refill || made_for_refill_, "run_stream with refill on a generator made without");
+  // Where the policy does not serve refill, the runner has no lanes: the static schedule.
+  stats.refill = refill && runner_->has_refill_lanes();
   // The requests waiting, in order; a freed row takes the first of them that fits (the cost
   // model simulates the same rule: policy/job_schedule.h).
   std::deque<const Request*> queue;

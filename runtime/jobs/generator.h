@@ -85,9 +85,10 @@ class Generator {
   // Blocks of up to n_sequences requests (fewer when the engine's policy says so), prompts of up
   // to max_prompt tokens, up to max_new_tokens new tokens each. `capacity` (0: max_prompt +
   // max_new_tokens) is the cache positions of a row: with refill, more lets a block take new
-  // prompts for longer (rows share one write index).
+  // prompts for longer (rows share one write index). `refill`: run_stream may refill rows (the
+  // runner is made with refill lanes, and its memory plan counts them).
   Generator(Engine& engine, int64_t n_sequences, int64_t max_prompt, int64_t max_new_tokens,
-            int64_t capacity = 0);
+            int64_t capacity, bool refill);
   ~Generator();
 
   int64_t block_size() const;
@@ -95,9 +96,10 @@ class Generator {
   // false when hooks.step abandoned it.
   bool run(std::span<const Request* const> requests, const BlockHooks& hooks);
   // Runs the requests `next` hands out (null: none left), in blocks. With `refill` (continuous
-  // batching), a finished sequence's row takes the next request inside the schedule whenever it
-  // fits (BlockRunner's RowRefill); else each block runs until all its sequences finished (the
-  // static schedule). Requests must fit the sizes above. False when hooks.step abandoned it.
+  // batching; the generator made for it), a finished sequence's row takes the next request inside
+  // the schedule whenever it fits (BlockRunner's RowRefill); else each block runs until all its
+  // sequences finished (the static schedule). Requests must fit the sizes above. False when
+  // hooks.step abandoned it.
   bool run_stream(const std::function<const Request*()>& next, const StreamHooks& hooks,
                   bool refill, StreamStats& stats);
 
@@ -108,6 +110,7 @@ class Generator {
 
   Engine& engine_;
   std::unique_ptr<BlockRunner> runner_;
+  bool made_for_refill_ = false;
 };
 
 }  // namespace alisa

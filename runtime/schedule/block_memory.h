@@ -12,8 +12,10 @@
 namespace alisa {
 
 // For a block whose caches hold `capacity` tokens per sequence and whose prompt step has
-// `max_step_tokens`, in `activation_dtype` (float16 on GPU runs, float32 on CPU runs).
+// `max_step_tokens`, in `activation_dtype` (float16 on GPU runs, float32 on CPU runs); `refill`:
+// its runner has refill lanes.
 MemoryPlan block_memory_plan(const ModelSpec& spec, const SwaOptions& swa, const Policy& policy,
-                             int64_t capacity, int64_t max_step_tokens, DType activation_dtype);
+                             int64_t capacity, int64_t max_step_tokens, DType activation_dtype,
+                             bool refill);
 
 }  // namespace alisa

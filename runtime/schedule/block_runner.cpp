@@ -9,7 +9,7 @@ namespace alisa {
 
 BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops, Ops* cpu_ops,
                          const Tiers& tiers, CopyEngine& copies, const Policy& policy,
-                         const BlockShape& shape, const SwaOptions& swa)
+                         const BlockShape& shape, const SwaOptions& swa, bool refill)
     : spec_(spec),
       weights_(weights),
       ops_(ops),
@@ -82,6 +82,9 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   rng_keys_ = owned_tensor(buffers_, compute, DType::kI64, {block}, "sampling keys");
   sampled_ = owned_tensor(buffers_, compute, DType::kI32, {block}, "sampled tokens");
   n_real_tokens_.assign(static_cast<size_t>(block), 0);
+  refill_unsupported_ = alisa::refill_unsupported(policy);
+  // With the rest, so that the memory plan (block_memory_plan with refill) counts them up front.
+  if (refill && refill_unsupported_.empty()) allocate_lanes();
 }
 
 BlockRunner::~BlockRunner() {

@@ -41,9 +41,10 @@ struct RowRefill {
 class BlockRunner {
  public:
   // cpu_ops: the CPU's ops, for cpu_attention (may be null when the policy does not ask for it).
+  // refill: allocate the refill lanes (continuous batching), where the policy serves it.
   BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops& ops, Ops* cpu_ops,
               const Tiers& tiers, CopyEngine& copies, const Policy& policy, const BlockShape& shape,
-              const SwaOptions& swa = {});
+              const SwaOptions& swa, bool refill);
   ~BlockRunner();
   BlockRunner(const BlockRunner&) = delete;
   BlockRunner& operator=(const BlockRunner&) = delete;
@@ -64,7 +65,9 @@ class BlockRunner {
   void step(std::span<const int32_t> token_ids, std::span<const uint8_t> new_mask, int64_t n_new,
             std::span<const RowRefill> refills = {});
   // Empty when this policy can refill rows; else why not.
-  std::string refill_unsupported() const { return kv_.refill_unsupported(); }
+  std::string refill_unsupported() const { return refill_unsupported_; }
+  // Whether step() takes refills: made with refill lanes, the policy serving them.
+  bool has_refill_lanes() const { return !lane_ids_.empty(); }
   // Whether a prompt of n tokens can refill a row at the next step: it must end under the write
   // index, above Phase III's kept positions, and fit a lane.
   bool refill_fits(int64_t n) const;
@@ -153,9 +156,10 @@ class BlockRunner {
   Tensor rng_keys_;               // [block_size] u64
   Tensor sampled_;                // [block_size] i32
 
-  // Refill lanes, allocated at the first refill: the step's lanes, their token ids, positions,
-  // hidden states and SWA plans packed one after the other, and a scratch of their own (a lane
-  // runs between CPU attention's queued units, which hold the block's scratch).
+  // Refill lanes, allocated with the runner (made for refill): the step's lanes, their token ids,
+  // positions, hidden states and SWA plans packed one after the other. They compute in the block's
+  // scratch: a unit's lanes follow its compute on the compute queue, and with CPU attention the
+  // next unit's queries, keys and values have left the scratch for the CPU (copies queued before).
   struct RefillLane {
     int64_t row = 0, first = 0, n = 0;  // the row, its prompt's cache indices [first, first + n)
     int64_t offset = 0;                 // into the packed inputs and hidden states
@@ -164,7 +168,7 @@ class BlockRunner {
   Tensor lane_ids_, lane_positions_;  // [max_refill_tokens()] i32
   Tensor lane_hidden_;                // [max_refill_tokens(), hidden]
   Tensor lane_sequences_;             // [block_size, kSwaSequenceFields] i32 (SWA)
-  DecoderScratch lane_scratch_;
+  std::string refill_unsupported_;
 
   std::vector<int32_t> n_real_tokens_;  // [block_size]
   int64_t length_ = 0;

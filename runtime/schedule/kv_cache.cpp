@@ -307,14 +307,6 @@ void KvCache::end_lanes(int64_t unit, int slot, int64_t past, int64_t first, int
   }
 }
 
-std::string KvCache::refill_unsupported() const {
-  if (layout_.int8() && cpu_attention_) {
-    return "an int8 cache attended on the CPU (compress_cache with cpu_attention): a refilled "
-           "row's prompt would be quantised through mapped memory";
-  }
-  return {};
-}
-
 SwaSequence KvCache::restart_swa(int64_t seq, int32_t n_real, int64_t length) {
   ALISA_ASSERT(swa_.enabled(), "SWA restart without SWA");
   return swa_planner_.restart(static_cast<size_t>(seq), n_real, length);

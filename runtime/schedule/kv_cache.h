@@ -87,8 +87,6 @@ class KvCache {
   // counted on the link (`lane_tokens`: the lanes' tokens).
   void end_lanes(int64_t unit, int slot, int64_t past, int64_t first, int64_t lane_tokens, Ops& ops,
                  CopyEngine& copies) const;
-  // Empty when refill lanes serve this cache; else why they do not.
-  std::string refill_unsupported() const;
 
   // SWA: the step's plan of every sequence of the block (n_real: real tokens per sequence after
   // the step; new_mask: [block_size, n_new]), to the device that attends each unit.

@@ -24,14 +24,12 @@ void BlockRunner::allocate_lanes() {
     lane_sequences_ = owned_tensor(buffers_, compute, DType::kI32,
                                    {shape_.block_size(), kSwaSequenceFields}, "refill SWA plans");
   }
-  lane_scratch_ =
-      program_.allocate_scratch(compute, shape_.activation_dtype, shape_.max_step_tokens, buffers_);
 }
 
 void BlockRunner::set_up_lanes(std::span<const RowRefill> refills, int64_t past) {
-  const std::string unsupported = refill_unsupported();
-  ALISA_CHECK(unsupported.empty(), "continuous batching (refill) does not serve ", unsupported);
-  if (lane_ids_.empty()) allocate_lanes();
+  ALISA_CHECK(refill_unsupported_.empty(), "continuous batching (refill) does not serve ",
+              refill_unsupported_);
+  ALISA_ASSERT(has_refill_lanes(), "refills for a runner made without refill lanes");
   std::vector<int32_t> ids, positions;
   std::vector<SwaSequence> plans;
   std::vector<bool> taken(static_cast<size_t>(shape_.block_size()), false);
@@ -86,15 +84,15 @@ int64_t BlockRunner::run_lanes(int64_t unit, const LayerWeights& w, int64_t past
         .position_ids = lane_positions_.slice(0, lane.offset, lane.offset + lane.n),
         .key_mask = inputs_[static_cast<size_t>(k)].key_mask.slice(0, r, r + 1)};
     const Tensor hidden = lane_hidden_.slice(0, lane.offset, lane.offset + lane.n);
-    if (j == 0) program_.embed(weights_.globals(), step, lane_scratch_, hidden, ops_);
+    if (j == 0) program_.embed(weights_.globals(), step, scratch_, hidden, ops_);
     const Tensor plan = kv_.swa_enabled() ? lane_sequences_.slice(0, static_cast<int64_t>(i),
                                                                   static_cast<int64_t>(i) + 1)
                                           : Tensor{};
-    program_.layer(w, kv_.lane_view(unit, s, past, r, plan), step, lane_scratch_, hidden, ops_);
+    program_.layer(w, kv_.lane_view(unit, s, past, r, plan), step, scratch_, hidden, ops_);
     if (j == spec_.n_layers - 1) {  // the prompt's first token, in the row's logits
       const Tensor row = head_rows_.slice(0, 0, 1);
       ops_.copy(hidden.slice(0, lane.n - 1, lane.n), row);
-      program_.head(weights_.globals(), row, lane_scratch_,
+      program_.head(weights_.globals(), row, scratch_,
                     logits_staging_.empty() ? Tensor{} : logits_staging_.slice(0, 0, 1),
                     logits_.slice(0, lane.row, lane.row + 1), ops_);
     }

@@ -41,7 +41,7 @@ Run run_policy(const std::filesystem::path& model, const TestDevice& device, con
   const int64_t block = policy.block_size();
   const int64_t prompt = 7;
   std::unique_ptr<BlockRunner> runner =
-      engine.make_block_runner(block, prompt + n_decode + 1, prompt);
+      engine.make_block_runner(block, prompt + n_decode + 1, prompt, false);
   REQUIRE(runner->shape().block_size() == block);
   std::mt19937 rng(11);
   std::vector<int32_t> ids(static_cast<size_t>(block * prompt));

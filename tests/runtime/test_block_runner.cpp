@@ -183,7 +183,7 @@ TEST_CASE("a policy that does not fit the caps is refused with the numbers", "[o
                  .backend = {.device = DeviceChoice::kCpu, .gpu_memory_limit = 384 << 10},
                  .policy = policy_with(0, 100, 100, 0, 100, 0),
                  .offload_dir = disk.path()});
-  CHECK_THROWS_WITH(engine.make_block_runner(6, 128, 100),
+  CHECK_THROWS_WITH(engine.make_block_runner(6, 128, 100, false),
                     Contains("gpu_memory_limit") && Contains("KV cache"));
 }
 

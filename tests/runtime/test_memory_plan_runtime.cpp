@@ -19,16 +19,17 @@ struct Measured {
 };
 
 // Peak bytes of the compute device and the CPU tier over the engine's life: weights, then a
-// block's runner, its prompt step and two decode steps.
+// block's runner (with refill lanes or not), its prompt step and two decode steps.
 Measured run_block(const std::filesystem::path& model, const Policy& policy, const SwaOptions& swa,
-                   int64_t prompt, int64_t capacity, const std::filesystem::path& offload_dir) {
+                   int64_t prompt, int64_t capacity, bool refill,
+                   const std::filesystem::path& offload_dir) {
   Engine engine({.model = model.string(),
                  .backend = {.device = DeviceChoice::kCpu, .n_threads = 2},
                  .policy = policy,
                  .offload_dir = offload_dir,
                  .swa = swa});
   const int64_t block = policy.block_size();
-  std::unique_ptr<BlockRunner> runner = engine.make_block_runner(block, capacity, prompt);
+  std::unique_ptr<BlockRunner> runner = engine.make_block_runner(block, capacity, prompt, refill);
   std::vector<int32_t> ids(static_cast<size_t>(block * prompt), 3);
   const std::vector<uint8_t> mask(ids.size(), 1);
   runner->step(ids, mask, prompt);
@@ -61,13 +62,18 @@ TEST_CASE("the memory plan is what the runtime allocates, tier by tier", "[offlo
     if (stem.find("swa") != std::string::npos) swa.sparsity = 0.8;
     // Phase III keeps a hidden state only where it is smaller than its K and V (not GQA 4:1).
     if (policy.cache_recompute_percent > 0 && spec.hidden_size > 2 * spec.kv_dim()) continue;
-    INFO(name << ", " << stem);
-    const Measured measured = run_block(model, policy, swa, prompt, capacity, disk.path());
-    const MemoryPlan plan = block_memory_plan(spec, swa, policy, capacity, prompt, DType::kF32);
-    // Exact on the CPU, where no kernel takes memory of its own (on the GPU, cuBLAS's and
-    // split-K attention's workspace come on top).
-    CHECK(plan.gpu.total() == measured.compute);
-    CHECK(plan.cpu.total() == measured.cpu);
+    // Refill lanes (continuous batching) with the schedule where the policy serves them.
+    for (const bool refill : {false, true}) {
+      INFO(name << ", " << stem << (refill ? ", with refill lanes" : ""));
+      const Measured measured =
+          run_block(model, policy, swa, prompt, capacity, refill, disk.path());
+      const MemoryPlan plan =
+          block_memory_plan(spec, swa, policy, capacity, prompt, DType::kF32, refill);
+      // Exact on the CPU, where no kernel takes memory of its own (on the GPU, cuBLAS's and
+      // split-K attention's workspace come on top).
+      CHECK(plan.gpu.total() == measured.compute);
+      CHECK(plan.cpu.total() == measured.cpu);
+    }
   }
 }
 

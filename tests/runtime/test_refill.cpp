@@ -50,7 +50,7 @@ StreamRun run_stream(const std::filesystem::path& model, const TestDevice& devic
                  .offload_dir = offload_dir,
                  .swa = swa});
   const std::vector<Request> requests = uneven_requests(engine.spec().vocab_size);
-  Generator generator(engine, policy.block_size(), kMaxPrompt, kMaxNew, kCapacity);
+  Generator generator(engine, policy.block_size(), kMaxPrompt, kMaxNew, kCapacity, true);
   size_t next = 0;
   StreamRun run;
   const StreamHooks hooks{

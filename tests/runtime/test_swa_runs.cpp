@@ -204,7 +204,8 @@ TEST_CASE("cache_recompute_percent: auto keeps hidden states only when the cap n
                    .policy = p,
                    .offload_dir = disk.path(),
                    .swa = kSparse});
-    return engine.make_block_runner(policy.block_size(), 7 + kDecode + 1, 7)->kept_positions();
+    return engine.make_block_runner(policy.block_size(), 7 + kDecode + 1, 7, false)
+        ->kept_positions();
   };
   // Without Phase III the tight cap is refused; auto finds the share that fits.
   CHECK_THROWS_WITH(run_with_cap(policy, tight), Contains("cpu_memory_limit"));

@@ -94,7 +94,7 @@ TEST_CASE("the block memory plan counts the weights a WeightStore allocates", "[
       .compute = &compute, .cpu = &cpu, .cpu_weights = &cpu, .disk_dir = dir.path()};
   const std::unique_ptr<alisa::WeightSource> source = alisa::make_dummy_weights(7);
   const alisa::WeightStore store(spec, *source, tiers, DType::kF32, alisa::weight_placement_of(p));
-  const alisa::MemoryPlan plan = alisa::block_memory_plan(spec, {}, p, 16, 8, DType::kF32);
+  const alisa::MemoryPlan plan = alisa::block_memory_plan(spec, {}, p, 16, 8, DType::kF32, false);
   CHECK(plan.gpu.weights == compute.used_bytes());
   CHECK(plan.cpu.weights == cpu.used_bytes());
   CHECK(plan.gpu.weights == store.bytes_on(Tier::kCompute));

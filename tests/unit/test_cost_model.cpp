@@ -311,7 +311,7 @@ TEST_CASE("cost model: reports every resource, the memory plan and the bottlenec
   in.tensors = tensor_shapes(weight_layout(named_model_spec("opt-6.7b")));
   CHECK(predict(in, p).memory.gpu.weights == placed_weight_bytes(in.tensors, p, 2).gpu);
   CHECK(predict(in, p).memory.cpu.workspace ==
-        block_memory_plan(in.model, in.tensors, {}, p, 128 + 256, 128, 2).cpu.workspace);
+        block_memory_plan(in.model, in.tensors, {}, p, 128 + 256, 128, 2, false).cpu.workspace);
 }
 
 TEST_CASE("cost model: refuses bad inputs, naming them", "[cost_model]") {

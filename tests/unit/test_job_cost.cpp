@@ -69,8 +69,10 @@ TEST_CASE("job cost: equal sequences cost what their blocks cost", "[cost_model]
     CHECK(job.job->generated_tokens == 24 * 9);
     CHECK(job.job->useful_throughput == job.total_throughput);
     CHECK(job.job->capacity == 73);
-    // The memory plan is the block's at the job's capacity and longest prompt.
-    CHECK(job.memory.gpu.total() == one.memory.gpu.total());
+    // The memory plan is the block's at the job's capacity and longest prompt, with refill its
+    // lanes on top: the ids, positions (i32) and hidden states (f16) of b * s tokens.
+    const uint64_t lanes = refill ? 4 * 64 * (8 + in.model.hidden_size * 2) : 0;
+    CHECK(job.memory.gpu.total() == one.memory.gpu.total() + lanes);
     CHECK(job.memory.cpu.total() == one.memory.cpu.total());
   }
 }

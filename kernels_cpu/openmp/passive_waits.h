@@ -8,7 +8,7 @@
 // resets the environment after a .preinit_array function, so neither main nor a preinit hook can
 // set it. This library's constructor runs after libc's and before libgomp's because it is loaded
 // after libgomp (the loader initialises later-loaded libraries first): CMake links it right after
-// OpenMP, and tests/unit/test_openmp_waits.cpp checks that libgomp saw the setting.
+// OpenMP, and tests/kernels_cpu/test_openmp_waits.cpp checks that libgomp saw the setting.
 #pragma once
 
 extern "C" {

@@ -264,6 +264,12 @@ void run_generate(const RunFlags& flags, const JobFlags& job_flags) {
         {"wall_s", seconds},
         {"tokens_per_s", seconds > 0 ? static_cast<double>(counts.tokens_out) / seconds : 0.0},
         {"interrupted", !whole},
+        {"schedule",
+         {{"refill", counts.schedule.refill},
+          {"blocks", counts.schedule.blocks},
+          {"refills", counts.schedule.refills},
+          {"decode_steps", counts.schedule.decode_steps},
+          {"idle_share", counts.schedule.idle_share()}}},
         {"memory_bytes", memory},
         {"policy", policy ? Json(policy_to_yaml(*policy)) : Json()}};
     std::ofstream out(*job_flags.metrics, std::ios::trunc);

@@ -38,6 +38,9 @@ struct JobCounts {
   int64_t tokens_in = 0;  // prompt tokens of the completed lines
   int64_t tokens_out = 0;
   std::string first_error;  // "FILE:LINE: reason"
+  // The schedule that ran them, summed over the job's windows: blocks, refills (continuous
+  // batching), slot-steps and the idle ones; `refill` set when any window refilled.
+  StreamStats schedule;
 };
 
 struct JobHooks {

@@ -180,6 +180,14 @@ TEST_CASE("a job logs progress lines and writes its metrics", "[e2e][jobs][progr
   CHECK(m["memory_bytes"]["process_peak_rss"].get<int64_t>() > 0);
   CHECK(m["memory_bytes"]["compute_tier_peak"].get<int64_t>() > 0);
   CHECK(m["policy"].is_null());
+  // Continuous batching ran: every line began in a block's first fill (8 rows) or as a refill.
+  const Json& schedule = m["schedule"];
+  CHECK(schedule["refill"] == true);
+  CHECK(schedule["blocks"].get<int64_t>() >= 1);
+  CHECK(schedule["blocks"].get<int64_t>() * 8 + schedule["refills"].get<int64_t>() >= 160);
+  CHECK(schedule["decode_steps"].get<int64_t>() >= 9);
+  CHECK(schedule["idle_share"].get<double>() >= 0);
+  CHECK(schedule["idle_share"].get<double>() < 1);
 }
 
 }  // namespace alisa::test

@@ -155,15 +155,8 @@ bool BatchJob::run(Generator* generator, JobOutput& output, WrittenRecords writt
         [&]() -> const Request* {
           return next < pending.size() ? &pending[next++].request : nullptr;
         },
-        stream_hooks, defaults_.refill, stats);
-    StreamStats& sum = counts.schedule;
-    sum.blocks += stats.blocks;
-    sum.decode_steps += stats.decode_steps;
-    sum.slot_steps += stats.slot_steps;
-    sum.idle_slot_steps += stats.idle_slot_steps;
-    sum.refills += stats.refills;
-    sum.generated_tokens += stats.generated_tokens;
-    sum.refill = sum.refill || stats.refill;
+        stream_hooks, stats);
+    counts.schedule.add(stats);
     output.sync();
     if (!whole) return false;
     pending.clear();

@@ -40,8 +40,7 @@ StreamBenchResult run_stream_bench(Engine& engine, const StreamWorkload& w) {
   const auto run = [&](size_t count, StreamStats& stats) {
     size_t next = 0;
     generator.run_stream(
-        [&]() -> const Request* { return next < count ? &requests[next++] : nullptr; }, {},
-        w.refill, stats);
+        [&]() -> const Request* { return next < count ? &requests[next++] : nullptr; }, {}, stats);
   };
   engine.device().reset_peak();
   engine.cpu_tier().reset_peak();

@@ -50,12 +50,21 @@ StepLogprobs step_logprobs(const float* logits, int64_t vocab, int32_t chosen, i
   return out;
 }
 
+void StreamStats::add(const StreamStats& other) {
+  blocks += other.blocks;
+  decode_steps += other.decode_steps;
+  slot_steps += other.slot_steps;
+  idle_slot_steps += other.idle_slot_steps;
+  refills += other.refills;
+  generated_tokens += other.generated_tokens;
+  refill = refill || other.refill;
+}
+
 Generator::Generator(Engine& engine, int64_t n_sequences, int64_t max_prompt,
                      int64_t max_new_tokens, int64_t capacity, bool refill)
     : engine_(engine),
       runner_(engine.make_block_runner(n_sequences, std::max(capacity, max_prompt + max_new_tokens),
-                                       max_prompt, refill)),
-      made_for_refill_(refill) {}
+                                       max_prompt, refill)) {}
 
 Generator::~Generator() = default;
 
@@ -82,7 +91,7 @@ bool Generator::run(std::span<const Request* const> requests, const BlockHooks& 
   }
   size_t next = 0;
   StreamStats stats;
-  return run_stream(
+  return this->stream(
       [&]() -> const Request* { return next < requests.size() ? requests[next++] : nullptr; },
       stream, false, stats);
 }
@@ -127,7 +136,13 @@ std::vector<int32_t> Generator::sample_rows(std::span<const Request* const> rows
 }
 
 bool Generator::run_stream(const std::function<const Request*()>& next, const StreamHooks& hooks,
-                           bool refill, StreamStats& stats) {
+                           StreamStats& stats) {
+  // The runner has refill lanes when it was made for refill and the policy serves it.
+  return stream(next, hooks, runner_->has_refill_lanes(), stats);
+}
+
+bool Generator::stream(const std::function<const Request*()>& next, const StreamHooks& hooks,
+                       bool refill, StreamStats& stats) {
   const int64_t block = block_size();
   const ModelSpec& spec = engine_.spec();
   const int32_t pad_id = spec.pad_token_id >= 0 ? spec.pad_token_id : 0;
@@ -135,9 +150,7 @@ bool Generator::run_stream(const std::function<const Request*()>& next, const St
     return std::find(spec.eos_token_ids.begin(), spec.eos_token_ids.end(), token) !=
            spec.eos_token_ids.end();
   };
-  ALISA_ASSERT(!refill || made_for_refill_, "run_stream with refill on a generator made without");
-  // Where the policy does not serve refill, the runner has no lanes: the static schedule.
-  stats.refill = refill && runner_->has_refill_lanes();
+  stats.refill = refill;
   // The requests waiting, in order; a freed row takes the first of them that fits (the cost
   // model simulates the same rule: policy/job_schedule.h).
   std::deque<const Request*> queue;

@@ -72,6 +72,8 @@ struct StreamStats {
   int64_t refills = 0;
   int64_t generated_tokens = 0;
   bool refill = false;  // whether rows were refilled (asked for and the policy serves it)
+  // Adds another run's counts (a job's windows); `refill` when either refilled.
+  void add(const StreamStats& other);
   double idle_share() const {
     return slot_steps == 0 ? 0.0 : static_cast<double>(idle_slot_steps) / slot_steps;
   }
@@ -95,22 +97,24 @@ class Generator {
   // Runs one block of 1..block_size() requests (checked against the sizes above by the caller);
   // false when hooks.step abandoned it.
   bool run(std::span<const Request* const> requests, const BlockHooks& hooks);
-  // Runs the requests `next` hands out (null: none left), in blocks. With `refill` (continuous
-  // batching; the generator made for it), a finished sequence's row takes the next request inside
-  // the schedule whenever it fits (BlockRunner's RowRefill); else each block runs until all its
-  // sequences finished (the static schedule). Requests must fit the sizes above. False when
+  // Runs the requests `next` hands out (null: none left), in blocks. Made with `refill` (continuous
+  // batching) and where the policy serves it, a finished sequence's row takes the next request
+  // inside the schedule whenever it fits (BlockRunner's RowRefill); else each block runs until all
+  // its sequences finished (the static schedule). Requests must fit the sizes above. False when
   // hooks.step abandoned it.
   bool run_stream(const std::function<const Request*()>& next, const StreamHooks& hooks,
-                  bool refill, StreamStats& stats);
+                  StreamStats& stats);
 
  private:
+  // run_stream, with refill or (run's one block) without.
+  bool stream(const std::function<const Request*()>& next, const StreamHooks& hooks, bool refill,
+              StreamStats& stats);
   // Each live row (non-null) sampled at its own step; idle rows get 0.
   std::vector<int32_t> sample_rows(std::span<const Request* const> rows,
                                    std::span<const uint64_t> steps);
 
   Engine& engine_;
   std::unique_ptr<BlockRunner> runner_;
-  bool made_for_refill_ = false;
 };
 
 }  // namespace alisa

@@ -82,9 +82,8 @@ BlockRunner::BlockRunner(const ModelSpec& spec, const WeightStore& weights, Ops&
   rng_keys_ = owned_tensor(buffers_, compute, DType::kI64, {block}, "sampling keys");
   sampled_ = owned_tensor(buffers_, compute, DType::kI32, {block}, "sampled tokens");
   n_real_tokens_.assign(static_cast<size_t>(block), 0);
-  refill_unsupported_ = alisa::refill_unsupported(policy);
   // With the rest, so that the memory plan (block_memory_plan with refill) counts them up front.
-  if (refill && refill_unsupported_.empty()) allocate_lanes();
+  if (refill && refill_unsupported(policy).empty()) allocate_lanes();
 }
 
 BlockRunner::~BlockRunner() {

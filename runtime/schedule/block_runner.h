@@ -64,9 +64,8 @@ class BlockRunner {
   // inputs this step are ignored.
   void step(std::span<const int32_t> token_ids, std::span<const uint8_t> new_mask, int64_t n_new,
             std::span<const RowRefill> refills = {});
-  // Empty when this policy can refill rows; else why not.
-  std::string refill_unsupported() const { return refill_unsupported_; }
-  // Whether step() takes refills: made with refill lanes, the policy serving them.
+  // Whether step() takes refills: made with refill lanes, the policy serving them
+  // (refill_unsupported, policy/policy.h).
   bool has_refill_lanes() const { return !lane_ids_.empty(); }
   // Whether a prompt of n tokens can refill a row at the next step: it must end under the write
   // index, above Phase III's kept positions, and fit a lane.
@@ -168,7 +167,6 @@ class BlockRunner {
   Tensor lane_ids_, lane_positions_;  // [max_refill_tokens()] i32
   Tensor lane_hidden_;                // [max_refill_tokens(), hidden]
   Tensor lane_sequences_;             // [block_size, kSwaSequenceFields] i32 (SWA)
-  std::string refill_unsupported_;
 
   std::vector<int32_t> n_real_tokens_;  // [block_size]
   int64_t length_ = 0;

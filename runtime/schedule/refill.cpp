@@ -27,9 +27,8 @@ void BlockRunner::allocate_lanes() {
 }
 
 void BlockRunner::set_up_lanes(std::span<const RowRefill> refills, int64_t past) {
-  ALISA_CHECK(refill_unsupported_.empty(), "continuous batching (refill) does not serve ",
-              refill_unsupported_);
-  ALISA_ASSERT(has_refill_lanes(), "refills for a runner made without refill lanes");
+  ALISA_ASSERT(has_refill_lanes(), "refills for a runner made without refill lanes (not made for ",
+               "refill, or a policy refill does not serve)");
   std::vector<int32_t> ids, positions;
   std::vector<SwaSequence> plans;
   std::vector<bool> taken(static_cast<size_t>(shape_.block_size()), false);

@@ -50,7 +50,7 @@ StreamRun run_stream(const std::filesystem::path& model, const TestDevice& devic
                  .offload_dir = offload_dir,
                  .swa = swa});
   const std::vector<Request> requests = uneven_requests(engine.spec().vocab_size);
-  Generator generator(engine, policy.block_size(), kMaxPrompt, kMaxNew, kCapacity, true);
+  Generator generator(engine, policy.block_size(), kMaxPrompt, kMaxNew, kCapacity, refill);
   size_t next = 0;
   StreamRun run;
   const StreamHooks hooks{
@@ -59,7 +59,7 @@ StreamRun run_stream(const std::filesystem::path& model, const TestDevice& devic
       .step = {}};
   REQUIRE(generator.run_stream(
       [&]() -> const Request* { return next < requests.size() ? &requests[next++] : nullptr; },
-      hooks, refill, run.stats));
+      hooks, run.stats));
   REQUIRE(run.tokens.size() == requests.size());
   for (const Request& r : requests) {
     CHECK(static_cast<int64_t>(run.tokens[r.key].size()) == r.max_new_tokens);
